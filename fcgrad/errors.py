@@ -1,0 +1,41 @@
+"""Typed errors raised by the fcgrad core.
+
+The core never prints. Every error a user can cause derives from `FcgradError`;
+`fcgrad.cli` catches it, prints its message as one red line on stderr and exits 1.
+Messages are written for that single line: they name the thing that went wrong
+(the file, the mirror, the op, the option) and, where there is one, the fix.
+"""
+
+from __future__ import annotations
+
+
+class FcgradError(Exception):
+    """Base class of every error a user can cause; the CLI exits 1 on it."""
+
+
+class ConfigError(FcgradError, ValueError):
+    """An option or argument has a value fcgrad cannot use (e.g. an unknown strategy)."""
+
+
+class IDXError(FcgradError, ValueError):
+    """An IDX file is malformed: bad magic, unknown type byte, truncated or oversized payload."""
+
+
+class DataError(FcgradError):
+    """A data set is missing from, or inconsistent in, the data directory."""
+
+
+class DownloadError(FcgradError):
+    """Every mirror failed for a file; the message lists each URL tried and why."""
+
+
+class ShapeError(FcgradError, ValueError):
+    """Two arrays that must agree in shape do not (an op names itself in the message)."""
+
+
+class TrainingDiverged(FcgradError, FloatingPointError):
+    """The training loss became NaN or infinite; the message names epoch, step and rate."""
+
+
+class GradCheckFailed(FcgradError, AssertionError):
+    """A gradient check failed; the message names the check, the parameter and the element."""
