@@ -1,0 +1,341 @@
+"""Reverse-mode automatic differentiation on a tape, over numpy arrays.
+
+The engine follows HIPS autograd (Maclaurin, Duvenaud, Johnson, 2015): a
+*primitive* is a numpy function with one VJP rule per differentiable argument
+(`defvjp`); while a function is traced, every primitive call on a `Box` appends a
+`Node` to the trace's *tape*. The backward pass replays the tape in reverse: each
+node receives the cotangent of its output, pulls it back through its VJP rules
+and accumulates the results into its parents' cotangents (a value used twice
+receives the sum of both contributions).
+
+VJP rules are written with the primitives themselves, so a backward pass run
+inside an outer trace is recorded by it: `grad(grad(f))` works for the op set.
+
+Public API, in the spirit of Swift's `gradient(at:in:)`, `valueWithGradient`
+and `pullback(at:in:)`:
+
+- `vjp(f, *args) -> (value, pullback)`, `pullback(cotangent) -> tuple of gradients`;
+- `grad(f, argnums=0)` and `value_and_grad(f, argnums=0)` for scalar-valued `f`.
+
+Arguments may be Python floats, numpy scalars and arrays, or *pytrees* of them:
+tuples, lists, dicts and dataclass instances (such as `fcgrad.model.Params`).
+A gradient has the structure, shapes and dtypes of its argument.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import itertools
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from fcgrad.errors import ShapeError
+
+VJPRule = Callable[..., Any]
+
+
+# ----------------------------------------------------------------------------- primitives
+
+
+class Primitive:
+    """A differentiable numpy function: `fwd` plus one VJP rule per argument.
+
+    A rule `rule(g, ans, *args, **kwargs)` maps the cotangent `g` of the output
+    `ans` to the cotangent of its argument, already unbroadcast to that argument's
+    shape. Calling a primitive on plain arrays is plain numpy; calling it on a
+    `Box` records a node on the box's tape.
+    """
+
+    __slots__ = ("__dict__", "fwd", "name", "vjps")
+
+    def __init__(self, fwd: Callable[..., Any], name: str | None = None) -> None:
+        self.fwd = fwd
+        self.name = name or fwd.__name__
+        self.vjps: dict[int, VJPRule] = {}
+        self.__doc__ = fwd.__doc__
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        top = _top_trace(args)
+        if top is None:
+            return self.fwd(*args, **kwargs)
+        return _record(self, top, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<primitive {self.name}>"
+
+
+def primitive(fwd: Callable[..., Any]) -> Primitive:
+    """Decorator: turn a numpy function into a `Primitive` (give it rules with `defvjp`)."""
+    return Primitive(fwd)
+
+
+def defvjp(prim: Primitive, *rules: VJPRule | None) -> None:
+    """Register the VJP rules of `prim`, one per positional argument (None: not differentiable)."""
+    for argnum, rule in enumerate(rules):
+        if rule is not None:
+            prim.vjps[argnum] = rule
+
+
+# ----------------------------------------------------------------------------- tracing
+
+_trace_ids = itertools.count(1)
+
+
+class Tape:
+    """The nodes of one trace, in the order they were recorded (a topological order)."""
+
+    __slots__ = ("id", "nodes")
+
+    def __init__(self) -> None:
+        self.id = next(_trace_ids)
+        self.nodes: list[Node] = []
+
+
+class Node:
+    """One recorded primitive call: the op, its arguments and output, and its boxed parents."""
+
+    __slots__ = ("ans", "args", "kwargs", "parents", "prim")
+
+    def __init__(
+        self,
+        prim: Primitive | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        ans: Any,
+        parents: tuple[tuple[int, Node], ...],
+    ) -> None:
+        self.prim = prim
+        self.args = args
+        self.kwargs = kwargs
+        self.ans = ans
+        self.parents = parents
+
+
+class Box:
+    """A value being traced: wraps an array (or another `Box`, for higher order).
+
+    Supports numpy-style arithmetic (`+ - * / @`, unary `-`, `**2`), `.T`,
+    `.sum()`, `.mean()`, `.reshape()`, and the attributes `shape`, `ndim`, `dtype`.
+    """
+
+    __slots__ = ("node", "tape", "value")
+    __array_ufunc__ = None  # make `ndarray + Box` defer to Box.__radd__
+
+    def __init__(self, value: Any, tape: Tape, node: Node) -> None:
+        self.value = value
+        self.tape = tape
+        self.node = node
+
+    shape = property(lambda self: np.shape(self.value))
+    ndim = property(lambda self: np.ndim(self.value))
+    dtype = property(lambda self: np.result_type(self.value))
+    size = property(lambda self: np.size(self.value))
+
+    def __len__(self) -> int:
+        return len(self.value)
+
+    def __repr__(self) -> str:
+        return f"Box({self.value!r})"
+
+    def __bool__(self) -> bool:
+        raise TypeError("a traced value has no truth value; branch on `.value` explicitly")
+
+    # The arithmetic dunders are attached in fcgrad.ops, next to the primitives.
+
+
+def _top_trace(args: Sequence[Any]) -> Tape | None:
+    top = None
+    for a in args:
+        if type(a) is Box and (top is None or a.tape.id > top.id):
+            top = a.tape
+    return top
+
+
+def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Box:
+    parents = []
+    raw = list(args)
+    for i, a in enumerate(args):
+        if type(a) is Box and a.tape is tape:
+            if i not in prim.vjps:
+                raise TypeError(f"{prim.name}: argument {i} is not differentiable")
+            parents.append((i, a.node))
+            raw[i] = a.value
+    ans = prim(*raw, **kwargs)  # may itself record on an outer tape
+    node = Node(prim, tuple(raw), kwargs, ans, tuple(parents))
+    tape.nodes.append(node)
+    return Box(ans, tape, node)
+
+
+def _backward(tape: Tape, end: Node, cotangent: Any) -> dict[Node, Any]:
+    """Replay `tape` in reverse from `end`; return the cotangent of every node reached."""
+    from fcgrad.ops import add  # the accumulation is itself an op (for higher order)
+
+    cts: dict[Node, Any] = {end: cotangent}
+    for node in reversed(tape.nodes):
+        g = cts.get(node)
+        if g is None or node.prim is None:
+            continue
+        for argnum, parent in node.parents:
+            rule = node.prim.vjps[argnum]
+            pg = rule(g, node.ans, *node.args, **node.kwargs)
+            prev = cts.get(parent)
+            cts[parent] = pg if prev is None else add(prev, pg)
+    return cts
+
+
+# ----------------------------------------------------------------------------- pytrees
+
+
+def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """Split a pytree into its leaves and a function that rebuilds it from new leaves.
+
+    Containers: tuple, list, dict (by sorted key) and dataclass instances (by field).
+    Everything else is a leaf.
+    """
+    if isinstance(tree, (tuple, list)):
+        return _flatten_seq(list(tree), lambda xs: type(tree)(xs))
+    if isinstance(tree, dict):
+        keys = sorted(tree)
+        return _flatten_seq([tree[k] for k in keys], lambda xs: dict(zip(keys, xs)))
+    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
+        names = [f.name for f in dataclasses.fields(tree)]
+        cls = type(tree)
+        return _flatten_seq(
+            [getattr(tree, n) for n in names], lambda xs: cls(**dict(zip(names, xs)))
+        )
+    return [tree], lambda xs: xs[0]
+
+
+def _flatten_seq(
+    children: list[Any], rebuild: Callable[[list[Any]], Any]
+) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    leaves: list[Any] = []
+    spans = []
+    for child in children:
+        child_leaves, child_unflatten = tree_flatten(child)
+        spans.append((len(leaves), len(leaves) + len(child_leaves), child_unflatten))
+        leaves.extend(child_leaves)
+
+    def unflatten(new: list[Any]) -> Any:
+        return rebuild([un(new[a:b]) for a, b, un in spans])
+
+    return leaves, unflatten
+
+
+# ----------------------------------------------------------------------------- public API
+
+
+def vjp(f: Callable[..., Any], *args: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
+    """Evaluate `f(*args)` on a fresh tape; return its value and its pullback.
+
+    `pullback(cotangent)` takes a cotangent of the output's shape (a scalar for a
+    scalar output) and returns one gradient per argument, each with the structure,
+    shapes and dtypes of that argument. It may be called any number of times.
+
+    Raises TypeError if `f` returns something that is not an array or scalar, and
+    `ShapeError` if a cotangent's shape differs from the output's.
+    """
+    tape = Tape()
+    structs = [tree_flatten(a) for a in args]
+    boxed: list[Any] = []
+    inputs: list[list[Box]] = []
+    for leaves, unflatten in structs:
+        boxes = [_box_input(leaf, tape) for leaf in leaves]
+        inputs.append(boxes)
+        boxed.append(unflatten(boxes))
+    out = f(*boxed)
+    if isinstance(out, Box) and out.tape is tape:
+        value, end = out.value, out.node
+    elif isinstance(out, (np.ndarray, np.generic, float, int, Box)):
+        value, end = out, None  # the output does not depend on the inputs
+    else:
+        raise TypeError(f"vjp: f must return an array or scalar, not {type(out).__name__}")
+
+    def pullback(cotangent: Any) -> tuple[Any, ...]:
+        if np.shape(cotangent) != np.shape(value):
+            raise ShapeError(
+                f"pullback: cotangent shape {np.shape(cotangent)} != output shape {np.shape(value)}"
+            )
+        cts = _backward(tape, end, cotangent) if end is not None else {}
+        grads = []
+        for (leaves, unflatten), boxes in zip(structs, inputs):
+            grads.append(unflatten([_leaf_grad(leaf, cts.get(b.node)) for leaf, b in zip(leaves, boxes)]))
+        return tuple(grads)
+
+    return value, pullback
+
+
+def _box_input(leaf: Any, tape: Tape) -> Box:
+    if isinstance(leaf, (bool, np.bool_)) or not isinstance(leaf, (Box, np.ndarray, np.generic, float, int)):
+        raise TypeError(f"cannot differentiate with respect to a {type(leaf).__name__}")
+    value = leaf
+    if isinstance(leaf, int) or (isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind in "iu"):
+        value = np.asarray(leaf, dtype=np.float64)
+    node = Node(None, (), {}, value, ())
+    return Box(value, tape, node)
+
+
+def _leaf_grad(leaf: Any, g: Any) -> Any:
+    """The gradient of one input leaf, shaped and typed like it (zeros if unreached)."""
+    if g is None:
+        if isinstance(leaf, Box):
+            return np.zeros_like(leaf.value)
+        return 0.0 if isinstance(leaf, (float, int)) else np.zeros_like(leaf, dtype=_float_dtype(leaf))
+    if isinstance(leaf, (float, int)) and not isinstance(g, Box):
+        return float(g)
+    if isinstance(leaf, np.generic) and not isinstance(g, Box):
+        return np.asarray(g, dtype=_float_dtype(leaf))[()]
+    return g
+
+
+def _float_dtype(x: Any) -> np.dtype:
+    dt = np.result_type(x)
+    return dt if dt.kind in "fc" else np.dtype(np.float64)
+
+
+def _as_argnums(argnums: int | Sequence[int]) -> tuple[int, ...]:
+    return (argnums,) if isinstance(argnums, int) else tuple(argnums)
+
+
+def value_and_grad(
+    f: Callable[..., Any], argnums: int | Sequence[int] = 0
+) -> Callable[..., tuple[Any, Any]]:
+    """Return a function computing `(f(*args), gradient of f with respect to args[argnums])`.
+
+    `f` must return a scalar (shape ()); the gradient has the structure of the
+    argument, or is a tuple of those when `argnums` is a sequence.
+
+    Raises `ShapeError` if `f` returns a non-scalar.
+    """
+    nums = _as_argnums(argnums)
+
+    def wrapped(*args: Any) -> tuple[Any, Any]:
+        def g(*diff: Any) -> Any:
+            full = list(args)
+            for i, d in zip(nums, diff):
+                full[i] = d
+            return f(*full)
+
+        value, pullback = vjp(g, *(args[i] for i in nums))
+        if np.shape(value) != ():
+            raise ShapeError(
+                f"grad: f must return a scalar, got shape {np.shape(value)}; use vjp for a vector output"
+            )
+        grads = pullback(np.ones_like(_unbox_all(value)))
+        return value, grads[0] if isinstance(argnums, int) else grads
+
+    return wrapped
+
+
+def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+    """Return a function computing the gradient of scalar-valued `f` (see `value_and_grad`)."""
+    vg = value_and_grad(f, argnums)
+    return lambda *args: vg(*args)[1]
+
+
+def _unbox_all(x: Any) -> Any:
+    while isinstance(x, Box):
+        x = x.value
+    return x

@@ -1,0 +1,335 @@
+"""The op set shared by the three strategies: numpy forward code with its VJP beside it.
+
+Every op here is a `Primitive`: on plain numpy arrays it is the numpy function
+(so `manual` and `vwc` call these for their forward passes), and on a traced
+`Box` it records itself on the tape (so `tape` differentiates through them).
+Each op's VJP rule sits right under its forward code, as one `defvjp` row, and
+is written with the ops themselves, so rules can be differentiated again.
+
+Broadcasting is undone in one place, `unbroadcast(g, shape)`.
+
+Conventions: a rule `rule(g, ans, *args)` receives the output cotangent `g`
+(shape of `ans`) and returns the argument's cotangent (shape of the argument).
+ReLU's derivative at exactly 0 is taken to be 0 (the subgradient the lesson's
+`relu_grad`, `(x > 0)`, uses); `maximum` splits a tie evenly between its two
+arguments, as HIPS autograd does.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fcgrad.autodiff import Box, defvjp, primitive
+
+__all__ = [
+    "add", "broadcast_to", "cos", "div", "exp", "expand_dims", "log", "log_softmax", "matmul", "maximum",
+    "mean", "mul", "neg", "relu", "reshape", "sin", "square", "squeeze", "sub", "sum",
+    "transpose", "unbroadcast",
+]  # fmt: skip
+
+
+def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
+    """Sum the cotangent `g` down to `shape`, undoing numpy broadcasting.
+
+    Leading axes that broadcasting added are summed away; axes that were 1 in
+    `shape` are summed with keepdims. The dtype of `g` is kept. Returns `g`
+    itself when nothing was broadcast.
+    """
+    gshape = np.shape(g)
+    if gshape == shape:
+        return g
+    extra = len(gshape) - len(shape)
+    if extra:
+        g = sum(g, axis=tuple(range(extra)))
+    ones = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
+    if ones:
+        g = sum(g, axis=ones, keepdims=True)
+    return g
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    return np.shape(x.value if isinstance(x, Box) else x)
+
+
+# ----------------------------------------------------------------------------- elementwise
+
+
+@primitive
+def add(x: Any, y: Any) -> Any:
+    """x + y, with numpy broadcasting."""
+    return np.add(x, y)
+
+
+defvjp(add, lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
+            lambda g, ans, x, y: unbroadcast(g, np.shape(y)))  # fmt: skip
+
+
+@primitive
+def sub(x: Any, y: Any) -> Any:
+    """x - y, with numpy broadcasting."""
+    return np.subtract(x, y)
+
+
+defvjp(sub, lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
+            lambda g, ans, x, y: unbroadcast(neg(g), np.shape(y)))  # fmt: skip
+
+
+@primitive
+def mul(x: Any, y: Any) -> Any:
+    """x * y, with numpy broadcasting."""
+    return np.multiply(x, y)
+
+
+defvjp(mul, lambda g, ans, x, y: unbroadcast(mul(g, y), np.shape(x)),
+            lambda g, ans, x, y: unbroadcast(mul(g, x), np.shape(y)))  # fmt: skip
+
+
+@primitive
+def div(x: Any, y: Any) -> Any:
+    """x / y, with numpy broadcasting."""
+    return np.divide(x, y)
+
+
+defvjp(div, lambda g, ans, x, y: unbroadcast(div(g, y), np.shape(x)),
+            lambda g, ans, x, y: unbroadcast(neg(mul(g, div(ans, y))), np.shape(y)))  # fmt: skip
+
+
+@primitive
+def neg(x: Any) -> Any:
+    """-x."""
+    return np.negative(x)
+
+
+defvjp(neg, lambda g, ans, x: neg(g))
+
+
+@primitive
+def square(x: Any) -> Any:
+    """x ** 2, elementwise."""
+    return np.square(x)
+
+
+defvjp(square, lambda g, ans, x: mul(g, mul(x, 2.0)))
+
+
+@primitive
+def exp(x: Any) -> Any:
+    """e ** x, elementwise."""
+    return np.exp(x)
+
+
+defvjp(exp, lambda g, ans, x: mul(g, ans))
+
+
+@primitive
+def log(x: Any) -> Any:
+    """Natural logarithm, elementwise."""
+    return np.log(x)
+
+
+defvjp(log, lambda g, ans, x: div(g, x))
+
+
+@primitive
+def sin(x: Any) -> Any:
+    """sin(x), elementwise (radians)."""
+    return np.sin(x)
+
+
+defvjp(sin, lambda g, ans, x: mul(g, cos(x)))
+
+
+@primitive
+def cos(x: Any) -> Any:
+    """cos(x), elementwise (radians)."""
+    return np.cos(x)
+
+
+defvjp(cos, lambda g, ans, x: neg(mul(g, sin(x))))
+
+
+@primitive
+def maximum(x: Any, y: Any) -> Any:
+    """Elementwise max(x, y), with broadcasting; a tie sends half the cotangent to each."""
+    return np.maximum(x, y)
+
+
+def _max_share(g: Any, ans: Any, mine: Any, other: Any) -> Any:
+    a, m, o = (v.value if isinstance(v, Box) else v for v in (ans, mine, other))
+    share = (np.asarray(m) == a) * np.where(np.asarray(o) == a, 0.5, 1.0).astype(np.result_type(a))
+    return unbroadcast(mul(g, share), np.shape(m))
+
+
+defvjp(maximum, lambda g, ans, x, y: _max_share(g, ans, x, y),
+                lambda g, ans, x, y: _max_share(g, ans, y, x))  # fmt: skip
+
+
+@primitive
+def relu(x: Any) -> Any:
+    """max(x, 0), elementwise; its derivative at exactly 0 is 0."""
+    return np.maximum(x, 0)
+
+
+defvjp(relu, lambda g, ans, x: mul(g, _positive(x)))
+
+
+def _positive(x: Any) -> np.ndarray:
+    v = x.value if isinstance(x, Box) else x
+    return (v > 0).astype(np.result_type(v))
+
+
+# ----------------------------------------------------------------------------- linear algebra
+
+
+@primitive
+def matmul(x: Any, y: Any) -> Any:
+    """x @ y for 1-D or 2-D operands (numpy's matmul rules)."""
+    return np.matmul(x, y)
+
+
+def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    if np.ndim(y) == 1:  # (..., k) @ (k,) -> (...)
+        return mul(expand_dims(g, -1), y)
+    if np.ndim(x) == 1:  # (k,) @ (k, n) -> (n,)
+        return matmul(y, g)
+    return matmul(g, transpose(y))
+
+
+def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
+    if np.ndim(x) == 1:  # (k,) @ (k, n) -> (n,)
+        return mul(expand_dims(x, -1), g) if np.ndim(y) == 2 else mul(g, x)
+    if np.ndim(y) == 1:  # (m, k) @ (k,) -> (m,)
+        return matmul(g, x)
+    return matmul(transpose(x), g)
+
+
+defvjp(matmul, _matmul_vjp_x, _matmul_vjp_y)
+
+
+# ----------------------------------------------------------------------------- reductions
+
+
+@primitive
+def sum(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
+    """Sum over `axis` (all axes when None)."""
+    return np.sum(x, axis=axis, keepdims=keepdims)
+
+
+def _restore(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
+    """Broadcast a reduced cotangent back to `shape`."""
+    if not keepdims and axis is not None:
+        axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+        g = reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
+    return broadcast_to(g, shape)
+
+
+defvjp(sum, lambda g, ans, x, axis=None, keepdims=False: _restore(g, np.shape(x), axis, keepdims))
+
+
+@primitive
+def mean(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
+    """Arithmetic mean over `axis` (all axes when None)."""
+    return np.mean(x, axis=axis, keepdims=keepdims)
+
+
+def _mean_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
+    n = np.size(x) // max(np.size(ans), 1)
+    return div(_restore(g, np.shape(x), axis, keepdims), float(n))
+
+
+defvjp(mean, _mean_vjp)
+
+
+@primitive
+def log_softmax(x: Any, axis: int = -1) -> Any:
+    """log(softmax(x)) along `axis`, computed stably as x - max - log(sum(exp(x - max)))."""
+    shifted = x - np.max(x, axis=axis, keepdims=True)
+    return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
+
+
+defvjp(log_softmax, lambda g, ans, x, axis=-1: sub(g, mul(exp(ans), sum(g, axis=axis, keepdims=True))))
+
+
+# ----------------------------------------------------------------------------- shape ops
+
+
+@primitive
+def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
+    """x broadcast to `shape` (a read-only view)."""
+    return np.broadcast_to(x, shape)
+
+
+defvjp(broadcast_to, lambda g, ans, x, shape: unbroadcast(g, np.shape(x)))
+
+
+@primitive
+def reshape(x: Any, shape: tuple[int, ...]) -> Any:
+    """x viewed with a new shape (same number of elements)."""
+    return np.reshape(x, shape)
+
+
+defvjp(reshape, lambda g, ans, x, shape: reshape(g, np.shape(x)))
+
+
+@primitive
+def squeeze(x: Any, axis: int | tuple[int, ...]) -> Any:
+    """Remove the given length-1 axes; the axis is required, so a mistake raises."""
+    return np.squeeze(x, axis=axis)
+
+
+defvjp(squeeze, lambda g, ans, x, axis: reshape(g, np.shape(x)))
+
+
+@primitive
+def expand_dims(x: Any, axis: int) -> Any:
+    """Insert a length-1 axis at `axis`."""
+    return np.expand_dims(x, axis)
+
+
+defvjp(expand_dims, lambda g, ans, x, axis: reshape(g, np.shape(x)))
+
+
+@primitive
+def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
+    """Permute axes (reverse them when `axes` is None)."""
+    return np.transpose(x, axes)
+
+
+def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Any = None) -> Any:
+    return transpose(g, None if axes is None else tuple(np.argsort(axes)))
+
+
+defvjp(transpose, _transpose_vjp)
+
+
+# ----------------------------------------------------------------------------- Box operators
+
+
+def _install_operators() -> None:
+    ops = {
+        "__add__": lambda a, b: add(a, b), "__radd__": lambda a, b: add(b, a),
+        "__sub__": lambda a, b: sub(a, b), "__rsub__": lambda a, b: sub(b, a),
+        "__mul__": lambda a, b: mul(a, b), "__rmul__": lambda a, b: mul(b, a),
+        "__truediv__": lambda a, b: div(a, b), "__rtruediv__": lambda a, b: div(b, a),
+        "__matmul__": lambda a, b: matmul(a, b), "__rmatmul__": lambda a, b: matmul(b, a),
+        "__neg__": lambda a: neg(a), "__pos__": lambda a: a,
+        "__pow__": _pow,
+        "sum": lambda a, axis=None, keepdims=False: sum(a, axis=axis, keepdims=keepdims),
+        "mean": lambda a, axis=None, keepdims=False: mean(a, axis=axis, keepdims=keepdims),
+        "reshape": lambda a, *shape: reshape(a, shape[0] if len(shape) == 1 else shape),
+        "squeeze": lambda a, axis: squeeze(a, axis),
+        "T": property(lambda a: transpose(a)),
+    }  # fmt: skip
+    for name, fn in ops.items():
+        setattr(Box, name, fn)
+
+
+def _pow(a: Any, p: Any) -> Any:
+    if isinstance(p, (int, float)) and p == 2:
+        return square(a)
+    raise TypeError(f"Box ** {p!r}: only ** 2 is in the op set (use square, exp, log)")
+
+
+_install_operators()
