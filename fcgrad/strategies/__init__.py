@@ -1,0 +1,59 @@
+"""Three independent ways to compute the loss and its gradients, sharing one op set.
+
+Each strategy module exposes the same names (as early tinygrad's back ends did):
+
+- `value(params, x, y, loss) -> float`: the strategy's own forward pass;
+- `value_and_grads(params, x, y, loss, *, input_grad=False) -> LossAndGrads`.
+
+`x` is (N, n_in) float32 or float64; `y` is the target from `fcgrad.losses.targets`.
+Gradients have the dtype of the inputs: no strategy promotes float32 to float64.
+
+- `manual`: `Tensor`s holding `value` and `grad`, filled by the hand-written
+  `lin_grad`, `relu_grad`, `mse_grad`, `cross_entropy_grad` (the lesson's first version);
+- `vwc` ("value with chain"): each op returns `(value, pullback)` and the model
+  composes the pullbacks in reverse (the lesson's second version);
+- `tape`: reverse-mode autodiff of the primitive ops (`fcgrad.autodiff`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+
+import numpy as np
+
+from fcgrad.errors import ConfigError
+from fcgrad.model import Params
+
+
+@dataclasses.dataclass
+class LossAndGrads:
+    """A loss (float; nats for cross-entropy) and its gradients.
+
+    `params` holds d loss / d parameter with each parameter's shape and dtype;
+    `input` is d loss / d x, shaped like x, or None when it was not asked for.
+    """
+
+    loss: float
+    params: Params
+    input: np.ndarray | None = None
+
+    def named(self) -> dict[str, np.ndarray]:
+        """The gradients under the lesson's names (w1, b1, ...), then `x` if present."""
+        out = self.params.named()
+        if self.input is not None:
+            out["x"] = self.input
+        return out
+
+
+NAMES = ("manual", "vwc", "tape")
+
+
+def get(name: str) -> types.ModuleType:
+    """The strategy module called `name`; ConfigError if there is none."""
+    from fcgrad.strategies import manual, tape, vwc
+
+    modules = {"manual": manual, "vwc": vwc, "tape": tape}
+    if name not in modules:
+        raise ConfigError(f"unknown strategy {name!r}; choose one of {', '.join(NAMES)}")
+    return modules[name]

@@ -1,0 +1,77 @@
+"""Strategy `tape`: the net written with the primitive ops, differentiated by the tape.
+
+Nothing here knows a derivative: `lin`, `relu`, `mse` and `cross_entropy` are
+compositions of `fcgrad.ops` primitives, and `fcgrad.autodiff.vjp` records them
+and replays the tape backwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from fcgrad import losses, ops
+from fcgrad.autodiff import vjp
+from fcgrad.losses import Loss
+from fcgrad.model import Params
+from fcgrad.strategies import LossAndGrads
+
+
+def lin(x: Any, w: Any, b: Any) -> Any:
+    """x @ w + b."""
+    return ops.add(ops.matmul(x, w), b)
+
+
+def relu(x: Any) -> Any:
+    """max(x, 0)."""
+    return ops.relu(x)
+
+
+def mse(out: Any, y: np.ndarray) -> Any:
+    """mean((squeeze(out, -1) - y) ** 2); out must be (N, 1) and y (N,)."""
+    losses.check_mse_shapes(out.shape, y.shape)
+    return ops.mean(ops.square(ops.sub(ops.squeeze(out, -1), y)))
+
+
+def cross_entropy(logits: Any, y: np.ndarray) -> Any:
+    """-mean(sum(log_softmax(logits) * onehot(y), axis=1)), in nats."""
+    losses.check_ce_shapes(logits.shape, y.shape)
+    picked = ops.sum(ops.mul(ops.log_softmax(logits), losses.onehot(y, logits.shape[1], logits.dtype)), axis=1)
+    return ops.neg(ops.mean(picked))
+
+
+def model(params: Params, x: Any) -> Any:
+    """The net's output (N, n_out)."""
+    h = x
+    last = len(params.layers) - 1
+    for i, layer in enumerate(params.layers):
+        h = lin(h, layer.w, layer.b)
+        if i < last:
+            h = relu(h)
+    return h
+
+
+def _objective(loss: Loss, y: np.ndarray) -> Any:
+    fn = mse if loss is Loss.mse else cross_entropy
+    return lambda params, x: fn(model(params, x), y)
+
+
+def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
+    """The loss of the net on (x, y), recorded on a tape as a forward pass does."""
+    f = _objective(loss, y)
+    return float(vjp(lambda p: f(p, x), params)[0])
+
+
+def value_and_grads(
+    params: Params, x: np.ndarray, y: np.ndarray, loss: Loss, *, input_grad: bool = False
+) -> LossAndGrads:
+    """The loss and its gradients, by replaying the tape backwards from the loss."""
+    f = _objective(loss, y)
+    if input_grad:
+        out, pullback = vjp(f, params, x)
+        grads, dx = pullback(np.ones_like(out))
+        return LossAndGrads(float(out), grads, dx)
+    out, pullback = vjp(lambda p: f(p, x), params)
+    (grads,) = pullback(np.ones_like(out))
+    return LossAndGrads(float(out), grads, None)
