@@ -1,0 +1,35 @@
+"""Atomic file writes: a file appears under its final name complete, or not at all."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+from fcgrad.errors import FcgradError
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
+    """Yield a temporary path in `path`'s folder; rename it to `path` when the block succeeds.
+
+    On any exception (KeyboardInterrupt included) the temporary file is removed
+    and `path` is left as it was. `suffix` is kept at the end of the temporary
+    name for writers that add one (numpy's `savez` appends `.npz`).
+    Raises FcgradError when the folder does not exist or cannot be written.
+    """
+    final = Path(path)
+    try:
+        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=f".part{suffix}")
+    except OSError as e:
+        raise FcgradError(f"cannot write {final}: {e.strerror or e}") from None
+    os.close(fd)
+    try:
+        yield Path(tmp)
+        os.replace(tmp, final)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
