@@ -1,0 +1,155 @@
+"""Mini-batch SGD on the lesson's net, with any of the three strategies.
+
+Pure: `train` takes normalized arrays and a `TrainConfig`, reports progress
+through an optional `TrainProgress` and returns a `TrainResult`. It never prints.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from fcgrad import losses, model, strategies
+from fcgrad.errors import ConfigError, TrainingDiverged
+from fcgrad.fileio import atomic_path
+from fcgrad.losses import Loss
+from fcgrad.model import Params
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """Hyperparameters. Defaults: the lesson's net with cross-entropy, 784-50-10.
+
+    `lr` is the SGD learning rate; `seed` seeds init and the per-epoch shuffles.
+    """
+
+    strategy: str = "tape"
+    loss: Loss = Loss.cross_entropy
+    hidden: tuple[int, ...] = (50,)
+    epochs: int = 5
+    batch_size: int = 64
+    lr: float = 0.1
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first option that cannot be used."""
+        strategies.get(self.strategy)
+        for name in ("epochs", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"--hidden sizes must be at least 1, got {list(self.hidden)}")
+        if not (np.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"--lr must be a positive number, got {self.lr}")
+
+
+@dataclasses.dataclass(frozen=True)
+class EpochResult:
+    """One epoch: mean training loss over its steps, validation loss and accuracy, seconds."""
+
+    epoch: int
+    train_loss: float
+    valid_loss: float
+    valid_accuracy: float
+    seconds: float
+
+
+@dataclasses.dataclass
+class TrainResult:
+    """The configuration, one `EpochResult` per epoch, and the trained parameters."""
+
+    config: TrainConfig
+    epochs: list[EpochResult]
+    params: Params
+
+    @property
+    def valid_accuracy(self) -> float:
+        return self.epochs[-1].valid_accuracy if self.epochs else float("nan")
+
+    def to_dict(self) -> dict[str, object]:
+        """JSON-ready summary (without the weights)."""
+        cfg = dataclasses.asdict(self.config)
+        cfg["loss"] = self.config.loss.value
+        return {
+            "config": cfg,
+            "epochs": [dataclasses.asdict(e) for e in self.epochs],
+            "valid_accuracy": self.valid_accuracy,
+        }
+
+
+class TrainProgress(Protocol):
+    """Receives progress; `fcgrad.render` implements it with a rich progress bar."""
+
+    def start_epoch(self, epoch: int, steps: int) -> None: ...
+    def step(self, loss: float) -> None: ...
+    def end_epoch(self, result: EpochResult) -> None: ...
+
+
+def evaluate(params: Params, x: np.ndarray, labels: np.ndarray, loss: Loss) -> tuple[float, float]:
+    """(loss, accuracy) of the net on a whole set; x (N, 784) float32, labels (N,) int64."""
+    out = model.forward(params, x)
+    return losses.value(loss, out, losses.targets(loss, labels, x.dtype)), losses.accuracy(loss, out, labels)
+
+
+def train(
+    x_train: np.ndarray,
+    labels_train: np.ndarray,
+    x_valid: np.ndarray,
+    labels_valid: np.ndarray,
+    config: TrainConfig,
+    progress: TrainProgress | None = None,
+) -> TrainResult:
+    """Train from kaiming init with shuffled mini-batch SGD; evaluate after every epoch.
+
+    x_* are normalized (N, 784) float32; labels_* are (N,) int64 digits.
+    Raises ConfigError for unusable hyperparameters and TrainingDiverged, naming
+    the epoch, the step and the learning rate, when the loss becomes NaN or inf.
+    """
+    config.validate()
+    strategy = strategies.get(config.strategy)
+    rng = np.random.default_rng(config.seed)
+    params = model.init_params([x_train.shape[1], *config.hidden, config.loss.n_out], rng, x_train.dtype.type)
+    y_train = losses.targets(config.loss, labels_train, x_train.dtype)
+    n = x_train.shape[0]
+    steps = -(-n // config.batch_size)
+    results = []
+    for epoch in range(1, config.epochs + 1):
+        start = time.perf_counter()
+        if progress:
+            progress.start_epoch(epoch, steps)
+        order = rng.permutation(n)
+        total = 0.0
+        for step in range(steps):
+            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
+            g = strategy.value_and_grads(params, x_train[idx], y_train[idx], config.loss)
+            if not np.isfinite(g.loss):
+                raise TrainingDiverged(
+                    f"the training loss became {g.loss} at epoch {epoch}, step {step + 1} "
+                    f"with learning rate {config.lr}; try a smaller --lr"
+                )
+            model.sgd_step(params, g.params, config.lr)
+            total += g.loss
+            if progress:
+                progress.step(g.loss)
+        valid_loss, valid_acc = evaluate(params, x_valid, labels_valid, config.loss)
+        result = EpochResult(epoch, total / steps, valid_loss, valid_acc, time.perf_counter() - start)
+        results.append(result)
+        if progress:
+            progress.end_epoch(result)
+    return TrainResult(config, results, params)
+
+
+def save_params(path: str | Path, result: TrainResult) -> Path:
+    """Write the trained weights (w1, b1, ...) and the configuration to `path` (.npz), atomically.
+
+    Raises FcgradError when the folder cannot be written.
+    """
+    path = Path(path)
+    cfg = {k: np.asarray(v) for k, v in result.to_dict()["config"].items()}  # type: ignore[union-attr]
+    with atomic_path(path, suffix=".npz") as tmp:
+        np.savez(tmp, **result.params.named(), **{f"config_{k}": v for k, v in cfg.items()})
+    return path
