@@ -1,0 +1,274 @@
+"""Gradient checks of the lesson's net: strategies against each other and against finite differences.
+
+Two kinds of reference, as in the lesson and in JAX's `check_grads`:
+
+1. *Cross-strategy*: each checked strategy's float32 gradients on the chosen rows
+   (all 60,000 by default) against the other strategies', shapes first (the
+   lesson's `testSame`), then values: |a - r| <= atol + rtol * |r|, with
+   atol = 1e-5 * max|r| (round-off in float32 sums scales with the gradient)
+   and rtol = 1e-4.
+2. *Central differences* in float64 on a row subset: for K sampled coordinates of
+   every parameter and of the input, n = (L(t + h) - L(t - h)) / (2 h) with
+   h = 1e-6 * max(1, |t|), against the strategy's own float64 gradient:
+   |a - n| <= 1e-5 * max|n| + 1e-5 * |n| (max over the sampled coordinates).
+
+NaN or inf in either side fails the check. Relative errors are symmetric and
+floored: |a - r| / max(|a|, |r|, 1e-12).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+
+import numpy as np
+
+from fcgrad import losses, model, strategies
+from fcgrad.errors import ConfigError
+from fcgrad.losses import Loss
+from fcgrad.model import Params
+from fcgrad.strategies import LossAndGrads
+
+CROSS_RTOL, CROSS_ATOL_SCALE = 1e-4, 1e-5
+FD_RTOL, FD_ATOL_SCALE, FD_STEP = 1e-5, 1e-5, 1e-6
+REL_FLOOR = 1e-12
+CHUNK = 1 << 18  # elements per comparison chunk (2 MB of float64)
+FD_REFERENCE = "central diff"
+
+
+@dataclasses.dataclass(frozen=True)
+class CheckRow:
+    """One comparison: a strategy's gradient of one array against one reference.
+
+    `checked` counts the compared elements; `worst_index` is the element with the
+    largest error relative to its tolerance, with `value` (the strategy's) and
+    `ref_value` there. Errors are NaN when the shapes differ.
+    """
+
+    strategy: str
+    parameter: str
+    shape: tuple[int, ...]
+    reference: str
+    checked: int
+    max_abs_error: float
+    max_rel_error: float
+    worst_index: tuple[int, ...]
+    value: float
+    ref_value: float
+    passed: bool
+    note: str = ""
+
+
+@dataclasses.dataclass(frozen=True)
+class GradCheckConfig:
+    """What to check: strategies, loss, hidden sizes, rows (None = all), samples, fd rows, seed."""
+
+    strategies: tuple[str, ...] = strategies.NAMES
+    loss: Loss = Loss.mse
+    hidden: tuple[int, ...] = (50,)
+    rows: int | None = None
+    samples: int = 20
+    fd_rows: int = 1000
+    seed: int = 0
+
+    def validate(self) -> None:
+        """Raise ConfigError naming the first unusable option."""
+        for s in self.strategies:
+            strategies.get(s)
+        for name in ("rows", "samples", "fd_rows"):
+            v = getattr(self, name)
+            if v is not None and v < 1:
+                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(f"--hidden sizes must be at least 1, got {list(self.hidden)}")
+
+
+@dataclasses.dataclass
+class GradCheckResult:
+    """Every `CheckRow`, the tolerance rules used, and the loss per strategy."""
+
+    config: GradCheckConfig
+    rows: list[CheckRow]
+    rules: dict[str, str]
+    losses: dict[str, float]
+    n_rows: int
+    n_fd_rows: int
+
+    @property
+    def ok(self) -> bool:
+        return all(r.passed for r in self.rows)
+
+    def failures(self) -> list[CheckRow]:
+        return [r for r in self.rows if not r.passed]
+
+    def to_dict(self) -> dict[str, object]:
+        cfg = dataclasses.asdict(self.config)
+        cfg["loss"] = self.config.loss.value
+        return {
+            "config": cfg, "rows_used": self.n_rows, "fd_rows_used": self.n_fd_rows,
+            "rules": self.rules, "losses": self.losses, "ok": self.ok,
+            "checks": [dataclasses.asdict(r) for r in self.rows],
+        }  # fmt: skip
+
+
+RULES = {
+    "cross-strategy (float32)": f"|a - r| <= {CROSS_ATOL_SCALE:g}*max|r| + {CROSS_RTOL:g}*|r|",
+    f"{FD_REFERENCE} (float64)": f"|a - n| <= {FD_ATOL_SCALE:g}*max|n| + {FD_RTOL:g}*|n|, h = {FD_STEP:g}*max(1, |t|)",
+}
+
+
+def compare(
+    strategy: str, name: str, a: np.ndarray, r: np.ndarray, reference: str, atol: float, rtol: float
+) -> CheckRow:
+    """Compare `a` with the reference `r` elementwise: |a - r| <= atol + rtol * |r|.
+
+    Works through the arrays in chunks of `CHUNK` elements in float64, so that
+    checking a (60000, 784) gradient needs a few MB of temporaries, not GB.
+    """
+    if a.shape != r.shape:
+        nan = float("nan")
+        return CheckRow(strategy, name, a.shape, reference, 0, nan, nan, (), nan, nan, False,
+                        f"shape {a.shape} != reference shape {r.shape}")  # fmt: skip
+    fa, fr = a.reshape(-1), r.reshape(-1)
+    acc = _Errors()
+    for start in range(0, fa.size, CHUNK):
+        acc.add(start, fa[start : start + CHUNK], fr[start : start + CHUNK], atol, rtol)
+    worst = tuple(int(i) for i in np.unravel_index(acc.worst, a.shape)) if a.size else ()
+    nan = float("nan")
+    return CheckRow(
+        strategy, name, a.shape, reference, int(a.size),
+        nan if acc.non_finite else acc.max_abs, nan if acc.non_finite else acc.max_rel, worst,
+        float(fa[acc.worst]) if a.size else 0.0, float(fr[acc.worst]) if a.size else 0.0,
+        acc.passed, "non-finite values" if acc.non_finite else "",
+    )  # fmt: skip
+
+
+class _Errors:
+    """Running maxima of a chunked comparison, and the flat index of the worst element."""
+
+    def __init__(self) -> None:
+        self.max_abs = self.max_rel = 0.0
+        self.worst, self.worst_score = 0, -1.0
+        self.passed, self.non_finite = True, False
+
+    def add(self, start: int, a: np.ndarray, r: np.ndarray, atol: float, rtol: float) -> None:
+        a64, r64 = a.astype(np.float64), r.astype(np.float64)
+        err = np.abs(a64 - r64)
+        tol = atol + rtol * np.abs(r64)
+        bad = ~np.isfinite(err)
+        score = np.where(bad, np.inf, err / np.maximum(tol, np.finfo(np.float64).tiny))
+        i = int(np.argmax(score))
+        if score[i] > self.worst_score:
+            self.worst, self.worst_score = start + i, float(score[i])
+        rel = err / np.maximum(np.maximum(np.abs(a64), np.abs(r64)), REL_FLOOR)
+        self.max_abs = max(self.max_abs, float(err.max()))
+        self.max_rel = max(self.max_rel, float(rel.max()))
+        self.non_finite = self.non_finite or bool(bad.any())
+        self.passed = self.passed and not bad.any() and bool(np.all(err <= tol))
+
+
+def _max_abs(a: np.ndarray) -> float:
+    """max |a| over the finite elements (0 for an empty or all non-finite array)."""
+    finite = np.abs(a[np.isfinite(a)])
+    return float(finite.max()) if finite.size else 0.0
+
+
+def _cross_pairs(checked: Sequence[str]) -> list[tuple[str, str]]:
+    """(strategy, reference) pairs: each checked strategy against every other, each pair once."""
+    pairs = []
+    for s in checked:
+        for r in strategies.NAMES:
+            if r != s and not (r in checked and (r, s) in pairs):
+                pairs.append((s, r))
+    return pairs
+
+
+def central_differences(
+    f: Callable[[], float], arrays: dict[str, np.ndarray], samples: dict[str, np.ndarray]
+) -> dict[str, np.ndarray]:
+    """Central differences of the scalar `f()` at the sampled flat indices of each array.
+
+    `f` reads the arrays, which are perturbed in place by +/- h and restored.
+    Returns, per array name, the numeric derivatives in the order of `samples[name]`.
+    """
+    out = {}
+    for name, idx in samples.items():
+        flat = arrays[name].reshape(-1)
+        values = np.empty(len(idx))
+        for k, i in enumerate(idx):
+            t = flat[i]
+            h = FD_STEP * max(1.0, abs(t))
+            flat[i] = t + h
+            up = f()
+            flat[i] = t - h
+            down = f()
+            flat[i] = t
+            values[k] = (up - down) / (2 * h)
+        out[name] = values
+    return out
+
+
+def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> GradCheckResult:
+    """Check the chosen strategies' gradients of the lesson's net on normalized data.
+
+    x (N, 784) float32 normalized; labels (N,) int64. Parameters come from kaiming
+    init with `config.seed`. Raises ConfigError for unusable options.
+    """
+    config.validate()
+    n = x.shape[0] if config.rows is None else min(config.rows, x.shape[0])
+    x, labels = x[:n], labels[:n]
+    params = model.init_params([x.shape[1], *config.hidden, config.loss.n_out], config.seed)
+    y = losses.targets(config.loss, labels, x.dtype)
+    needed = set(config.strategies) | {r for _, r in _cross_pairs(config.strategies)}
+    grads = {s: strategies.get(s).value_and_grads(params, x, y, config.loss, input_grad=True)
+             for s in strategies.NAMES if s in needed}  # fmt: skip
+    rows = [_shape_row(s, grads[s], params, x) for s in config.strategies]
+    rows = [r for r in rows if r is not None]
+    for s, r in _cross_pairs(config.strategies):
+        for name, a in grads[s].named().items():
+            ref = grads[r].named()[name]
+            atol = CROSS_ATOL_SCALE * _max_abs(ref)
+            rows.append(compare(s, name, a, ref, r, atol, CROSS_RTOL))
+    m = min(config.fd_rows, n)
+    rows += _fd_rows(params, x[:m], labels[:m], config)
+    return GradCheckResult(config, rows, RULES, {s: g.loss for s, g in grads.items()}, n, m)
+
+
+def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckRow | None:
+    """The lesson's testSame: a failing row when any gradient's shape or dtype differs from its input."""
+    expected = {**params.named(), "x": x}
+    for name, arr in expected.items():
+        got = g.named().get(name)
+        if got is None or got.shape != arr.shape or got.dtype != arr.dtype:
+            desc = "missing" if got is None else f"{got.shape} {got.dtype}"
+            nan = float("nan")
+            return CheckRow(s, name, arr.shape, "input shape/dtype", 0, nan, nan, (), nan, nan,
+                            False, f"gradient is {desc}, input is {arr.shape} {arr.dtype}")  # fmt: skip
+    return None
+
+
+def _fd_rows(params: Params, x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> list[CheckRow]:
+    """Each checked strategy's float64 gradients against float64 central differences."""
+    p64, x64 = params.astype(np.float64), x.astype(np.float64)
+    y64 = losses.targets(config.loss, labels, np.float64)
+    arrays = {**p64.named(), "x": x64}
+    rng = np.random.default_rng(config.seed)
+    samples = {name: np.sort(rng.choice(a.size, size=min(config.samples, a.size), replace=False))
+               for name, a in arrays.items()}  # fmt: skip
+    numeric = central_differences(
+        lambda: losses.value(config.loss, model.forward(p64, x64), y64), arrays, samples
+    )
+    rows = []
+    for s in config.strategies:
+        analytic = strategies.get(s).value_and_grads(p64, x64, y64, config.loss, input_grad=True).named()
+        for name, idx in samples.items():
+            picked = analytic[name].reshape(-1)[idx]
+            atol = FD_ATOL_SCALE * _max_abs(numeric[name])
+            row = compare(s, name, picked, numeric[name], FD_REFERENCE, atol, FD_RTOL)
+            flat_worst = int(idx[row.worst_index[0]]) if row.worst_index else 0
+            worst = tuple(int(i) for i in np.unravel_index(flat_worst, arrays[name].shape))
+            rows.append(dataclasses.replace(row, shape=arrays[name].shape, worst_index=worst))
+    return rows
+
+
+__all__ = ["CheckRow", "GradCheckConfig", "GradCheckResult", "central_differences", "compare", "gradcheck"]
