@@ -1,0 +1,143 @@
+"""load_mnist on the real data (downloaded once per session) and on broken folders."""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from fcgrad.data import default_data_dir, load_mnist, missing_mnist_files, mnist_dir, write_idx
+from fcgrad.errors import DataError
+
+NAMES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
+
+
+@pytest.fixture(scope="module")
+def mnist(mnist_data_dir: Path) -> tuple[np.ndarray, ...]:
+    return load_mnist(mnist_data_dir)
+
+
+def test_shapes_and_dtypes(mnist: tuple[np.ndarray, ...]) -> None:
+    x_train, y_train, x_valid, y_valid = mnist
+    assert x_train.shape == (60000, 784) and x_train.dtype == np.float32
+    assert x_valid.shape == (10000, 784) and x_valid.dtype == np.float32
+    assert y_train.shape == (60000,) and y_train.dtype == np.int64
+    assert y_valid.shape == (10000,) and y_valid.dtype == np.int64
+
+
+def test_values(mnist: tuple[np.ndarray, ...]) -> None:
+    x_train, y_train, x_valid, y_valid = mnist
+    for x in (x_train, x_valid):
+        assert x.min() == 0.0 and x.max() == 1.0
+    for y in (y_train, y_valid):
+        assert set(np.unique(y).tolist()) == set(range(10))
+    assert y_train[0] == 5
+    assert y_train[:10].tolist() == [5, 0, 4, 1, 9, 2, 1, 3, 1, 4]
+    assert y_valid[:5].tolist() == [7, 2, 1, 0, 4]
+    # the lesson's normalisation constants
+    assert x_train.mean(dtype=np.float64) == pytest.approx(0.13066, abs=1e-4)
+    assert x_train.std(dtype=np.float64) == pytest.approx(0.30811, abs=1e-4)
+
+
+def test_pixels_are_uint8_over_255(mnist: tuple[np.ndarray, ...], shared_mnist: Path) -> None:
+    raw = gzip.decompress((shared_mnist / NAMES[2]).read_bytes())
+    pixels = np.frombuffer(raw, dtype=np.uint8, offset=16).reshape(10000, 784)
+    np.testing.assert_array_equal(mnist[2], pixels.astype(np.float32) / np.float32(255))
+
+
+def test_not_flat(mnist_data_dir: Path, mnist: tuple[np.ndarray, ...]) -> None:
+    x_train, y_train, x_valid, y_valid = load_mnist(mnist_data_dir, flat=False)
+    assert x_train.shape == (60000, 28, 28) and x_valid.shape == (10000, 28, 28)
+    assert x_train.dtype == np.float32
+    np.testing.assert_array_equal(x_train.reshape(60000, 784), mnist[0])
+    np.testing.assert_array_equal(y_train, mnist[1])
+    np.testing.assert_array_equal(y_valid, mnist[3])
+
+
+def labels_only_dir(tmp_path: Path, mnist_data_dir: Path) -> Path:
+    """A data dir with symlinks to the real files (cheap to break one)."""
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for name in NAMES:
+        (folder / name).symlink_to(mnist_data_dir / "mnist" / name)
+    return tmp_path / "data"
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_missing_file_is_data_error_naming_it(
+    tmp_path: Path, mnist_data_dir: Path, name: str
+) -> None:
+    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
+    (mnist_dir(data_dir) / name).unlink()
+    assert missing_mnist_files(data_dir) == [name]
+    with pytest.raises(DataError) as info:
+        load_mnist(data_dir)
+    assert name in str(info.value)
+    assert "fcgrad download mnist" in str(info.value)
+    for other in set(NAMES) - {name}:
+        assert other not in str(info.value)
+
+
+def test_empty_data_dir_lists_all(tmp_path: Path) -> None:
+    assert missing_mnist_files(tmp_path) == NAMES
+    with pytest.raises(DataError, match="fcgrad download mnist"):
+        load_mnist(tmp_path)
+
+
+def test_wrong_shape_suggests_force(tmp_path: Path, mnist_data_dir: Path) -> None:
+    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
+    target = mnist_dir(data_dir) / NAMES[3]
+    target.unlink()
+    write_idx(target, np.zeros(9999, dtype=np.uint8))
+    with pytest.raises(DataError) as info:
+        load_mnist(data_dir)
+    assert str(target) in str(info.value)
+    assert "(9999,)" in str(info.value)
+    assert "fcgrad download mnist --force" in str(info.value)
+
+
+def test_wrong_dtype_suggests_force(tmp_path: Path, mnist_data_dir: Path) -> None:
+    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
+    target = mnist_dir(data_dir) / NAMES[1]
+    target.unlink()
+    write_idx(target, np.zeros(60000, dtype=np.int16))
+    with pytest.raises(DataError, match=r"int16.*--force"):
+        load_mnist(data_dir)
+
+
+def test_corrupt_file_is_data_error(tmp_path: Path, mnist_data_dir: Path) -> None:
+    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
+    target = mnist_dir(data_dir) / NAMES[1]
+    target.unlink()
+    shutil.copy(mnist_data_dir / "mnist" / NAMES[1], target)
+    target.write_bytes(target.read_bytes()[:-20])
+    with pytest.raises(DataError) as info:
+        load_mnist(data_dir)
+    assert str(target) in str(info.value)
+    assert "corrupt gzip stream" in str(info.value)
+    assert "--force" in str(info.value)
+
+
+def test_labels_out_of_range(tmp_path: Path, mnist_data_dir: Path) -> None:
+    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
+    target = mnist_dir(data_dir) / NAMES[3]
+    target.unlink()
+    write_idx(target, np.full(10000, 10, dtype=np.uint8))
+    with pytest.raises(DataError, match="not a digit"):
+        load_mnist(data_dir)
+
+
+def test_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.delenv("FCGRAD_DATA_DIR", raising=False)
+    assert default_data_dir() == Path("data")
+    monkeypatch.setenv("FCGRAD_DATA_DIR", str(tmp_path))
+    assert default_data_dir() == tmp_path
+    assert mnist_dir(tmp_path) == tmp_path / "mnist"
