@@ -1,0 +1,18 @@
+"""fcgrad: a fully connected net on MNIST, with its gradients computed three ways and checked.
+
+The autodiff API (`grad`, `value_and_grad`, `vjp`) and the op set (`fcgrad.ops`)
+work on any numpy function; `fcgrad.strategies` holds the lesson's three ways of
+computing the net's gradients; `load_mnist` reads the data set.
+"""
+
+from fcgrad.autodiff import defvjp, grad, primitive, value_and_grad, vjp
+from fcgrad.data import load_mnist
+from fcgrad.errors import FcgradError
+from fcgrad.model import Linear, Params, init_params
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "FcgradError", "Linear", "Params", "defvjp", "grad", "init_params", "load_mnist",
+    "primitive", "value_and_grad", "vjp",
+]  # fmt: skip

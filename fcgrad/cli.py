@@ -1,0 +1,300 @@
+"""The `fcgrad` command line: a thin Typer layer over the pure core.
+
+Each command parses options, calls the core, and renders the result with
+`fcgrad.render` (or prints one JSON object with `--json`). A `FcgradError` from
+the core becomes one red line on stderr and exit code 1; usage errors exit 2.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import json
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import numpy as np
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from fcgrad import strategies
+from fcgrad.bench import BenchConfig, bench
+from fcgrad.data import (
+    DATA_DIR_ENV,
+    MIRRORS_ENV,
+    download_mnist,
+    load_mnist,
+    missing_mnist_files,
+    resolve_mirrors,
+)
+from fcgrad.errors import FcgradError
+from fcgrad.fileio import atomic_path
+from fcgrad.gradcheck import GradCheckConfig, gradcheck
+from fcgrad.losses import Loss
+from fcgrad.normalize import normalize_pair
+from fcgrad.train import TrainConfig, save_params, train
+
+app = typer.Typer(
+    help="Train a fully connected net on MNIST and verify its gradients three ways.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_show_locals=False,
+)
+out = Console()
+err = Console(stderr=True)
+if not out.is_terminal and "COLUMNS" not in os.environ:
+    out.width = 132  # logs and pipes: room for the gradcheck table instead of rich's 80
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Dataset(str, enum.Enum):
+    mnist = "mnist"
+
+
+class Strategy(str, enum.Enum):
+    manual = "manual"
+    vwc = "vwc"
+    tape = "tape"
+
+
+class StrategyOrAll(str, enum.Enum):
+    manual = "manual"
+    vwc = "vwc"
+    tape = "tape"
+    all = "all"
+
+
+# ----------------------------------------------------------------------------- shared options
+
+DataDir = Annotated[
+    Path,
+    typer.Option("--data-dir", envvar=DATA_DIR_ENV, help="Data folder; MNIST lives in DATA_DIR/mnist.",
+                 file_okay=False),  # fmt: skip
+]
+Mirrors = Annotated[
+    list[str] | None,
+    typer.Option("--mirror", help=f"MNIST mirror URL or local folder, tried first (repeatable; "
+                                  f"also ${MIRRORS_ENV}).", show_default=False),  # fmt: skip
+]
+NoDownload = Annotated[
+    bool, typer.Option("--no-download", help="Fail instead of downloading MNIST when it is missing.")
+]
+Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
+Seed = Annotated[int, typer.Option("--seed", help="Seed of the numpy Generator (init, sampling, shuffles).")]
+LossOpt = Annotated[Loss, typer.Option("--loss", help="mse: one output, the digit as target; "
+                                                      "cross-entropy: ten outputs.")]  # fmt: skip
+Hidden = Annotated[list[int], typer.Option("--hidden", help="Hidden layer size (repeat for a deeper net).")]
+Rows = Annotated[int | None, typer.Option("--rows", help="Use the first N training rows (default: all 60,000).",
+                                          show_default=False)]  # fmt: skip
+StrategySet = Annotated[
+    list[StrategyOrAll], typer.Option("--strategy", help="Strategy to run (repeatable), or all.")
+]
+
+
+def user_errors(fn: F) -> F:
+    """Turn a FcgradError from the core into one red line on stderr and exit 1."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except FcgradError as e:
+            err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True, highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _print_json(obj: object) -> None:
+    print(json.dumps(obj, indent=2, default=_json_default))
+
+
+def _json_default(o: object) -> object:
+    if isinstance(o, (np.generic, np.ndarray)):
+        return o.tolist()
+    if isinstance(o, (Path, enum.Enum)):
+        return str(o.value if isinstance(o, enum.Enum) else o)
+    raise TypeError(f"not JSON serializable: {type(o).__name__}")
+
+
+def _names(choices: list[StrategyOrAll]) -> tuple[str, ...]:
+    chosen = {c.value for c in choices}
+    return strategies.NAMES if "all" in chosen or not chosen else tuple(n for n in strategies.NAMES if n in chosen)
+
+
+def _download(data_dir: Path, mirrors: list[str] | None, *, force: bool, quiet: bool) -> Any:
+    from fcgrad import render
+
+    sources = resolve_mirrors(mirrors or (), os.environ)
+    if quiet:
+        return download_mnist(data_dir, sources, force=force)
+    with render.download_bar(err) as bar:
+        return download_mnist(data_dir, sources, force=force, progress=bar)
+
+
+def _normalized(data_dir: Path, mirrors: list[str] | None, no_download: bool, quiet: bool) -> Any:
+    """Load MNIST (downloading it first unless `no_download`) and normalize it in place."""
+    if missing_mnist_files(data_dir) and not no_download:
+        if not quiet:
+            err.print(f"MNIST is not in {data_dir}; downloading it first (--no-download to refuse)")
+        _download(data_dir, mirrors, force=False, quiet=quiet)
+    x_train, y_train, x_valid, y_valid = load_mnist(data_dir)
+    x_train, x_valid, train_stats, report = normalize_pair(x_train, x_valid, inplace=True)
+    return x_train, y_train, x_valid, y_valid, train_stats, report
+
+
+# ----------------------------------------------------------------------------- commands
+
+
+@app.command()
+@user_errors
+def download(
+    dataset: Annotated[Dataset, typer.Argument(help="The data set to fetch.")],
+    data_dir: DataDir = Path("data"),
+    mirror: Mirrors = None,
+    force: Annotated[bool, typer.Option("--force", help="Download again even if verified files are here.")] = False,
+    json_: Json = False,
+) -> None:
+    """Fetch the four MNIST IDX files, verify their SHA-256, and keep them in DATA_DIR/mnist."""
+    from fcgrad import render
+
+    report = _download(data_dir, mirror, force=force, quiet=json_)
+    if json_:
+        _print_json(report.to_dict())
+    else:
+        out.print(render.download_table(report))
+
+
+@app.command()
+@user_errors
+def normalize(
+    data_dir: DataDir = Path("data"),
+    mirror: Mirrors = None,
+    no_download: NoDownload = False,
+    output: Annotated[Path | None, typer.Option("--output", help="Save the normalized arrays and the "
+                                                "statistics to this .npz file.", dir_okay=False)] = None,
+    json_: Json = False,
+) -> None:
+    """Normalize both sets with the training mean and std, and run the lesson's checks."""
+    from fcgrad import render
+
+    x_train, y_train, x_valid, y_valid, train_stats, report = _normalized(data_dir, mirror, no_download, json_)
+    if output is not None:
+        with atomic_path(output, suffix=".npz") as tmp:
+            np.savez(tmp, x_train=x_train, y_train=y_train, x_valid=x_valid, y_valid=y_valid,
+                     mean=train_stats.mean, std=train_stats.std)  # fmt: skip
+    if json_:
+        _print_json({**report.to_dict(), "output": str(output) if output else None})
+    else:
+        out.print(render.normalize_table(report))
+        if output is not None:
+            out.print(f"saved normalized arrays and statistics to {output}")
+    if not report.ok:
+        raise typer.Exit(1)
+
+
+@app.command("train")
+@user_errors
+def train_cmd(
+    strategy: Annotated[Strategy, typer.Option("--strategy", help="How gradients are computed.")] = Strategy.tape,
+    loss: LossOpt = Loss.cross_entropy,
+    hidden: Hidden = [50],  # noqa: B006 (typer reads the default)
+    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the 60,000 training images.")] = 5,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per SGD step.")] = 64,
+    lr: Annotated[float, typer.Option("--lr", help="SGD learning rate.")] = 0.1,
+    seed: Seed = 0,
+    save: Annotated[Path | None, typer.Option("--save", help="Write the trained weights to this .npz file.",
+                                              dir_okay=False)] = None,  # fmt: skip
+    data_dir: DataDir = Path("data"),
+    mirror: Mirrors = None,
+    no_download: NoDownload = False,
+    json_: Json = False,
+) -> None:
+    """Train the net with mini-batch SGD; report loss and accuracy on the 10,000 validation images."""
+    from fcgrad import render
+
+    config = TrainConfig(strategy.value, loss, tuple(hidden), epochs, batch_size, lr, seed)
+    config.validate()
+    x_train, y_train, x_valid, y_valid, _, _ = _normalized(data_dir, mirror, no_download, json_)
+    if json_:
+        result = train(x_train, y_train, x_valid, y_valid, config)
+    else:
+        title = f"Training {'-'.join(map(str, (784, *hidden, loss.n_out)))} with {strategy.value}, {loss.value}"
+        with render.train_display(out, title) as display:
+            result = train(x_train, y_train, x_valid, y_valid, config, display)
+    if save is not None:
+        save_params(save, result)
+    if json_:
+        _print_json({**result.to_dict(), "saved": str(save) if save else None})
+    else:
+        out.print(render.train_summary(result))
+        if save is not None:
+            out.print(f"saved weights to {save}")
+
+
+@app.command("gradcheck")
+@user_errors
+def gradcheck_cmd(
+    strategy: StrategySet = [StrategyOrAll.all],  # noqa: B006
+    loss: LossOpt = Loss.mse,
+    hidden: Hidden = [50],  # noqa: B006
+    rows: Rows = None,
+    samples: Annotated[int, typer.Option("--samples", help="Coordinates per array checked by central "
+                                                          "differences.")] = 20,  # fmt: skip
+    fd_rows: Annotated[int, typer.Option("--fd-rows", help="Rows used for the float64 finite differences.")] = 1000,
+    seed: Seed = 0,
+    data_dir: DataDir = Path("data"),
+    mirror: Mirrors = None,
+    no_download: NoDownload = False,
+    json_: Json = False,
+) -> None:
+    """Compare each strategy's gradients with the others' and with float64 central differences."""
+    from fcgrad import render
+
+    config = GradCheckConfig(_names(strategy), loss, tuple(hidden), rows, samples, fd_rows, seed)
+    config.validate()
+    x_train, y_train, *_ = _normalized(data_dir, mirror, no_download, json_)
+    result = gradcheck(x_train, y_train, config)
+    if json_:
+        _print_json(result.to_dict())
+    else:
+        out.print(render.gradcheck_table(result))
+    if not result.ok:
+        raise typer.Exit(1)
+
+
+@app.command("bench")
+@user_errors
+def bench_cmd(
+    repeat: Annotated[int, typer.Option("--repeat", help="Timed runs per strategy and pass.")] = 10,
+    warmup: Annotated[int, typer.Option("--warmup", help="Untimed runs first.")] = 1,
+    rows: Rows = None,
+    strategy: StrategySet = [StrategyOrAll.all],  # noqa: B006
+    loss: LossOpt = Loss.mse,
+    hidden: Hidden = [50],  # noqa: B006
+    seed: Seed = 0,
+    data_dir: DataDir = Path("data"),
+    mirror: Mirrors = None,
+    no_download: NoDownload = False,
+    json_: Json = False,
+) -> None:
+    """Time each strategy's forward and forward+backward pass on the normalized training set."""
+    from fcgrad import render
+
+    config = BenchConfig(_names(strategy), loss, tuple(hidden), repeat, warmup, rows, seed)
+    config.validate()
+    x_train, y_train, *_ = _normalized(data_dir, mirror, no_download, json_)
+    result = bench(x_train, y_train, config)
+    if json_:
+        _print_json(result.to_dict())
+    else:
+        out.print(render.bench_table(result))
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,233 @@
+"""Rich rendering of the core's result objects: tables, progress bars, live training display.
+
+Nothing here computes: each function takes a result from `fcgrad.data`,
+`fcgrad.normalize`, `fcgrad.train`, `fcgrad.gradcheck` or `fcgrad.bench` and
+draws it. Progress goes to stderr so that stdout stays clean for `--json`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+from rich.console import Console, Group
+from rich.live import Live
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    MofNCompleteColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeElapsedColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+from rich.table import Table
+from rich.text import Text
+
+from fcgrad.bench import BenchResult
+from fcgrad.data import DownloadReport
+from fcgrad.gradcheck import GradCheckResult
+from fcgrad.normalize import NormalizeReport
+from fcgrad.train import EpochResult, TrainResult
+
+PASS, FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
+
+
+def _status(ok: bool) -> str:
+    return PASS if ok else FAIL
+
+
+def _g(v: float, spec: str = ".3g") -> str:
+    return format(v, spec)
+
+
+# ----------------------------------------------------------------------------- download
+
+
+class DownloadBar:
+    """A `fcgrad.data.DownloadProgress` drawn as a rich bar: bytes, speed, time left."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task: TaskID | None = None
+
+    def start(self, name: str, total_bytes: int | None, source: str) -> None:
+        self._task = self._progress.add_task(name, total=total_bytes, source=source)
+
+    def advance(self, n_bytes: int) -> None:
+        if self._task is not None:
+            self._progress.advance(self._task, n_bytes)
+
+    def end(self, ok: bool) -> None:
+        if self._task is not None and not ok:
+            self._progress.remove_task(self._task)
+        self._task = None
+
+
+@contextmanager
+def download_bar(console: Console) -> Iterator[DownloadBar]:
+    """A `DownloadBar` live on `console` for the duration of the block."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        TextColumn("[dim]{task.fields[source]}"),
+        console=console,
+        disable=not console.is_terminal,  # a log gets the summary table, not bar frames
+    )
+    with progress:
+        yield DownloadBar(progress)
+
+
+def download_table(report: DownloadReport) -> Table:
+    """File, bytes, checksum status, mirror used."""
+    table = Table(title="MNIST files")
+    table.add_column("file", no_wrap=True)
+    table.add_column("bytes", justify="right", no_wrap=True)
+    table.add_column("checksum", no_wrap=True)
+    table.add_column("status", no_wrap=True)
+    table.add_column("mirror", overflow="fold")
+    for row in report.rows:
+        mirror = row.mirror.removesuffix(row.name) if row.mirror else "[dim](already here)[/]"
+        table.add_row(row.name, f"{row.size_bytes:,}", "[green]sha256 ok[/]", row.status, mirror)
+    return table
+
+
+# ----------------------------------------------------------------------------- normalize
+
+
+def normalize_table(report: NormalizeReport) -> Group:
+    """Mean and std of both sets before and after, then the lesson's checks."""
+    stats = Table(title="Normalization with the training statistics")
+    for col in ("set", "mean before", "std before", "mean after", "std after"):
+        stats.add_column(col, justify="left" if col == "set" else "right")
+    for name in ("train", "valid"):
+        b, a = getattr(report, f"{name}_before"), getattr(report, f"{name}_after")
+        stats.add_row(name, f"{b.mean:.5f}", f"{b.std:.5f}", f"{a.mean:.4f}", f"{a.std:.4f}")
+    checks = Table(title="Checks")
+    for col in ("check", "value", "rule", "status"):
+        checks.add_column(col)
+    for c in report.checks:
+        checks.add_row(c.name, f"{c.value:.3g}", f"|value - {c.target:g}| < {c.tol:g}", _status(c.passed))
+    return Group(stats, checks)
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def epoch_table(rows: list[EpochResult], title: str) -> Table:
+    """A row per epoch: train loss, valid loss, valid accuracy, seconds."""
+    table = Table(title=title)
+    for col in ("epoch", "train loss", "valid loss", "valid accuracy", "seconds"):
+        table.add_column(col, justify="right")
+    for r in rows:
+        table.add_row(str(r.epoch), f"{r.train_loss:.4f}", f"{r.valid_loss:.4f}",
+                      f"{r.valid_accuracy:.2%}", f"{r.seconds:.2f}")  # fmt: skip
+    return table
+
+
+class TrainDisplay:
+    """A `fcgrad.train.TrainProgress`: a live epoch table above a step progress bar."""
+
+    def __init__(self, live: Live, title: str) -> None:
+        self._live = live
+        self._title = title
+        self._rows: list[EpochResult] = []
+        self._bar = Progress(
+            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        )  # fmt: skip
+        self._task: TaskID | None = None
+        self._refresh()
+
+    def _refresh(self, with_bar: bool = True) -> None:
+        table = epoch_table(self._rows, self._title)
+        self._live.update(Group(table, self._bar) if with_bar else table, refresh=True)
+
+    def start_epoch(self, epoch: int, steps: int) -> None:
+        if self._task is not None:
+            self._bar.remove_task(self._task)
+        self._task = self._bar.add_task("train", total=steps, epoch=epoch, loss=float("nan"))
+
+    def step(self, loss: float) -> None:
+        if self._task is not None:
+            self._bar.update(self._task, advance=1, loss=loss)
+
+    def end_epoch(self, result: EpochResult) -> None:
+        self._rows.append(result)
+        self._refresh()
+
+    def close(self) -> None:
+        self._refresh(with_bar=False)
+
+
+@contextmanager
+def train_display(console: Console, title: str) -> Iterator[TrainDisplay]:
+    """A `TrainDisplay` live on `console`; the final epoch table stays on screen."""
+    with Live(console=console, refresh_per_second=8, transient=False) as live:
+        display = TrainDisplay(live, title)
+        try:
+            yield display
+        finally:
+            display.close()
+    if not console.is_terminal:
+        console.line()  # Live leaves its last frame without a newline outside a terminal
+
+
+def train_summary(result: TrainResult) -> Text:
+    """One line: final validation accuracy (and loss) of a finished run."""
+    last = result.epochs[-1]
+    return Text.from_markup(
+        f"valid accuracy [bold]{last.valid_accuracy:.2%}[/] after {last.epoch} epochs "
+        f"(valid loss {last.valid_loss:.4f}, {sum(e.seconds for e in result.epochs):.1f} s)"
+    )
+
+
+# ----------------------------------------------------------------------------- gradcheck
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "×".join(map(str, shape)) or "scalar"
+
+
+def gradcheck_table(result: GradCheckResult) -> Group:
+    """One table of every check, the tolerance rules, and a verdict line."""
+    cfg = result.config
+    table = Table(title=f"Gradient check: {', '.join(cfg.strategies)} ({cfg.loss.value}, "
+                        f"{result.n_rows:,} rows; finite differences on {result.n_fd_rows:,})")  # fmt: skip
+    for col in ("strategy", "parameter", "shape", "reference", "max abs err", "max rel err",
+                "worst index", "value", "ref value", "status"):  # fmt: skip
+        right = "err" in col or "value" in col
+        table.add_column(col, justify="right" if right else "left", no_wrap=True)
+    for r in result.rows:
+        where = (str(list(r.worst_index)), f"{r.value:.6g}", f"{r.ref_value:.6g}") if r.checked else (r.note, "", "")
+        table.add_row(r.strategy, r.parameter, _shape(r.shape), r.reference, _g(r.max_abs_error),
+                      _g(r.max_rel_error), *where, _status(r.passed))  # fmt: skip
+    rules = Text("\n".join(f"tolerance, {k}: {v}" for k, v in result.rules.items()), style="dim")
+    n_bad = len(result.failures())
+    verdict = Text.from_markup(
+        f"[bold green]all {len(result.rows)} checks pass[/]" if result.ok
+        else f"[bold red]{n_bad} of {len(result.rows)} checks FAIL[/]"
+    )
+    return Group(table, rules, verdict)
+
+
+# ----------------------------------------------------------------------------- bench
+
+
+def bench_table(result: BenchResult) -> Table:
+    """Average, min, max and median ms, ratio to the fastest, GFLOP/s, per strategy and phase."""
+    cfg = result.config
+    table = Table(title=f"Timings, {cfg.repeat} runs after {cfg.warmup} warm-up "
+                        f"({'-'.join(map(str, result.sizes))}, {cfg.loss.value}, {result.n_rows:,} rows)")  # fmt: skip
+    for col in ("strategy", "pass", "average ms", "min ms", "max ms", "median ms",
+                "ratio to fastest", "GFLOP/s"):  # fmt: skip
+        table.add_column(col, justify="left" if col in ("strategy", "pass") else "right")
+    for t in result.timings:
+        table.add_row(t.strategy, t.phase, f"{t.mean_ms:.2f}", f"{t.min_ms:.2f}", f"{t.max_ms:.2f}",
+                      f"{t.median_ms:.2f}", f"{t.ratio:.2f}x", f"{t.gflops:.1f}")  # fmt: skip
+    return table
