@@ -72,24 +72,46 @@ class StrategyOrAll(str, enum.Enum):
 
 DataDir = Annotated[
     Path,
-    typer.Option("--data-dir", envvar=DATA_DIR_ENV, help="Data folder; MNIST lives in DATA_DIR/mnist.",
-                 file_okay=False),  # fmt: skip
+    typer.Option(
+        "--data-dir",
+        envvar=DATA_DIR_ENV,
+        help="Data folder; MNIST lives in DATA_DIR/mnist.",
+        file_okay=False,
+    ),
 ]
 Mirrors = Annotated[
     list[str] | None,
-    typer.Option("--mirror", help=f"MNIST mirror URL or local folder, tried first (repeatable; "
-                                  f"also ${MIRRORS_ENV}).", show_default=False),  # fmt: skip
+    typer.Option(
+        "--mirror",
+        help=f"MNIST mirror URL or local folder, tried first (repeatable; also ${MIRRORS_ENV}).",
+        show_default=False,
+    ),
 ]
 NoDownload = Annotated[
-    bool, typer.Option("--no-download", help="Fail instead of downloading MNIST when it is missing.")
+    bool,
+    typer.Option("--no-download", help="Fail instead of downloading MNIST when it is missing."),
 ]
-Json = Annotated[bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")]
-Seed = Annotated[int, typer.Option("--seed", help="Seed of the numpy Generator (init, sampling, shuffles).")]
-LossOpt = Annotated[Loss, typer.Option("--loss", help="mse: one output, the digit as target; "
-                                                      "cross-entropy: ten outputs.")]  # fmt: skip
-Hidden = Annotated[list[int], typer.Option("--hidden", help="Hidden layer size (repeat for a deeper net).")]
-Rows = Annotated[int | None, typer.Option("--rows", help="Use the first N training rows (default: all 60,000).",
-                                          show_default=False)]  # fmt: skip
+Json = Annotated[
+    bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
+]
+Seed = Annotated[
+    int, typer.Option("--seed", help="Seed of the numpy Generator (init, sampling, shuffles).")
+]
+LossOpt = Annotated[
+    Loss,
+    typer.Option(
+        "--loss", help="mse: one output, the digit as target; cross-entropy: ten outputs."
+    ),
+]
+Hidden = Annotated[
+    list[int], typer.Option("--hidden", help="Hidden layer size (repeat for a deeper net).")
+]
+Rows = Annotated[
+    int | None,
+    typer.Option(
+        "--rows", help="Use the first N training rows (default: all 60,000).", show_default=False
+    ),
+]
 StrategySet = Annotated[
     list[StrategyOrAll], typer.Option("--strategy", help="Strategy to run (repeatable), or all.")
 ]
@@ -123,7 +145,11 @@ def _json_default(o: object) -> object:
 
 def _names(choices: list[StrategyOrAll]) -> tuple[str, ...]:
     chosen = {c.value for c in choices}
-    return strategies.NAMES if "all" in chosen or not chosen else tuple(n for n in strategies.NAMES if n in chosen)
+    return (
+        strategies.NAMES
+        if "all" in chosen or not chosen
+        else tuple(n for n in strategies.NAMES if n in chosen)
+    )
 
 
 def _download(data_dir: Path, mirrors: list[str] | None, *, force: bool, quiet: bool) -> Any:
@@ -156,7 +182,9 @@ def download(
     dataset: Annotated[Dataset, typer.Argument(help="The data set to fetch.")],
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
-    force: Annotated[bool, typer.Option("--force", help="Download again even if verified files are here.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Download again even if verified files are here.")
+    ] = False,
     json_: Json = False,
 ) -> None:
     """Fetch the four MNIST IDX files, verify their SHA-256, and keep them in DATA_DIR/mnist."""
@@ -175,18 +203,33 @@ def normalize(
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
     no_download: NoDownload = False,
-    output: Annotated[Path | None, typer.Option("--output", help="Save the normalized arrays and the "
-                                                "statistics to this .npz file.", dir_okay=False)] = None,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            "--output",
+            help="Save the normalized arrays and the statistics to this .npz file.",
+            dir_okay=False,
+        ),
+    ] = None,
     json_: Json = False,
 ) -> None:
     """Normalize both sets with the training mean and std, and run the lesson's checks."""
     from fcgrad import render
 
-    x_train, y_train, x_valid, y_valid, train_stats, report = _normalized(data_dir, mirror, no_download, json_)
+    x_train, y_train, x_valid, y_valid, train_stats, report = _normalized(
+        data_dir, mirror, no_download, json_
+    )
     if output is not None:
         with atomic_path(output, suffix=".npz") as tmp:
-            np.savez(tmp, x_train=x_train, y_train=y_train, x_valid=x_valid, y_valid=y_valid,
-                     mean=train_stats.mean, std=train_stats.std)  # fmt: skip
+            np.savez(
+                tmp,
+                x_train=x_train,
+                y_train=y_train,
+                x_valid=x_valid,
+                y_valid=y_valid,
+                mean=train_stats.mean,
+                std=train_stats.std,
+            )
     if json_:
         _print_json({**report.to_dict(), "output": str(output) if output else None})
     else:
@@ -200,30 +243,44 @@ def normalize(
 @app.command("train")
 @user_errors
 def train_cmd(
-    strategy: Annotated[Strategy, typer.Option("--strategy", help="How gradients are computed.")] = Strategy.tape,
+    strategy: Annotated[
+        Strategy, typer.Option("--strategy", help="How gradients are computed.")
+    ] = Strategy.tape,
     loss: LossOpt = Loss.cross_entropy,
     hidden: Hidden = [50],  # noqa: B006 (typer reads the default)
-    epochs: Annotated[int, typer.Option("--epochs", help="Passes over the 60,000 training images.")] = 5,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Passes over the 60,000 training images.")
+    ] = 5,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per SGD step.")] = 64,
-    lr: Annotated[float, typer.Option("--lr", help="SGD learning rate.")] = 0.1,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            help="SGD learning rate [default: 0.1 for cross-entropy, 0.01 for mse].",
+            show_default=False,
+        ),
+    ] = None,
     seed: Seed = 0,
-    save: Annotated[Path | None, typer.Option("--save", help="Write the trained weights to this .npz file.",
-                                              dir_okay=False)] = None,  # fmt: skip
+    save: Annotated[
+        Path | None,
+        typer.Option("--save", help="Write the trained weights to this .npz file.", dir_okay=False),
+    ] = None,
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
     no_download: NoDownload = False,
     json_: Json = False,
 ) -> None:
-    """Train the net with mini-batch SGD; report loss and accuracy on the 10,000 validation images."""
+    """Train the net with mini-batch SGD; report loss and accuracy on the 10,000 valid images."""
     from fcgrad import render
 
-    config = TrainConfig(strategy.value, loss, tuple(hidden), epochs, batch_size, lr, seed)
+    config = TrainConfig(strategy.value, loss, tuple(hidden), epochs, batch_size, lr, seed)  # type: ignore[arg-type]
     config.validate()
     x_train, y_train, x_valid, y_valid, _, _ = _normalized(data_dir, mirror, no_download, json_)
     if json_:
         result = train(x_train, y_train, x_valid, y_valid, config)
     else:
-        title = f"Training {'-'.join(map(str, (784, *hidden, loss.n_out)))} with {strategy.value}, {loss.value}"
+        sizes = "-".join(map(str, (784, *hidden, loss.n_out)))
+        title = f"Training {sizes} with {strategy.value}, {loss.value}"
         with render.train_display(out, title) as display:
             result = train(x_train, y_train, x_valid, y_valid, config, display)
     if save is not None:
@@ -243,9 +300,12 @@ def gradcheck_cmd(
     loss: LossOpt = Loss.mse,
     hidden: Hidden = [50],  # noqa: B006
     rows: Rows = None,
-    samples: Annotated[int, typer.Option("--samples", help="Coordinates per array checked by central "
-                                                          "differences.")] = 20,  # fmt: skip
-    fd_rows: Annotated[int, typer.Option("--fd-rows", help="Rows used for the float64 finite differences.")] = 1000,
+    samples: Annotated[
+        int, typer.Option("--samples", help="Coordinates per array checked by central differences.")
+    ] = 20,
+    fd_rows: Annotated[
+        int, typer.Option("--fd-rows", help="Rows used for the float64 finite differences.")
+    ] = 1000,
     seed: Seed = 0,
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,

@@ -13,6 +13,7 @@ from __future__ import annotations
 import enum
 
 import numpy as np
+from numpy.typing import DTypeLike
 
 from fcgrad import ops
 from fcgrad.errors import ShapeError
@@ -29,8 +30,13 @@ class Loss(str, enum.Enum):
         """Width of the output layer this loss expects: 1 for mse, 10 for cross-entropy."""
         return 1 if self is Loss.mse else 10
 
+    @property
+    def default_lr(self) -> float:
+        """SGD rate that trains the lesson's net stably: 0.1 for CE; 0.01 for mse (0.1 diverges)."""
+        return 0.01 if self is Loss.mse else 0.1
 
-def targets(loss: Loss, labels: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+
+def targets(loss: Loss, labels: np.ndarray, dtype: DTypeLike = np.float32) -> np.ndarray:
     """The target array for `labels` (N,) int: the digit as `dtype` for mse, the labels for CE."""
     return labels.astype(dtype) if loss is Loss.mse else labels.astype(np.int64)
 
@@ -53,7 +59,7 @@ def check_ce_shapes(logits_shape: tuple[int, ...], labels_shape: tuple[int, ...]
         )
 
 
-def onehot(labels: np.ndarray, n_classes: int, dtype: np.dtype | type) -> np.ndarray:
+def onehot(labels: np.ndarray, n_classes: int, dtype: DTypeLike) -> np.ndarray:
     """(N, n_classes) array of `dtype` with a 1 at each row's label."""
     out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
     out[np.arange(labels.shape[0]), labels] = 1

@@ -9,7 +9,7 @@ from __future__ import annotations
 import dataclasses
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -24,7 +24,8 @@ from fcgrad.model import Params
 class TrainConfig:
     """Hyperparameters. Defaults: the lesson's net with cross-entropy, 784-50-10.
 
-    `lr` is the SGD learning rate; `seed` seeds init and the per-epoch shuffles.
+    `lr` is the SGD learning rate; None takes the loss's `default_lr` (0.1 for
+    cross-entropy, 0.01 for mse). `seed` seeds init and the per-epoch shuffles.
     """
 
     strategy: str = "tape"
@@ -32,15 +33,21 @@ class TrainConfig:
     hidden: tuple[int, ...] = (50,)
     epochs: int = 5
     batch_size: int = 64
-    lr: float = 0.1
+    lr: float = None  # type: ignore[assignment]  # filled in by __post_init__
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        if self.lr is None:
+            object.__setattr__(self, "lr", self.loss.default_lr)
 
     def validate(self) -> None:
         """Raise ConfigError naming the first option that cannot be used."""
         strategies.get(self.strategy)
         for name in ("epochs", "batch_size"):
             if getattr(self, name) < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+                raise ConfigError(
+                    f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}"
+                )
         if not self.hidden or min(self.hidden) < 1:
             raise ConfigError(f"--hidden sizes must be at least 1, got {list(self.hidden)}")
         if not (np.isfinite(self.lr) and self.lr > 0):
@@ -92,7 +99,9 @@ class TrainProgress(Protocol):
 def evaluate(params: Params, x: np.ndarray, labels: np.ndarray, loss: Loss) -> tuple[float, float]:
     """(loss, accuracy) of the net on a whole set; x (N, 784) float32, labels (N,) int64."""
     out = model.forward(params, x)
-    return losses.value(loss, out, losses.targets(loss, labels, x.dtype)), losses.accuracy(loss, out, labels)
+    return losses.value(loss, out, losses.targets(loss, labels, x.dtype)), losses.accuracy(
+        loss, out, labels
+    )
 
 
 def train(
@@ -110,37 +119,67 @@ def train(
     the epoch, the step and the learning rate, when the loss becomes NaN or inf.
     """
     config.validate()
-    strategy = strategies.get(config.strategy)
     rng = np.random.default_rng(config.seed)
-    params = model.init_params([x_train.shape[1], *config.hidden, config.loss.n_out], rng, x_train.dtype.type)
-    y_train = losses.targets(config.loss, labels_train, x_train.dtype)
-    n = x_train.shape[0]
-    steps = -(-n // config.batch_size)
+    params = model.init_params(
+        [x_train.shape[1], *config.hidden, config.loss.n_out], rng, x_train.dtype.type
+    )
+    run = _Run(
+        config,
+        strategies.get(config.strategy),
+        params,
+        x_train,
+        losses.targets(config.loss, labels_train, x_train.dtype),
+        rng,
+        progress,
+    )
     results = []
-    for epoch in range(1, config.epochs + 1):
-        start = time.perf_counter()
-        if progress:
-            progress.start_epoch(epoch, steps)
-        order = rng.permutation(n)
+    with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by the loss guard
+        for epoch in range(1, config.epochs + 1):
+            start = time.perf_counter()
+            train_loss = run.epoch(epoch)
+            valid_loss, valid_acc = evaluate(params, x_valid, labels_valid, config.loss)
+            result = EpochResult(
+                epoch, train_loss, valid_loss, valid_acc, time.perf_counter() - start
+            )
+            results.append(result)
+            if progress:
+                progress.end_epoch(result)
+    return TrainResult(config, results, params)
+
+
+@dataclasses.dataclass
+class _Run:
+    """The state one epoch needs: the strategy, the parameters, the data, the shuffling RNG."""
+
+    config: TrainConfig
+    strategy: Any
+    params: Params
+    x: np.ndarray
+    y: np.ndarray
+    rng: np.random.Generator
+    progress: TrainProgress | None
+
+    def epoch(self, epoch: int) -> float:
+        """One shuffled pass of SGD steps; returns the mean training loss of its steps."""
+        cfg, n = self.config, self.x.shape[0]
+        steps = -(-n // cfg.batch_size)
+        if self.progress:
+            self.progress.start_epoch(epoch, steps)
+        order = self.rng.permutation(n)
         total = 0.0
         for step in range(steps):
-            idx = order[step * config.batch_size : (step + 1) * config.batch_size]
-            g = strategy.value_and_grads(params, x_train[idx], y_train[idx], config.loss)
+            idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
+            g = self.strategy.value_and_grads(self.params, self.x[idx], self.y[idx], cfg.loss)
             if not np.isfinite(g.loss):
                 raise TrainingDiverged(
                     f"the training loss became {g.loss} at epoch {epoch}, step {step + 1} "
-                    f"with learning rate {config.lr}; try a smaller --lr"
+                    f"with learning rate {cfg.lr}; try a smaller --lr"
                 )
-            model.sgd_step(params, g.params, config.lr)
+            model.sgd_step(self.params, g.params, cfg.lr)
             total += g.loss
-            if progress:
-                progress.step(g.loss)
-        valid_loss, valid_acc = evaluate(params, x_valid, labels_valid, config.loss)
-        result = EpochResult(epoch, total / steps, valid_loss, valid_acc, time.perf_counter() - start)
-        results.append(result)
-        if progress:
-            progress.end_epoch(result)
-    return TrainResult(config, results, params)
+            if self.progress:
+                self.progress.step(g.loss)
+        return total / steps
 
 
 def save_params(path: str | Path, result: TrainResult) -> Path:
@@ -149,7 +188,9 @@ def save_params(path: str | Path, result: TrainResult) -> Path:
     Raises FcgradError when the folder cannot be written.
     """
     path = Path(path)
-    cfg = {k: np.asarray(v) for k, v in result.to_dict()["config"].items()}  # type: ignore[union-attr]
+    config: dict[str, Any] = result.to_dict()["config"]  # type: ignore[assignment]
+    arrays: dict[str, Any] = {**result.params.named()}
+    arrays.update({f"config_{k}": np.asarray(v) for k, v in config.items()})
     with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, **result.params.named(), **{f"config_{k}": v for k, v in cfg.items()})
+        np.savez(tmp, **arrays)
     return path
