@@ -1,4 +1,4 @@
-"""Gradient checks of the lesson's net: strategies against each other and against finite differences.
+"""Gradient checks of the lesson's net: strategies against each other and finite differences.
 
 Two kinds of reference, as in the lesson and in JAX's `check_grads`:
 
@@ -105,15 +105,20 @@ class GradCheckResult:
         cfg = dataclasses.asdict(self.config)
         cfg["loss"] = self.config.loss.value
         return {
-            "config": cfg, "rows_used": self.n_rows, "fd_rows_used": self.n_fd_rows,
-            "rules": self.rules, "losses": self.losses, "ok": self.ok,
+            "config": cfg,
+            "rows_used": self.n_rows,
+            "fd_rows_used": self.n_fd_rows,
+            "rules": self.rules,
+            "losses": self.losses,
+            "ok": self.ok,
             "checks": [dataclasses.asdict(r) for r in self.rows],
-        }  # fmt: skip
+        }
 
 
 RULES = {
     "cross-strategy (float32)": f"|a - r| <= {CROSS_ATOL_SCALE:g}*max|r| + {CROSS_RTOL:g}*|r|",
-    f"{FD_REFERENCE} (float64)": f"|a - n| <= {FD_ATOL_SCALE:g}*max|n| + {FD_RTOL:g}*|n|, h = {FD_STEP:g}*max(1, |t|)",
+    f"{FD_REFERENCE} (float64)": f"|a - n| <= {FD_ATOL_SCALE:g}*max|n| + {FD_RTOL:g}*|n|, "
+    f"h = {FD_STEP:g}*max(1, |t|)",
 }
 
 
@@ -127,8 +132,20 @@ def compare(
     """
     if a.shape != r.shape:
         nan = float("nan")
-        return CheckRow(strategy, name, a.shape, reference, 0, nan, nan, (), nan, nan, False,
-                        f"shape {a.shape} != reference shape {r.shape}")  # fmt: skip
+        return CheckRow(
+            strategy,
+            name,
+            a.shape,
+            reference,
+            0,
+            nan,
+            nan,
+            (),
+            nan,
+            nan,
+            False,
+            f"shape {a.shape} != reference shape {r.shape}",
+        )
     fa, fr = a.reshape(-1), r.reshape(-1)
     acc = _Errors()
     for start in range(0, fa.size, CHUNK):
@@ -136,11 +153,19 @@ def compare(
     worst = tuple(int(i) for i in np.unravel_index(acc.worst, a.shape)) if a.size else ()
     nan = float("nan")
     return CheckRow(
-        strategy, name, a.shape, reference, int(a.size),
-        nan if acc.non_finite else acc.max_abs, nan if acc.non_finite else acc.max_rel, worst,
-        float(fa[acc.worst]) if a.size else 0.0, float(fr[acc.worst]) if a.size else 0.0,
-        acc.passed, "non-finite values" if acc.non_finite else "",
-    )  # fmt: skip
+        strategy,
+        name,
+        a.shape,
+        reference,
+        int(a.size),
+        nan if acc.non_finite else acc.max_abs,
+        nan if acc.non_finite else acc.max_rel,
+        worst,
+        float(fa[acc.worst]) if a.size else 0.0,
+        float(fr[acc.worst]) if a.size else 0.0,
+        acc.passed,
+        "non-finite values" if acc.non_finite else "",
+    )
 
 
 class _Errors:
@@ -160,7 +185,8 @@ class _Errors:
         i = int(np.argmax(score))
         if score[i] > self.worst_score:
             self.worst, self.worst_score = start + i, float(score[i])
-        rel = err / np.maximum(np.maximum(np.abs(a64), np.abs(r64)), REL_FLOOR)
+        with np.errstate(invalid="ignore"):  # inf / inf where a value is infinite: counted as bad
+            rel = err / np.maximum(np.maximum(np.abs(a64), np.abs(r64)), REL_FLOOR)
         self.max_abs = max(self.max_abs, float(err.max()))
         self.max_rel = max(self.max_rel, float(rel.max()))
         self.non_finite = self.non_finite or bool(bad.any())
@@ -220,10 +246,12 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
     params = model.init_params([x.shape[1], *config.hidden, config.loss.n_out], config.seed)
     y = losses.targets(config.loss, labels, x.dtype)
     needed = set(config.strategies) | {r for _, r in _cross_pairs(config.strategies)}
-    grads = {s: strategies.get(s).value_and_grads(params, x, y, config.loss, input_grad=True)
-             for s in strategies.NAMES if s in needed}  # fmt: skip
-    rows = [_shape_row(s, grads[s], params, x) for s in config.strategies]
-    rows = [r for r in rows if r is not None]
+    grads = {
+        s: strategies.get(s).value_and_grads(params, x, y, config.loss, input_grad=True)
+        for s in strategies.NAMES
+        if s in needed
+    }
+    rows = [row for s in config.strategies if (row := _shape_row(s, grads[s], params, x))]
     for s, r in _cross_pairs(config.strategies):
         for name, a in grads[s].named().items():
             ref = grads[r].named()[name]
@@ -235,32 +263,50 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
 
 
 def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckRow | None:
-    """The lesson's testSame: a failing row when any gradient's shape or dtype differs from its input."""
+    """The lesson's testSame: a failing row when a gradient's shape or dtype is not its input's."""
     expected = {**params.named(), "x": x}
     for name, arr in expected.items():
         got = g.named().get(name)
         if got is None or got.shape != arr.shape or got.dtype != arr.dtype:
             desc = "missing" if got is None else f"{got.shape} {got.dtype}"
             nan = float("nan")
-            return CheckRow(s, name, arr.shape, "input shape/dtype", 0, nan, nan, (), nan, nan,
-                            False, f"gradient is {desc}, input is {arr.shape} {arr.dtype}")  # fmt: skip
+            return CheckRow(
+                s,
+                name,
+                arr.shape,
+                "input shape/dtype",
+                0,
+                nan,
+                nan,
+                (),
+                nan,
+                nan,
+                False,
+                f"gradient is {desc}, input is {arr.shape} {arr.dtype}",
+            )
     return None
 
 
-def _fd_rows(params: Params, x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> list[CheckRow]:
+def _fd_rows(
+    params: Params, x: np.ndarray, labels: np.ndarray, config: GradCheckConfig
+) -> list[CheckRow]:
     """Each checked strategy's float64 gradients against float64 central differences."""
     p64, x64 = params.astype(np.float64), x.astype(np.float64)
     y64 = losses.targets(config.loss, labels, np.float64)
     arrays = {**p64.named(), "x": x64}
     rng = np.random.default_rng(config.seed)
-    samples = {name: np.sort(rng.choice(a.size, size=min(config.samples, a.size), replace=False))
-               for name, a in arrays.items()}  # fmt: skip
+    samples = {
+        name: np.sort(rng.choice(a.size, size=min(config.samples, a.size), replace=False))
+        for name, a in arrays.items()
+    }
     numeric = central_differences(
         lambda: losses.value(config.loss, model.forward(p64, x64), y64), arrays, samples
     )
     rows = []
     for s in config.strategies:
-        analytic = strategies.get(s).value_and_grads(p64, x64, y64, config.loss, input_grad=True).named()
+        analytic = (
+            strategies.get(s).value_and_grads(p64, x64, y64, config.loss, input_grad=True).named()
+        )
         for name, idx in samples.items():
             picked = analytic[name].reshape(-1)[idx]
             atol = FD_ATOL_SCALE * _max_abs(numeric[name])
@@ -271,4 +317,11 @@ def _fd_rows(params: Params, x: np.ndarray, labels: np.ndarray, config: GradChec
     return rows
 
 
-__all__ = ["CheckRow", "GradCheckConfig", "GradCheckResult", "central_differences", "compare", "gradcheck"]
+__all__ = [
+    "CheckRow",
+    "GradCheckConfig",
+    "GradCheckResult",
+    "central_differences",
+    "compare",
+    "gradcheck",
+]

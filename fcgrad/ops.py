@@ -24,10 +24,29 @@ import numpy as np
 from fcgrad.autodiff import Box, defvjp, primitive
 
 __all__ = [
-    "add", "broadcast_to", "cos", "div", "exp", "expand_dims", "log", "log_softmax", "matmul", "maximum",
-    "mean", "mul", "neg", "relu", "reshape", "sin", "square", "squeeze", "sub", "sum",
-    "transpose", "unbroadcast",
-]  # fmt: skip
+    "add",
+    "broadcast_to",
+    "cos",
+    "div",
+    "exp",
+    "expand_dims",
+    "log",
+    "log_softmax",
+    "matmul",
+    "maximum",
+    "mean",
+    "mul",
+    "neg",
+    "relu",
+    "reshape",
+    "sin",
+    "square",
+    "squeeze",
+    "sub",
+    "sum",
+    "transpose",
+    "unbroadcast",
+]
 
 
 def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
@@ -57,13 +76,25 @@ def _shape(x: Any) -> tuple[int, ...]:
 
 
 @primitive
+def neg(x: Any) -> Any:
+    """-x."""
+    return np.negative(x)
+
+
+defvjp(neg, lambda g, ans, x: neg(g))
+
+
+@primitive
 def add(x: Any, y: Any) -> Any:
     """x + y, with numpy broadcasting."""
     return np.add(x, y)
 
 
-defvjp(add, lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
-            lambda g, ans, x, y: unbroadcast(g, np.shape(y)))  # fmt: skip
+defvjp(
+    add,
+    lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
+    lambda g, ans, x, y: unbroadcast(g, np.shape(y)),
+)
 
 
 @primitive
@@ -72,8 +103,11 @@ def sub(x: Any, y: Any) -> Any:
     return np.subtract(x, y)
 
 
-defvjp(sub, lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
-            lambda g, ans, x, y: unbroadcast(neg(g), np.shape(y)))  # fmt: skip
+defvjp(
+    sub,
+    lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
+    lambda g, ans, x, y: unbroadcast(neg(g), np.shape(y)),
+)
 
 
 @primitive
@@ -82,8 +116,11 @@ def mul(x: Any, y: Any) -> Any:
     return np.multiply(x, y)
 
 
-defvjp(mul, lambda g, ans, x, y: unbroadcast(mul(g, y), np.shape(x)),
-            lambda g, ans, x, y: unbroadcast(mul(g, x), np.shape(y)))  # fmt: skip
+defvjp(
+    mul,
+    lambda g, ans, x, y: unbroadcast(mul(g, y), np.shape(x)),
+    lambda g, ans, x, y: unbroadcast(mul(g, x), np.shape(y)),
+)
 
 
 @primitive
@@ -92,17 +129,11 @@ def div(x: Any, y: Any) -> Any:
     return np.divide(x, y)
 
 
-defvjp(div, lambda g, ans, x, y: unbroadcast(div(g, y), np.shape(x)),
-            lambda g, ans, x, y: unbroadcast(neg(mul(g, div(ans, y))), np.shape(y)))  # fmt: skip
-
-
-@primitive
-def neg(x: Any) -> Any:
-    """-x."""
-    return np.negative(x)
-
-
-defvjp(neg, lambda g, ans, x: neg(g))
+defvjp(
+    div,
+    lambda g, ans, x, y: unbroadcast(div(g, y), np.shape(x)),
+    lambda g, ans, x, y: unbroadcast(neg(mul(g, div(ans, y))), np.shape(y)),
+)
 
 
 @primitive
@@ -138,15 +169,13 @@ def sin(x: Any) -> Any:
     return np.sin(x)
 
 
-defvjp(sin, lambda g, ans, x: mul(g, cos(x)))
-
-
 @primitive
 def cos(x: Any) -> Any:
     """cos(x), elementwise (radians)."""
     return np.cos(x)
 
 
+defvjp(sin, lambda g, ans, x: mul(g, cos(x)))  # (after cos: each rule uses the other op)
 defvjp(cos, lambda g, ans, x: neg(mul(g, sin(x))))
 
 
@@ -162,8 +191,11 @@ def _max_share(g: Any, ans: Any, mine: Any, other: Any) -> Any:
     return unbroadcast(mul(g, share), np.shape(m))
 
 
-defvjp(maximum, lambda g, ans, x, y: _max_share(g, ans, x, y),
-                lambda g, ans, x, y: _max_share(g, ans, y, x))  # fmt: skip
+defvjp(
+    maximum,
+    lambda g, ans, x, y: _max_share(g, ans, x, y),
+    lambda g, ans, x, y: _max_share(g, ans, y, x),
+)
 
 
 @primitive
@@ -249,7 +281,9 @@ def log_softmax(x: Any, axis: int = -1) -> Any:
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
 
-defvjp(log_softmax, lambda g, ans, x, axis=-1: sub(g, mul(exp(ans), sum(g, axis=axis, keepdims=True))))
+defvjp(
+    log_softmax, lambda g, ans, x, axis=-1: sub(g, mul(exp(ans), sum(g, axis=axis, keepdims=True)))
+)
 
 
 # ----------------------------------------------------------------------------- shape ops
@@ -309,19 +343,25 @@ defvjp(transpose, _transpose_vjp)
 
 def _install_operators() -> None:
     ops = {
-        "__add__": lambda a, b: add(a, b), "__radd__": lambda a, b: add(b, a),
-        "__sub__": lambda a, b: sub(a, b), "__rsub__": lambda a, b: sub(b, a),
-        "__mul__": lambda a, b: mul(a, b), "__rmul__": lambda a, b: mul(b, a),
-        "__truediv__": lambda a, b: div(a, b), "__rtruediv__": lambda a, b: div(b, a),
-        "__matmul__": lambda a, b: matmul(a, b), "__rmatmul__": lambda a, b: matmul(b, a),
-        "__neg__": lambda a: neg(a), "__pos__": lambda a: a,
+        "__add__": lambda a, b: add(a, b),
+        "__radd__": lambda a, b: add(b, a),
+        "__sub__": lambda a, b: sub(a, b),
+        "__rsub__": lambda a, b: sub(b, a),
+        "__mul__": lambda a, b: mul(a, b),
+        "__rmul__": lambda a, b: mul(b, a),
+        "__truediv__": lambda a, b: div(a, b),
+        "__rtruediv__": lambda a, b: div(b, a),
+        "__matmul__": lambda a, b: matmul(a, b),
+        "__rmatmul__": lambda a, b: matmul(b, a),
+        "__neg__": lambda a: neg(a),
+        "__pos__": lambda a: a,
         "__pow__": _pow,
         "sum": lambda a, axis=None, keepdims=False: sum(a, axis=axis, keepdims=keepdims),
         "mean": lambda a, axis=None, keepdims=False: mean(a, axis=axis, keepdims=keepdims),
         "reshape": lambda a, *shape: reshape(a, shape[0] if len(shape) == 1 else shape),
         "squeeze": lambda a, axis: squeeze(a, axis),
         "T": property(lambda a: transpose(a)),
-    }  # fmt: skip
+    }
     for name, fn in ops.items():
         setattr(Box, name, fn)
 

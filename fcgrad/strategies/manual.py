@@ -13,6 +13,8 @@ derives them by hand:
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from fcgrad import losses, ops
@@ -28,7 +30,7 @@ class Tensor:
 
     def __init__(self, value: np.ndarray) -> None:
         self.value = value
-        self.grad: np.ndarray | None = None
+        self.grad: Any = None  # an array of value's shape once the backward pass has run
 
 
 def lin_grad(inp: Tensor, out: Tensor, w: Tensor, b: Tensor, *, input_grad: bool = True) -> None:
