@@ -13,6 +13,14 @@ from fcgrad.model import Linear, Params, init_params
 __version__ = "0.1.0"
 
 __all__ = [
-    "FcgradError", "Linear", "Params", "defvjp", "grad", "init_params", "load_mnist",
-    "primitive", "value_and_grad", "vjp",
-]  # fmt: skip
+    "FcgradError",
+    "Linear",
+    "Params",
+    "defvjp",
+    "grad",
+    "init_params",
+    "load_mnist",
+    "primitive",
+    "value_and_grad",
+    "vjp",
+]

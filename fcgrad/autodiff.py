@@ -261,17 +261,23 @@ def vjp(f: Callable[..., Any], *args: Any) -> tuple[Any, Callable[[Any], tuple[A
         cts = _backward(tape, end, cotangent) if end is not None else {}
         grads = []
         for (leaves, unflatten), boxes in zip(structs, inputs):
-            grads.append(unflatten([_leaf_grad(leaf, cts.get(b.node)) for leaf, b in zip(leaves, boxes)]))
+            grads.append(
+                unflatten([_leaf_grad(leaf, cts.get(b.node)) for leaf, b in zip(leaves, boxes)])
+            )
         return tuple(grads)
 
     return value, pullback
 
 
 def _box_input(leaf: Any, tape: Tape) -> Box:
-    if isinstance(leaf, (bool, np.bool_)) or not isinstance(leaf, (Box, np.ndarray, np.generic, float, int)):
+    if isinstance(leaf, (bool, np.bool_)) or not isinstance(
+        leaf, (Box, np.ndarray, np.generic, float, int)
+    ):
         raise TypeError(f"cannot differentiate with respect to a {type(leaf).__name__}")
     value = leaf
-    if isinstance(leaf, int) or (isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind in "iu"):
+    if isinstance(leaf, int) or (
+        isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind in "iu"
+    ):
         value = np.asarray(leaf, dtype=np.float64)
     node = Node(None, (), {}, value, ())
     return Box(value, tape, node)
@@ -282,7 +288,9 @@ def _leaf_grad(leaf: Any, g: Any) -> Any:
     if g is None:
         if isinstance(leaf, Box):
             return np.zeros_like(leaf.value)
-        return 0.0 if isinstance(leaf, (float, int)) else np.zeros_like(leaf, dtype=_float_dtype(leaf))
+        return (
+            0.0 if isinstance(leaf, (float, int)) else np.zeros_like(leaf, dtype=_float_dtype(leaf))
+        )
     if isinstance(leaf, (float, int)) and not isinstance(g, Box):
         return float(g)
     if isinstance(leaf, np.generic) and not isinstance(g, Box):
@@ -321,7 +329,7 @@ def value_and_grad(
         value, pullback = vjp(g, *(args[i] for i in nums))
         if np.shape(value) != ():
             raise ShapeError(
-                f"grad: f must return a scalar, got shape {np.shape(value)}; use vjp for a vector output"
+                f"grad: f must return a scalar, got shape {np.shape(value)}; use vjp for vectors"
             )
         grads = pullback(np.ones_like(_unbox_all(value)))
         return value, grads[0] if isinstance(argnums, int) else grads

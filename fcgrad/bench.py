@@ -1,4 +1,4 @@
-"""Timing of each strategy's forward and forward+backward pass, like the lesson's `time(repeating:)`.
+"""Timing of each strategy's forward and forward+backward pass (the lesson's `time(repeating:)`).
 
 Runs are interleaved (strategy by strategy within each repetition) so that a
 slow patch of the machine hits every strategy alike. The forward+backward pass
@@ -11,6 +11,7 @@ mask; GFLOP/s uses the median time.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import statistics
 import time
 from collections.abc import Callable, Sequence
@@ -83,8 +84,13 @@ class Timing:
 
     def to_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
-        d.update(mean_ms=self.mean_ms, min_ms=self.min_ms, max_ms=self.max_ms,
-                 median_ms=self.median_ms, gflops=self.gflops)  # fmt: skip
+        d.update(
+            mean_ms=self.mean_ms,
+            min_ms=self.min_ms,
+            max_ms=self.max_ms,
+            median_ms=self.median_ms,
+            gflops=self.gflops,
+        )
         return d
 
 
@@ -100,8 +106,12 @@ class BenchResult:
     def to_dict(self) -> dict[str, object]:
         cfg = dataclasses.asdict(self.config)
         cfg["loss"] = self.config.loss.value
-        return {"config": cfg, "rows_used": self.n_rows, "sizes": list(self.sizes),
-                "timings": [t.to_dict() for t in self.timings]}  # fmt: skip
+        return {
+            "config": cfg,
+            "rows_used": self.n_rows,
+            "sizes": list(self.sizes),
+            "timings": [t.to_dict() for t in self.timings],
+        }
 
 
 def count_flops(sizes: Sequence[int], n: int, *, backward: bool, input_grad: bool = True) -> int:
@@ -112,7 +122,7 @@ def count_flops(sizes: Sequence[int], n: int, *, backward: bool, input_grad: boo
     gradient (skipped for the first layer unless `input_grad`), n m for the bias
     gradient and n m per ReLU mask.
     """
-    layers = list(zip(sizes[:-1], sizes[1:]))
+    layers = list(itertools.pairwise(sizes))
     total = sum(2 * n * k * m + n * m for k, m in layers) + sum(n * m for _, m in layers[:-1])
     if backward:
         total += sum(2 * n * k * m + n * m for k, m in layers)
@@ -142,7 +152,9 @@ def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult
     for s in config.strategies:
         mod = strategies.get(s)
         runs[(s, PHASES[0])] = lambda m=mod: m.value(params, x, y, config.loss)
-        runs[(s, PHASES[1])] = lambda m=mod: m.value_and_grads(params, x, y, config.loss, input_grad=True)
+        runs[(s, PHASES[1])] = lambda m=mod: m.value_and_grads(
+            params, x, y, config.loss, input_grad=True
+        )
     times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
     for rep in range(config.warmup + config.repeat):
         for key, fn in runs.items():
@@ -151,8 +163,14 @@ def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult
                 times[key].append(t)
     fastest = {p: min(statistics.median(times[(s, p)]) for s in config.strategies) for p in PHASES}
     timings = [
-        Timing(s, p, tuple(times[(s, p)]), count_flops(sizes, n, backward=p != PHASES[0]),
-               statistics.median(times[(s, p)]) / fastest[p])
-        for s in config.strategies for p in PHASES
-    ]  # fmt: skip
+        Timing(
+            s,
+            p,
+            tuple(times[(s, p)]),
+            count_flops(sizes, n, backward=p != PHASES[0]),
+            statistics.median(times[(s, p)]) / fastest[p],
+        )
+        for s in config.strategies
+        for p in PHASES
+    ]
     return BenchResult(config, n, sizes, timings)

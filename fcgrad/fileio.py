@@ -22,7 +22,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     """
     final = Path(path)
     try:
-        fd, tmp = tempfile.mkstemp(dir=final.parent, prefix=f".{final.name}.", suffix=f".part{suffix}")
+        fd, tmp = tempfile.mkstemp(
+            dir=final.parent, prefix=f".{final.name}.", suffix=f".part{suffix}"
+        )
     except OSError as e:
         raise FcgradError(f"cannot write {final}: {e.strerror or e}") from None
     os.close(fd)

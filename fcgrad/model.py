@@ -12,6 +12,7 @@ output layer gets `randn / sqrt(fan_in)`; biases are zero. All float32.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 from collections.abc import Iterator, Sequence
 
 import numpy as np
@@ -74,7 +75,7 @@ def init_params(
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     layers = []
     last = len(sizes) - 2
-    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for i, (fan_in, fan_out) in enumerate(itertools.pairwise(sizes)):
         scale = np.sqrt(2.0 / fan_in) if i < last else 1.0 / np.sqrt(fan_in)
         w = (rng.standard_normal((fan_in, fan_out)) * scale).astype(dtype)
         layers.append(Linear(w, np.zeros(fan_out, dtype=dtype)))

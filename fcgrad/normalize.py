@@ -55,8 +55,9 @@ class NormalizeReport:
         """JSON-ready: stats under set/stage keys, checks with their pass flags."""
         stats = {
             f"{s}_{stage}": dataclasses.asdict(getattr(self, f"{s}_{stage}"))
-            for s in ("train", "valid") for stage in ("before", "after")
-        }  # fmt: skip
+            for s in ("train", "valid")
+            for stage in ("before", "after")
+        }
         checks = [{**dataclasses.asdict(c), "passed": c.passed} for c in self.checks]
         return {**stats, "checks": checks, "ok": self.ok}
 

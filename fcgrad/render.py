@@ -112,7 +112,9 @@ def normalize_table(report: NormalizeReport) -> Group:
     for col in ("check", "value", "rule", "status"):
         checks.add_column(col)
     for c in report.checks:
-        checks.add_row(c.name, f"{c.value:.3g}", f"|value - {c.target:g}| < {c.tol:g}", _status(c.passed))
+        checks.add_row(
+            c.name, f"{c.value:.3g}", f"|value - {c.target:g}| < {c.tol:g}", _status(c.passed)
+        )
     return Group(stats, checks)
 
 
@@ -125,8 +127,13 @@ def epoch_table(rows: list[EpochResult], title: str) -> Table:
     for col in ("epoch", "train loss", "valid loss", "valid accuracy", "seconds"):
         table.add_column(col, justify="right")
     for r in rows:
-        table.add_row(str(r.epoch), f"{r.train_loss:.4f}", f"{r.valid_loss:.4f}",
-                      f"{r.valid_accuracy:.2%}", f"{r.seconds:.2f}")  # fmt: skip
+        table.add_row(
+            str(r.epoch),
+            f"{r.train_loss:.4f}",
+            f"{r.valid_loss:.4f}",
+            f"{r.valid_accuracy:.2%}",
+            f"{r.seconds:.2f}",
+        )
     return table
 
 
@@ -138,9 +145,13 @@ class TrainDisplay:
         self._title = title
         self._rows: list[EpochResult] = []
         self._bar = Progress(
-            TextColumn("epoch {task.fields[epoch]}"), BarColumn(), MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"), TimeElapsedColumn(), TimeRemainingColumn(),
-        )  # fmt: skip
+            TextColumn("epoch {task.fields[epoch]}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("loss {task.fields[loss]:.4f}"),
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+        )
         self._task: TaskID | None = None
         self._refresh()
 
@@ -197,20 +208,45 @@ def _shape(shape: tuple[int, ...]) -> str:
 def gradcheck_table(result: GradCheckResult) -> Group:
     """One table of every check, the tolerance rules, and a verdict line."""
     cfg = result.config
-    table = Table(title=f"Gradient check: {', '.join(cfg.strategies)} ({cfg.loss.value}, "
-                        f"{result.n_rows:,} rows; finite differences on {result.n_fd_rows:,})")  # fmt: skip
-    for col in ("strategy", "parameter", "shape", "reference", "max abs err", "max rel err",
-                "worst index", "value", "ref value", "status"):  # fmt: skip
+    table = Table(
+        title=f"Gradient check: {', '.join(cfg.strategies)} ({cfg.loss.value}, "
+        f"{result.n_rows:,} rows; finite differences on {result.n_fd_rows:,})"
+    )
+    for col in (
+        "strategy",
+        "parameter",
+        "shape",
+        "reference",
+        "max abs err",
+        "max rel err",
+        "worst index",
+        "value",
+        "ref value",
+        "status",
+    ):
         right = "err" in col or "value" in col
         table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for r in result.rows:
-        where = (str(list(r.worst_index)), f"{r.value:.6g}", f"{r.ref_value:.6g}") if r.checked else (r.note, "", "")
-        table.add_row(r.strategy, r.parameter, _shape(r.shape), r.reference, _g(r.max_abs_error),
-                      _g(r.max_rel_error), *where, _status(r.passed))  # fmt: skip
+        where = (
+            (str(list(r.worst_index)), f"{r.value:.6g}", f"{r.ref_value:.6g}")
+            if r.checked
+            else (r.note, "", "")
+        )
+        table.add_row(
+            r.strategy,
+            r.parameter,
+            _shape(r.shape),
+            r.reference,
+            _g(r.max_abs_error),
+            _g(r.max_rel_error),
+            *where,
+            _status(r.passed),
+        )
     rules = Text("\n".join(f"tolerance, {k}: {v}" for k, v in result.rules.items()), style="dim")
     n_bad = len(result.failures())
     verdict = Text.from_markup(
-        f"[bold green]all {len(result.rows)} checks pass[/]" if result.ok
+        f"[bold green]all {len(result.rows)} checks pass[/]"
+        if result.ok
         else f"[bold red]{n_bad} of {len(result.rows)} checks FAIL[/]"
     )
     return Group(table, rules, verdict)
@@ -222,12 +258,30 @@ def gradcheck_table(result: GradCheckResult) -> Group:
 def bench_table(result: BenchResult) -> Table:
     """Average, min, max and median ms, ratio to the fastest, GFLOP/s, per strategy and phase."""
     cfg = result.config
-    table = Table(title=f"Timings, {cfg.repeat} runs after {cfg.warmup} warm-up "
-                        f"({'-'.join(map(str, result.sizes))}, {cfg.loss.value}, {result.n_rows:,} rows)")  # fmt: skip
-    for col in ("strategy", "pass", "average ms", "min ms", "max ms", "median ms",
-                "ratio to fastest", "GFLOP/s"):  # fmt: skip
+    table = Table(
+        title=f"Timings, {cfg.repeat} runs after {cfg.warmup} warm-up "
+        f"({'-'.join(map(str, result.sizes))}, {cfg.loss.value}, {result.n_rows:,} rows)"
+    )
+    for col in (
+        "strategy",
+        "pass",
+        "average ms",
+        "min ms",
+        "max ms",
+        "median ms",
+        "ratio to fastest",
+        "GFLOP/s",
+    ):
         table.add_column(col, justify="left" if col in ("strategy", "pass") else "right")
     for t in result.timings:
-        table.add_row(t.strategy, t.phase, f"{t.mean_ms:.2f}", f"{t.min_ms:.2f}", f"{t.max_ms:.2f}",
-                      f"{t.median_ms:.2f}", f"{t.ratio:.2f}x", f"{t.gflops:.1f}")  # fmt: skip
+        table.add_row(
+            t.strategy,
+            t.phase,
+            f"{t.mean_ms:.2f}",
+            f"{t.min_ms:.2f}",
+            f"{t.max_ms:.2f}",
+            f"{t.median_ms:.2f}",
+            f"{t.ratio:.2f}x",
+            f"{t.gflops:.1f}",
+        )
     return table

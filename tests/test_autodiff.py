@@ -108,7 +108,7 @@ def test_cannot_differentiate_a_string() -> None:
 
 def test_traced_value_has_no_truth_value() -> None:
     with pytest.raises(TypeError, match="truth value"):
-        grad(lambda x: x if x else x)(1.0)
+        grad(lambda x: x * 2.0 if x else x)(1.0)
 
 
 def test_numpy_array_on_the_left_defers_to_the_box() -> None:

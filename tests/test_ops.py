@@ -37,7 +37,9 @@ def away_from_zero(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarr
 
 # name -> (function of the inputs, input generators, shapes to try)
 UNARY = [(s,) for s in SHAPES]
-OP_TABLE: dict[str, tuple[Callable[..., Any], tuple[Any, ...], list[tuple[tuple[int, ...], ...]]]] = {
+OP_TABLE: dict[
+    str, tuple[Callable[..., Any], tuple[Any, ...], list[tuple[tuple[int, ...], ...]]]
+] = {
     "add": (ops.add, (anything, anything), PAIRS),
     "sub": (ops.sub, (anything, anything), PAIRS),
     "mul": (ops.mul, (anything, anything), PAIRS),
@@ -50,7 +52,11 @@ OP_TABLE: dict[str, tuple[Callable[..., Any], tuple[Any, ...], list[tuple[tuple[
     "sin": (ops.sin, (anything,), UNARY),
     "cos": (ops.cos, (anything,), UNARY),
     "relu": (ops.relu, (away_from_zero,), UNARY),
-    "matmul": (ops.matmul, (anything, anything), [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,))]),
+    "matmul": (
+        ops.matmul,
+        (anything, anything),
+        [((3, 4), (4, 2)), ((4,), (4, 2)), ((3, 4), (4,)), ((4,), (4,))],
+    ),
     "sum": (ops.sum, (anything,), UNARY),
     "sum_axis0": (lambda x: ops.sum(x, axis=0), (anything,), [((3, 4),), ((4,),)]),
     "sum_keepdims": (lambda x: ops.sum(x, axis=1, keepdims=True), (anything,), [((3, 4),)]),
@@ -63,7 +69,11 @@ OP_TABLE: dict[str, tuple[Callable[..., Any], tuple[Any, ...], list[tuple[tuple[
     "expand_dims": (lambda x: ops.expand_dims(x, 0), (anything,), [((3, 4),), ((4,),)]),
     "transpose": (ops.transpose, (anything,), [((3, 4),), ((4,),)]),
     "transpose_axes": (lambda x: ops.transpose(x, (1, 2, 0)), (anything,), [((2, 3, 4),)]),
-    "broadcast_to": (lambda x: ops.broadcast_to(x, (3, 4)), (anything,), [((4,),), ((3, 1),), ((),)]),
+    "broadcast_to": (
+        lambda x: ops.broadcast_to(x, (3, 4)),
+        (anything,),
+        [((4,),), ((3, 1),), ((),)],
+    ),
 }
 
 
@@ -72,7 +82,9 @@ def test_every_op_is_in_the_table() -> None:
     assert set(ops.__all__) - {"unbroadcast"} <= covered | {"transpose"}, set(ops.__all__) - covered
 
 
-def numeric_vjp(f: Callable[..., Any], args: list[np.ndarray], v: np.ndarray, h: float = 1e-6) -> list[np.ndarray]:
+def numeric_vjp(
+    f: Callable[..., Any], args: list[np.ndarray], v: np.ndarray, h: float = 1e-6
+) -> list[np.ndarray]:
     """(J^T v) for each argument, by float64 central differences of <v, f(args)>."""
     grads = []
     for i, a in enumerate(args):
@@ -104,7 +116,9 @@ def test_vjp_matches_central_differences(name: str, shapes: tuple[tuple[int, ...
 
 @settings(max_examples=40, deadline=None)
 @given(
-    name=st.sampled_from(sorted(n for n, (_, gens, _) in OP_TABLE.items() if len(gens) == 2 and n != "matmul")),
+    name=st.sampled_from(
+        sorted(n for n, (_, gens, _) in OP_TABLE.items() if len(gens) == 2 and n != "matmul")
+    ),
     pair=st.sampled_from(PAIRS),
     seed=st.integers(0, 2**31),
 )

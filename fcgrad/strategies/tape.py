@@ -37,7 +37,9 @@ def mse(out: Any, y: np.ndarray) -> Any:
 def cross_entropy(logits: Any, y: np.ndarray) -> Any:
     """-mean(sum(log_softmax(logits) * onehot(y), axis=1)), in nats."""
     losses.check_ce_shapes(logits.shape, y.shape)
-    picked = ops.sum(ops.mul(ops.log_softmax(logits), losses.onehot(y, logits.shape[1], logits.dtype)), axis=1)
+    picked = ops.sum(
+        ops.mul(ops.log_softmax(logits), losses.onehot(y, logits.shape[1], logits.dtype)), axis=1
+    )
     return ops.neg(ops.mean(picked))
 
 
