@@ -1,0 +1,278 @@
+"""The five commands end to end on the real MNIST, served over HTTP on 127.0.0.1.
+
+These are the issue's acceptance points, run through the real CLI (Typer's test
+runner in process, plus the console script and `python -m fcgrad` as subprocesses).
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from fcgrad.cli import app
+
+runner = CliRunner()
+COMMANDS = ("download", "normalize", "train", "gradcheck", "bench")
+
+
+def run(*args: str, **kw: Any) -> Any:
+    return runner.invoke(app, [str(a) for a in args], **kw)
+
+
+def run_json(*args: str) -> Any:
+    result = run(*args, "--json")
+    assert result.exit_code == 0, result.output
+    return json.loads(result.stdout)
+
+
+# ----------------------------------------------------------------------------- entry points
+
+
+def test_help_lists_the_five_commands() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv", [["fcgrad"], [sys.executable, "-m", "fcgrad"]], ids=["script", "module"]
+)
+def test_installed_entry_points(argv: list[str]) -> None:
+    if argv == ["fcgrad"]:
+        script = Path(sys.executable).parent / "fcgrad"
+        argv = [str(script if script.exists() else shutil.which("fcgrad"))]
+    done = subprocess.run(
+        [*argv, "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(c in done.stdout for c in COMMANDS)
+
+
+# ----------------------------------------------------------------------------- download
+
+
+def test_download_then_cached_then_fallback(
+    tmp_path: Path, shared_mnist: Path, serve_folder: Callable[[Path], Any], dead_mirror_url: str
+) -> None:
+    server = serve_folder(shared_mnist)
+    first = run_json("download", "mnist", "--mirror", server.url, "--data-dir", tmp_path)
+    assert [r["status"] for r in first["rows"]] == ["downloaded"] * 4
+    assert server.count("GET") == 4
+    assert sorted(p.name for p in (tmp_path / "mnist").iterdir()) == sorted(
+        r["name"] for r in first["rows"]
+    )
+
+    again = run("download", "mnist", "--mirror", server.url, "--data-dir", tmp_path)
+    assert again.exit_code == 0 and "already here" in again.stdout
+    assert server.count("GET") == 4  # the second run verified what was there and fetched nothing
+
+    forced = run_json(
+        "download",
+        "mnist",
+        "--mirror",
+        dead_mirror_url,
+        "--mirror",
+        server.url,
+        "--data-dir",
+        tmp_path,
+        "--force",
+    )
+    assert server.count("GET") == 8
+    for row in forced["rows"]:
+        assert row["status"] == "downloaded" and row["mirror"].startswith(server.url)
+        assert [a["url"] for a in row["attempts"]] == [dead_mirror_url + row["name"]]
+
+
+def test_download_table_shows_file_bytes_checksum_and_mirror(
+    tmp_path: Path, mnist_server: str
+) -> None:
+    result = run("download", "mnist", "--mirror", mnist_server, "--data-dir", tmp_path)
+    assert result.exit_code == 0, result.output
+    assert "train-images-idx3-ubyte.gz" in result.stdout and "9,719,438" in result.stdout
+    assert "sha256 ok" in result.stdout and mnist_server in result.stdout
+
+
+def test_data_dir_from_environment(tmp_path: Path, mnist_server: str) -> None:
+    result = run(
+        "download",
+        "mnist",
+        "--mirror",
+        mnist_server,
+        env={"FCGRAD_DATA_DIR": str(tmp_path / "env")},
+    )
+    assert result.exit_code == 0, result.output
+    assert len(list((tmp_path / "env" / "mnist").glob("*.gz"))) == 4
+
+
+# ----------------------------------------------------------------------------- normalize
+
+
+def test_normalize_shows_the_lessons_statistics(mnist_data_dir: Path, tmp_path: Path) -> None:
+    result = run("normalize", "--data-dir", mnist_data_dir, "--output", tmp_path / "n.npz")
+    assert result.exit_code == 0, result.output
+    assert "0.13066" in result.stdout and "0.30811" in result.stdout
+    assert "0.0060" in result.stdout and "1.0077" in result.stdout
+    assert result.stdout.count("pass") == 2
+    with np.load(tmp_path / "n.npz") as saved:
+        assert saved["x_train"].shape == (60000, 784) and saved["x_valid"].shape == (10000, 784)
+        assert float(saved["mean"]) == pytest.approx(0.13066, abs=1e-5)
+        assert abs(float(saved["x_train"].mean())) < 1e-3
+
+
+def test_normalize_json(mnist_data_dir: Path) -> None:
+    report = run_json("normalize", "--data-dir", mnist_data_dir)
+    assert report["ok"] is True
+    assert report["train_before"]["mean"] == pytest.approx(0.13066, abs=1e-5)
+    assert report["train_before"]["std"] == pytest.approx(0.30811, abs=1e-5)
+    assert [c["passed"] for c in report["checks"]] == [True, True]
+
+
+# ----------------------------------------------------------------------------- gradcheck
+
+
+@pytest.mark.parametrize("strategy", ["vwc", "manual", "tape", "all"])
+def test_gradcheck_passes_on_all_60000_rows(mnist_data_dir: Path, strategy: str) -> None:
+    result = run("gradcheck", "--strategy", strategy, "--data-dir", mnist_data_dir)
+    assert result.exit_code == 0, result.output
+    assert "60,000 rows" in result.stdout and "FAIL" not in result.stdout
+    assert "|a - r| <=" in result.stdout  # the tolerance rule is printed
+
+
+def test_gradcheck_json_and_cross_entropy(mnist_data_dir: Path) -> None:
+    report = run_json(
+        "gradcheck",
+        "--strategy",
+        "tape",
+        "--loss",
+        "cross-entropy",
+        "--rows",
+        "5000",
+        "--data-dir",
+        mnist_data_dir,
+    )
+    assert report["ok"] and report["rows_used"] == 5000
+    assert {c["parameter"] for c in report["checks"]} == {"w1", "b1", "w2", "b2", "x"}
+    assert {tuple(c["shape"]) for c in report["checks"] if c["parameter"] == "w2"} == {(50, 10)}
+
+
+# ----------------------------------------------------------------------------- train
+
+
+def test_train_defaults_reach_97_percent(mnist_data_dir: Path, tmp_path: Path) -> None:
+    report = run_json("train", "--data-dir", mnist_data_dir, "--save", tmp_path / "w.npz")
+    assert report["valid_accuracy"] >= 0.970
+    assert [e["epoch"] for e in report["epochs"]] == [1, 2, 3, 4, 5]
+    assert set(report["epochs"][0]) == {
+        "epoch",
+        "train_loss",
+        "valid_loss",
+        "valid_accuracy",
+        "seconds",
+    }
+    with np.load(tmp_path / "w.npz") as saved:
+        assert saved["w1"].shape == (784, 50) and saved["w2"].shape == (50, 10)
+
+
+def test_train_table(mnist_data_dir: Path) -> None:
+    result = run("train", "--data-dir", mnist_data_dir, "--epochs", "1", "--strategy", "manual")
+    assert result.exit_code == 0, result.output
+    for column in ("train loss", "valid loss", "valid accuracy", "seconds"):
+        assert column in result.stdout
+    assert "valid accuracy" in result.stdout.splitlines()[-1]
+
+
+def test_train_downloads_mnist_first(tmp_path: Path, mnist_server: str) -> None:
+    result = run(
+        "train", "--data-dir", tmp_path, "--mirror", mnist_server, "--epochs", "1", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["valid_accuracy"] > 0.9
+    assert len(list((tmp_path / "mnist").glob("*.gz"))) == 4
+
+
+# ----------------------------------------------------------------------------- bench
+
+
+def test_bench_table_for_all_three_strategies(mnist_data_dir: Path) -> None:
+    result = run("bench", "--repeat", "10", "--data-dir", mnist_data_dir)
+    assert result.exit_code == 0, result.output
+    for word in (
+        "manual",
+        "vwc",
+        "tape",
+        "forward+backward",
+        "median ms",
+        "GFLOP/s",
+        "60,000 rows",
+    ):
+        assert word in result.stdout
+
+
+def test_bench_json(mnist_data_dir: Path) -> None:
+    report = run_json(
+        "bench",
+        "--repeat",
+        "2",
+        "--rows",
+        "1000",
+        "--strategy",
+        "vwc",
+        "--data-dir",
+        mnist_data_dir,
+    )
+    assert [(t["strategy"], t["phase"]) for t in report["timings"]] == [
+        ("vwc", "forward"),
+        ("vwc", "forward+backward"),
+    ]
+    assert all(len(t["times_ms"]) == 2 and t["ratio"] == 1.0 for t in report["timings"])
+
+
+# ----------------------------------------------------------------------------- user errors
+
+
+USER_ERRORS = [
+    (["train", "--epochs", "0"], "--epochs must be at least 1"),
+    (["train", "--lr", "-1"], "--lr must be a positive number"),
+    (["train", "--batch-size", "0"], "--batch-size must be at least 1"),
+    (["gradcheck", "--rows", "0"], "--rows must be at least 1"),
+    (["bench", "--repeat", "0"], "--repeat must be at least 1"),
+    (["train", "--hidden", "0"], "--hidden sizes must be at least 1"),
+    (["download", "mnist", "--mirror", "ftp://example.invalid/"], "ftp://example.invalid/"),
+    (["normalize", "--no-download"], "run `fcgrad download mnist`"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), USER_ERRORS, ids=[" ".join(a) for a, _ in USER_ERRORS]
+)
+def test_user_error_is_one_line_and_exit_1(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(*args, "--data-dir", tmp_path / "empty")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--strategy", "adam"],
+        ["train", "--loss", "hinge"],
+        ["download", "cifar"],
+        ["bench", "--repeat", "x"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = run(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output

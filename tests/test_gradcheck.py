@@ -1,0 +1,128 @@
+"""The lesson's gradient check: it passes on the three strategies and fails on a wrong rule."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fcgrad import ops
+from fcgrad.gradcheck import GradCheckConfig, compare, gradcheck
+from fcgrad.losses import Loss
+from fcgrad.strategies import manual, vwc
+
+
+@pytest.fixture(scope="module")
+def data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(0)
+    return rng.standard_normal((400, 784)).astype(np.float32), rng.integers(0, 10, 400)
+
+
+@pytest.mark.parametrize("loss", list(Loss))
+def test_passes_on_every_strategy(data: tuple[np.ndarray, np.ndarray], loss: Loss) -> None:
+    result = gradcheck(*data, GradCheckConfig(loss=loss, fd_rows=100))
+    assert result.ok, result.failures()
+    refs = {(r.strategy, r.reference) for r in result.rows}
+    assert refs == {
+        ("manual", "vwc"),
+        ("manual", "tape"),
+        ("vwc", "tape"),
+        ("manual", "central diff"),
+        ("vwc", "central diff"),
+        ("tape", "central diff"),
+    }
+    assert {r.parameter for r in result.rows} == {"w1", "b1", "w2", "b2", "x"}
+
+
+def test_deeper_net(data: tuple[np.ndarray, np.ndarray]) -> None:
+    result = gradcheck(*data, GradCheckConfig(hidden=(16, 8), loss=Loss.cross_entropy, fd_rows=50))
+    assert result.ok
+    assert {r.parameter for r in result.rows} >= {"w3", "b3"}
+
+
+def _failing(result: Any) -> set[tuple[str, str, str]]:
+    return {(r.strategy, r.parameter, r.reference) for r in result.failures()}
+
+
+def test_fails_when_mse_grad_drops_the_factor_two(
+    data: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def wrong(inp: manual.Tensor, targ: np.ndarray) -> None:
+        inp.grad = (inp.value - targ[:, None]) / targ.shape[0]
+
+    monkeypatch.setattr(manual, "mse_grad", wrong)
+    result = gradcheck(*data, GradCheckConfig(strategies=("manual",), fd_rows=100))
+    assert not result.ok
+    failing = _failing(result)
+    for param in ("w1", "b1", "w2", "b2", "x"):
+        assert ("manual", param, "central diff") in failing
+        assert ("manual", param, "vwc") in failing
+    row = next(r for r in result.failures() if r.parameter == "b2" and r.reference == "vwc")
+    assert row.worst_index == (0,)
+    assert row.value == pytest.approx(
+        row.ref_value / 2, rel=1e-5
+    )  # both values shown: half of the right one
+
+
+def test_fails_when_vwc_relu_has_the_wrong_sign(data: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    def wrong(x: np.ndarray) -> Any:
+        mask = x > 0
+        return ops.relu(x), lambda g: -g * mask
+
+    monkeypatch.setattr(vwc, "relu", wrong)
+    result = gradcheck(*data, GradCheckConfig(strategies=("vwc",), fd_rows=100))
+    failing = _failing(result)
+    assert ("vwc", "w1", "central diff") in failing and ("vwc", "w1", "manual") in failing
+    assert ("vwc", "w2", "manual") not in failing  # w2's gradient does not pass through the ReLU
+
+
+def test_fails_when_a_tape_rule_drops_the_factor_two(
+    data: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(ops.square.vjps, 0, lambda g, ans, x: ops.mul(g, x))
+    result = gradcheck(*data, GradCheckConfig(strategies=("tape",), fd_rows=100))
+    assert ("tape", "w1", "central diff") in _failing(result)
+    assert ("tape", "b2", "manual") in _failing(result)
+
+
+def test_fails_on_a_gradient_of_the_wrong_shape(data: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    original = manual.lin_grad
+
+    def wrong(inp: Any, out: Any, w: Any, b: Any, **kw: Any) -> None:
+        original(inp, out, w, b, **kw)
+        b.grad = b.grad[None, :]  # (1, n) instead of (n,): the lesson's testSame must catch it
+
+    monkeypatch.setattr(manual, "lin_grad", wrong)
+    result = gradcheck(*data, GradCheckConfig(strategies=("manual",), fd_rows=50))
+    shape_rows = [r for r in result.failures() if "shape" in r.note]
+    assert shape_rows and shape_rows[0].parameter == "b1"
+
+
+def test_compare_hand_computed() -> None:
+    row = compare("s", "p", np.array([1.0, 2.0, 3.5]), np.array([1.0, 2.0, 3.0]), "ref", 0.0, 0.1)
+    assert not row.passed and row.worst_index == (2,)
+    assert row.max_abs_error == 0.5 and row.max_rel_error == pytest.approx(0.5 / 3.5)
+    assert (row.value, row.ref_value) == (3.5, 3.0)
+    assert compare("s", "p", np.array([1.0, 2.0]), np.array([1.05, 2.0]), "ref", 0.0, 0.1).passed
+
+
+def test_compare_rel_error_is_floored_at_zero_vs_zero() -> None:
+    row = compare("s", "p", np.zeros(3), np.zeros(3), "ref", 0.0, 1e-5)
+    assert row.passed and row.max_rel_error == 0.0
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf])
+def test_non_finite_values_fail(bad: float) -> None:
+    row = compare("s", "p", np.array([1.0, bad]), np.array([1.0, 2.0]), "ref", 1e9, 1e9)
+    assert not row.passed and row.worst_index == (1,) and "non-finite" in row.note
+    assert np.isnan(row.max_abs_error)
+    assert not compare("s", "p", np.array([np.nan]), np.array([np.nan]), "ref", 1e9, 1e9).passed
+
+
+def test_compare_chunks_find_the_worst_element_far_in() -> None:
+    a = np.ones((600, 784), np.float32)
+    r = a.copy()
+    r[599, 700] = 2.0
+    row = compare("s", "x", a, r, "ref", 0.0, 1e-4)
+    assert row.worst_index == (599, 700) and not row.passed
