@@ -276,3 +276,13 @@ def test_user_error_is_one_line_and_exit_1(tmp_path: Path, args: list[str], mess
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = run(*args)
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+def test_diverging_training_is_a_one_line_error(mnist_data_dir: Path) -> None:
+    result = run(
+        "train", "--loss", "mse", "--lr", "1e6", "--epochs", "1", "--data-dir", mnist_data_dir
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "epoch 1, step" in lines[0] and "learning rate 1000000.0" in lines[0]
+    assert "Traceback" not in result.output and "RuntimeWarning" not in result.output
