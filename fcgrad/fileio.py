@@ -11,6 +11,23 @@ from pathlib import Path
 from fcgrad.errors import FcgradError
 
 
+def make_temp(folder: Path, name: str, suffix: str = "") -> tuple[int, Path]:
+    """Create `.NAME.<random>.part<suffix>` in `folder`; return (open fd, path).
+
+    mkstemp makes the file 0600; it is set to what a plain open() would give
+    (0666 less the umask), so that the renamed file has ordinary permissions.
+    Raises FcgradError when the folder does not exist or cannot be written.
+    """
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".part{suffix}")
+    except OSError as e:
+        raise FcgradError(f"cannot write to {folder}: {e.strerror or e}") from None
+    umask = os.umask(0)
+    os.umask(umask)
+    os.fchmod(fd, 0o666 & ~umask)
+    return fd, Path(tmp)
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in `path`'s folder; rename it to `path` when the block succeeds.
@@ -21,12 +38,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     Raises FcgradError when the folder does not exist or cannot be written.
     """
     final = Path(path)
-    try:
-        fd, tmp = tempfile.mkstemp(
-            dir=final.parent, prefix=f".{final.name}.", suffix=f".part{suffix}"
-        )
-    except OSError as e:
-        raise FcgradError(f"cannot write {final}: {e.strerror or e}") from None
+    fd, tmp = make_temp(final.parent, final.name, suffix)
     os.close(fd)
     try:
         yield Path(tmp)

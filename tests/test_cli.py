@@ -248,7 +248,7 @@ USER_ERRORS = [
     (["bench", "--repeat", "0"], "--repeat must be at least 1"),
     (["train", "--hidden", "0"], "--hidden sizes must be at least 1"),
     (["download", "mnist", "--mirror", "ftp://example.invalid/"], "ftp://example.invalid/"),
-    (["normalize", "--no-download"], "run `fcgrad download mnist`"),
+    (["normalize", "--no-download"], "run `fcgrad download mnist --data-dir "),
 ]
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +22,7 @@ from fcgrad.data.idx import CHUNK_BYTES, IDXStream
 from fcgrad.data.mirrors import MNIST_FILES, Mirror, MnistFile
 from fcgrad.data.mnist import mnist_dir
 from fcgrad.errors import ConfigError, DataError, DownloadError, IDXError
+from fcgrad.fileio import make_temp
 
 
 class DownloadProgress(Protocol):
@@ -229,18 +229,10 @@ def _stream_to(
     os.fsync(out.fileno())
 
 
-def _temp_file(folder: Path, name: str) -> tuple[int, Path]:
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=".part")
-    except OSError as exc:
-        raise DataError(f"cannot write to {folder}: {exc.strerror or exc}") from None
-    return fd, Path(tmp)
-
-
 def _try_mirror(spec: MnistFile, mirror: Mirror, job: _Job) -> str | None:
     """Download `spec` from `mirror` into place; None on success, else the reason."""
     url = mirror.url(spec.name)
-    fd, tmp = _temp_file(job.folder, spec.name)
+    fd, tmp = make_temp(job.folder, spec.name)
     ok = started = False
     try:
         body = _open_body(mirror, spec.name, job.session, job.timeout)

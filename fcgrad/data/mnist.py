@@ -34,7 +34,7 @@ def missing_mnist_files(data_dir: str | os.PathLike[str]) -> list[str]:
 
 def _load_checked(folder: Path, spec: MnistFile) -> np.ndarray:
     path = folder / spec.name
-    redownload = "run `fcgrad download mnist --force`"
+    redownload = f"run `fcgrad download mnist --force --data-dir {folder.parent}`"
     try:
         array = read_idx(path)
     except IDXError as exc:
@@ -56,7 +56,8 @@ def _images(raw: np.ndarray, flat: bool) -> np.ndarray:
 def _labels(raw: np.ndarray, path: Path) -> np.ndarray:
     if raw.size and int(raw.max()) >= N_CLASSES:
         raise DataError(
-            f"{path}: label {int(raw.max())} is not a digit; run `fcgrad download mnist --force`"
+            f"{path}: label {int(raw.max())} is not a digit; "
+            f"run `fcgrad download mnist --force --data-dir {path.parent.parent}`"
         )
     return raw.astype(np.int64)
 
@@ -68,15 +69,15 @@ def load_mnist(
 
     x: float32 pixels in [0, 1] (uint8 / 255), shape (60000, 784) / (10000, 784),
     or (N, 28, 28) when ``flat=False``. y: int64 digits 0..9, shape (60000,) / (10000,).
-    Raises DataError if a file is missing (run `fcgrad download mnist`) or holds the
-    wrong data (run `fcgrad download mnist --force`).
+    Raises DataError if a file is missing (the message says to run `fcgrad download
+    mnist --data-dir DATA_DIR`) or holds the wrong data (the same, with --force).
     """
     folder = mnist_dir(data_dir)
     missing = missing_mnist_files(data_dir)
     if missing:
         raise DataError(
             f"MNIST file(s) missing from {folder}: {', '.join(missing)}; "
-            "run `fcgrad download mnist`"
+            f"run `fcgrad download mnist --data-dir {folder.parent}`"
         )
     tr_x, tr_y, va_x, va_y = (_load_checked(folder, spec) for spec in MNIST_FILES)
     return (

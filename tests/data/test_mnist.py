@@ -101,7 +101,7 @@ def test_wrong_shape_suggests_force(tmp_path: Path, mnist_data_dir: Path) -> Non
         load_mnist(data_dir)
     assert str(target) in str(info.value)
     assert "(9999,)" in str(info.value)
-    assert "fcgrad download mnist --force" in str(info.value)
+    assert "fcgrad download mnist --force --data-dir" in str(info.value)
 
 
 def test_wrong_dtype_suggests_force(tmp_path: Path, mnist_data_dir: Path) -> None:
