@@ -7,6 +7,7 @@ the core becomes one red line on stderr and exit code 1; usage errors exit 2.
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 import functools
 import json
@@ -24,6 +25,7 @@ from fcgrad import strategies
 from fcgrad.bench import BenchConfig, bench
 from fcgrad.data import (
     DATA_DIR_ENV,
+    DEFAULT_MNIST_MIRRORS,
     MIRRORS_ENV,
     download_mnist,
     load_mnist,
@@ -85,6 +87,13 @@ Mirrors = Annotated[
         "--mirror",
         help=f"MNIST mirror URL or local folder, tried first (repeatable; also ${MIRRORS_ENV}).",
         show_default=False,
+    ),
+]
+NoDefaultMirrors = Annotated[
+    bool,
+    typer.Option(
+        "--no-default-mirrors",
+        help="Try only --mirror and $FCGRAD_MNIST_MIRRORS, not the built-in internet mirrors.",
     ),
 ]
 NoDownload = Annotated[
@@ -152,23 +161,42 @@ def _names(choices: list[StrategyOrAll]) -> tuple[str, ...]:
     )
 
 
-def _download(data_dir: Path, mirrors: list[str] | None, *, force: bool, quiet: bool) -> Any:
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where MNIST lives (`data_dir`) and where to fetch it from when it is not there."""
+
+    data_dir: Path
+    mirrors: tuple[str, ...] = ()
+    default_mirrors: bool = True
+    download: bool = True
+
+    @classmethod
+    def of(
+        cls, data_dir: Path, mirror: list[str] | None, no_default: bool, no_download: bool = False
+    ) -> Source:
+        return cls(data_dir, tuple(mirror or ()), not no_default, not no_download)
+
+
+def _download(src: Source, *, force: bool, quiet: bool) -> Any:
     from fcgrad import render
 
-    sources = resolve_mirrors(mirrors or (), os.environ)
+    defaults = DEFAULT_MNIST_MIRRORS if src.default_mirrors else ()
+    sources = resolve_mirrors(src.mirrors, os.environ, defaults=defaults)
     if quiet:
-        return download_mnist(data_dir, sources, force=force)
+        return download_mnist(src.data_dir, sources, force=force)
     with render.download_bar(err) as bar:
-        return download_mnist(data_dir, sources, force=force, progress=bar)
+        return download_mnist(src.data_dir, sources, force=force, progress=bar)
 
 
-def _normalized(data_dir: Path, mirrors: list[str] | None, no_download: bool, quiet: bool) -> Any:
-    """Load MNIST (downloading it first unless `no_download`) and normalize it in place."""
-    if missing_mnist_files(data_dir) and not no_download:
+def _normalized(src: Source, quiet: bool) -> Any:
+    """Load MNIST (downloading it first if allowed) and normalize it in place."""
+    if missing_mnist_files(src.data_dir) and src.download:
         if not quiet:
-            err.print(f"MNIST is not in {data_dir}; downloading it first (--no-download to refuse)")
-        _download(data_dir, mirrors, force=False, quiet=quiet)
-    x_train, y_train, x_valid, y_valid = load_mnist(data_dir)
+            err.print(
+                f"MNIST is not in {src.data_dir}; downloading it first (--no-download to refuse)"
+            )
+        _download(src, force=False, quiet=quiet)
+    x_train, y_train, x_valid, y_valid = load_mnist(src.data_dir)
     x_train, x_valid, train_stats, report = normalize_pair(x_train, x_valid, inplace=True)
     return x_train, y_train, x_valid, y_valid, train_stats, report
 
@@ -182,6 +210,7 @@ def download(
     dataset: Annotated[Dataset, typer.Argument(help="The data set to fetch.")],
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
+    no_default_mirrors: NoDefaultMirrors = False,
     force: Annotated[
         bool, typer.Option("--force", help="Download again even if verified files are here.")
     ] = False,
@@ -190,7 +219,7 @@ def download(
     """Fetch the four MNIST IDX files, verify their SHA-256, and keep them in DATA_DIR/mnist."""
     from fcgrad import render
 
-    report = _download(data_dir, mirror, force=force, quiet=json_)
+    report = _download(Source.of(data_dir, mirror, no_default_mirrors), force=force, quiet=json_)
     if json_:
         _print_json(report.to_dict())
     else:
@@ -202,6 +231,7 @@ def download(
 def normalize(
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
+    no_default_mirrors: NoDefaultMirrors = False,
     no_download: NoDownload = False,
     output: Annotated[
         Path | None,
@@ -217,7 +247,7 @@ def normalize(
     from fcgrad import render
 
     x_train, y_train, x_valid, y_valid, train_stats, report = _normalized(
-        data_dir, mirror, no_download, json_
+        Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
     )
     if output is not None:
         with atomic_path(output, suffix=".npz") as tmp:
@@ -256,7 +286,7 @@ def train_cmd(
         float | None,
         typer.Option(
             "--lr",
-            help="SGD learning rate [default: 0.1 for cross-entropy, 0.01 for mse].",
+            help="SGD learning rate (default: 0.1 for cross-entropy, 0.01 for mse).",
             show_default=False,
         ),
     ] = None,
@@ -267,6 +297,7 @@ def train_cmd(
     ] = None,
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
+    no_default_mirrors: NoDefaultMirrors = False,
     no_download: NoDownload = False,
     json_: Json = False,
 ) -> None:
@@ -275,7 +306,9 @@ def train_cmd(
 
     config = TrainConfig(strategy.value, loss, tuple(hidden), epochs, batch_size, lr, seed)  # type: ignore[arg-type]
     config.validate()
-    x_train, y_train, x_valid, y_valid, _, _ = _normalized(data_dir, mirror, no_download, json_)
+    x_train, y_train, x_valid, y_valid, _, _ = _normalized(
+        Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
+    )
     if json_:
         result = train(x_train, y_train, x_valid, y_valid, config)
     else:
@@ -309,6 +342,7 @@ def gradcheck_cmd(
     seed: Seed = 0,
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
+    no_default_mirrors: NoDefaultMirrors = False,
     no_download: NoDownload = False,
     json_: Json = False,
 ) -> None:
@@ -317,7 +351,9 @@ def gradcheck_cmd(
 
     config = GradCheckConfig(_names(strategy), loss, tuple(hidden), rows, samples, fd_rows, seed)
     config.validate()
-    x_train, y_train, *_ = _normalized(data_dir, mirror, no_download, json_)
+    x_train, y_train, *_ = _normalized(
+        Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
+    )
     result = gradcheck(x_train, y_train, config)
     if json_:
         _print_json(result.to_dict())
@@ -339,6 +375,7 @@ def bench_cmd(
     seed: Seed = 0,
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
+    no_default_mirrors: NoDefaultMirrors = False,
     no_download: NoDownload = False,
     json_: Json = False,
 ) -> None:
@@ -347,7 +384,9 @@ def bench_cmd(
 
     config = BenchConfig(_names(strategy), loss, tuple(hidden), repeat, warmup, rows, seed)
     config.validate()
-    x_train, y_train, *_ = _normalized(data_dir, mirror, no_download, json_)
+    x_train, y_train, *_ = _normalized(
+        Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
+    )
     result = bench(x_train, y_train, config)
     if json_:
         _print_json(result.to_dict())

@@ -302,7 +302,7 @@ def download_mnist(
     and why) when every mirror fails for a file, DataError if the folder is unwritable.
     """
     if not mirrors:
-        raise ConfigError("no MNIST mirrors to download from")
+        raise ConfigError("no MNIST mirrors to download from; give one with --mirror URL_OR_FOLDER")
     folder = _make_folder(Path(data_dir))
     own_session = session is None
     job = _Job(folder, session or requests.Session(), timeout, progress or _NoProgress())
