@@ -20,6 +20,7 @@ import numpy as np
 
 from fcgrad import losses, model, strategies
 from fcgrad.errors import ConfigError
+from fcgrad.gradcheck import rows_to_use
 from fcgrad.losses import Loss
 
 PHASES = ("forward", "forward+backward")
@@ -143,7 +144,7 @@ def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult
     Raises ConfigError for unusable options.
     """
     config.validate()
-    n = x.shape[0] if config.rows is None else min(config.rows, x.shape[0])
+    n = rows_to_use(config.rows, x.shape[0])
     x, labels = x[:n], labels[:n]
     sizes = (x.shape[1], *config.hidden, config.loss.n_out)
     params = model.init_params(sizes, config.seed)

@@ -34,6 +34,7 @@ FD_RTOL, FD_ATOL_SCALE, FD_STEP = 1e-5, 1e-5, 1e-6
 REL_FLOOR = 1e-12
 CHUNK = 1 << 18  # elements per comparison chunk (2 MB of float64)
 FD_REFERENCE = "central diff"
+TESTSAME = "testSame"  # the lesson's shape check
 
 
 @dataclasses.dataclass(frozen=True)
@@ -193,6 +194,13 @@ class _Errors:
         self.passed = self.passed and not bad.any() and bool(np.all(err <= tol))
 
 
+def rows_to_use(rows: int | None, available: int) -> int:
+    """`rows`, or all `available` when None; ConfigError when more are asked than there are."""
+    if rows is not None and rows > available:
+        raise ConfigError(f"--rows {rows} is more than the {available:,} training rows")
+    return available if rows is None else rows
+
+
 def _max_abs(a: np.ndarray) -> float:
     """max |a| over the finite elements (0 for an empty or all non-finite array)."""
     finite = np.abs(a[np.isfinite(a)])
@@ -241,7 +249,7 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
     init with `config.seed`. Raises ConfigError for unusable options.
     """
     config.validate()
-    n = x.shape[0] if config.rows is None else min(config.rows, x.shape[0])
+    n = rows_to_use(config.rows, x.shape[0])
     x, labels = x[:n], labels[:n]
     params = model.init_params([x.shape[1], *config.hidden, config.loss.n_out], config.seed)
     y = losses.targets(config.loss, labels, x.dtype)
@@ -251,7 +259,7 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
         for s in strategies.NAMES
         if s in needed
     }
-    rows = [row for s in config.strategies if (row := _shape_row(s, grads[s], params, x))]
+    rows = [_shape_row(s, grads[s], params, x) for s in config.strategies]
     for s, r in _cross_pairs(config.strategies):
         for name, a in grads[s].named().items():
             ref = grads[r].named()[name]
@@ -262,29 +270,22 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
     return GradCheckResult(config, rows, RULES, {s: g.loss for s, g in grads.items()}, n, m)
 
 
-def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckRow | None:
-    """The lesson's testSame: a failing row when a gradient's shape or dtype is not its input's."""
+def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckRow:
+    """The lesson's testSame: every gradient has its input's shape and dtype.
+
+    One row per strategy; when it fails, `parameter` names the first array that
+    differs and `note` says how.
+    """
     expected = {**params.named(), "x": x}
+    nan = float("nan")
     for name, arr in expected.items():
         got = g.named().get(name)
         if got is None or got.shape != arr.shape or got.dtype != arr.dtype:
             desc = "missing" if got is None else f"{got.shape} {got.dtype}"
-            nan = float("nan")
-            return CheckRow(
-                s,
-                name,
-                arr.shape,
-                "input shape/dtype",
-                0,
-                nan,
-                nan,
-                (),
-                nan,
-                nan,
-                False,
-                f"gradient is {desc}, input is {arr.shape} {arr.dtype}",
-            )
-    return None
+            note = f"gradient is {desc}, input is {arr.shape} {arr.dtype}"
+            return CheckRow(s, name, arr.shape, TESTSAME, 0, nan, nan, (), nan, nan, False, note)
+    note = f"{len(expected)} gradients have their inputs' shapes and dtypes"
+    return CheckRow(s, "all", (), TESTSAME, len(expected), 0.0, 0.0, (), nan, nan, True, note)
 
 
 def _fd_rows(
