@@ -29,7 +29,7 @@ from rich.text import Text
 
 from fcgrad.bench import BenchResult
 from fcgrad.data import DownloadReport
-from fcgrad.gradcheck import GradCheckResult
+from fcgrad.gradcheck import TESTSAME, GradCheckResult
 from fcgrad.normalize import NormalizeReport
 from fcgrad.train import EpochResult, TrainResult
 
@@ -38,6 +38,11 @@ PASS, FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
 
 def _status(ok: bool) -> str:
     return PASS if ok else FAIL
+
+
+def _count(n: int, noun: str) -> str:
+    """'1 epoch', '5 epochs'."""
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def _g(v: float, spec: str = ".3g") -> str:
@@ -94,7 +99,10 @@ def download_table(report: DownloadReport) -> Table:
     table.add_column("mirror", overflow="fold")
     for row in report.rows:
         mirror = row.mirror.removesuffix(row.name) if row.mirror else "[dim](already here)[/]"
-        table.add_row(row.name, f"{row.size_bytes:,}", "[green]sha256 ok[/]", row.status, mirror)
+        status: str = row.status
+        if row.attempts:
+            status += f" ({_count(len(row.attempts), 'mirror')} failed)"
+        table.add_row(row.name, f"{row.size_bytes:,}", "[green]sha256 ok[/]", status, mirror)
     return table
 
 
@@ -186,21 +194,23 @@ class TrainDisplay:
 @contextmanager
 def train_display(console: Console, title: str) -> Iterator[TrainDisplay]:
     """A `TrainDisplay` live on `console`; the final epoch table stays on screen."""
-    with Live(console=console, refresh_per_second=8, transient=False) as live:
-        display = TrainDisplay(live, title)
-        try:
-            yield display
-        finally:
-            display.close()
-    if not console.is_terminal:
-        console.line()  # Live leaves its last frame without a newline outside a terminal
+    try:
+        with Live(console=console, refresh_per_second=8, transient=False) as live:
+            display = TrainDisplay(live, title)
+            try:
+                yield display
+            finally:
+                display.close()
+    finally:
+        if not console.is_terminal:
+            console.line()  # Live leaves its last frame without a newline outside a terminal
 
 
 def train_summary(result: TrainResult) -> Text:
     """One line: final validation accuracy (and loss) of a finished run."""
     last = result.epochs[-1]
     return Text.from_markup(
-        f"valid accuracy [bold]{last.valid_accuracy:.2%}[/] after {last.epoch} epochs "
+        f"valid accuracy [bold]{last.valid_accuracy:.2%}[/] after {_count(last.epoch, 'epoch')} "
         f"(valid loss {last.valid_loss:.4f}, {sum(e.seconds for e in result.epochs):.1f} s)"
     )
 
@@ -235,9 +245,9 @@ def gradcheck_table(result: GradCheckResult) -> Group:
         table.add_column(col, justify="right" if right else "left", no_wrap=True)
     for r in result.rows:
         where = (
-            (str(list(r.worst_index)), f"{r.value:.6g}", f"{r.ref_value:.6g}")
-            if r.checked
-            else (r.note, "", "")
+            (r.note, "", "")
+            if r.reference == TESTSAME
+            else (str(list(r.worst_index)), f"{r.value:.6g}", f"{r.ref_value:.6g}")
         )
         table.add_row(
             r.strategy,
@@ -266,7 +276,7 @@ def bench_table(result: BenchResult) -> Table:
     """Average, min, max and median ms, ratio to the fastest, GFLOP/s, per strategy and phase."""
     cfg = result.config
     table = Table(
-        title=f"Timings, {cfg.repeat} runs after {cfg.warmup} warm-up "
+        title=f"Timings, {_count(cfg.repeat, 'run')} after {cfg.warmup} warm-up "
         f"({'-'.join(map(str, result.sizes))}, {cfg.loss.value}, {result.n_rows:,} rows)"
     )
     for col in (
