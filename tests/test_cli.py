@@ -94,12 +94,32 @@ def test_download_then_cached_then_fallback(
 
 
 def test_download_table_shows_file_bytes_checksum_and_mirror(
-    tmp_path: Path, mnist_server: str
+    tmp_path: Path, mnist_server: str, dead_mirror_url: str
 ) -> None:
-    result = run("download", "mnist", "--mirror", mnist_server, "--data-dir", tmp_path)
+    result = run("download", "mnist", "--mirror", dead_mirror_url, "--mirror", mnist_server,
+                 "--data-dir", tmp_path)  # fmt: skip
     assert result.exit_code == 0, result.output
     assert "train-images-idx3-ubyte.gz" in result.stdout and "9,719,438" in result.stdout
     assert "sha256 ok" in result.stdout and mnist_server in result.stdout
+    assert result.stdout.count("downloaded (1 mirror failed)") == 4
+
+
+def test_every_mirror_failing_is_one_line_listing_each_url(
+    tmp_path: Path, dead_mirror_url: str, serve_folder: Callable[[Path], Any]
+) -> None:
+    empty = serve_folder(tmp_path)  # answers 404 for every file
+    result = run("download", "mnist", "--no-default-mirrors", "--mirror", dead_mirror_url,
+                 "--mirror", empty.url, "--data-dir", tmp_path / "d")  # fmt: skip
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert "train-images-idx3-ubyte.gz" in line and dead_mirror_url in line and empty.url in line
+    assert "connection refused" in line and "404" in line
+    assert list((tmp_path / "d" / "mnist").iterdir()) == []  # nothing partial left behind
+
+
+def test_rows_beyond_the_training_set_is_an_error(mnist_data_dir: Path) -> None:
+    result = run("gradcheck", "--rows", "70000", "--data-dir", mnist_data_dir)
+    assert result.exit_code == 1 and "--rows 70000 is more than the 60,000" in result.stderr
 
 
 def test_data_dir_from_environment(tmp_path: Path, mnist_server: str) -> None:
@@ -161,7 +181,7 @@ def test_gradcheck_json_and_cross_entropy(mnist_data_dir: Path) -> None:
         mnist_data_dir,
     )
     assert report["ok"] and report["rows_used"] == 5000
-    assert {c["parameter"] for c in report["checks"]} == {"w1", "b1", "w2", "b2", "x"}
+    assert {c["parameter"] for c in report["checks"]} == {"all", "w1", "b1", "w2", "b2", "x"}
     assert {tuple(c["shape"]) for c in report["checks"] if c["parameter"] == "w2"} == {(50, 10)}
 
 
@@ -249,6 +269,7 @@ USER_ERRORS = [
     (["train", "--hidden", "0"], "--hidden sizes must be at least 1"),
     (["download", "mnist", "--mirror", "ftp://example.invalid/"], "ftp://example.invalid/"),
     (["normalize", "--no-download"], "run `fcgrad download mnist --data-dir "),
+    (["download", "mnist", "--no-default-mirrors"], "no MNIST mirrors to download from"),
 ]
 
 

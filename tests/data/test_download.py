@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import hashlib
 import json
+import os
 import shutil
 import socket
 from collections.abc import Callable, Iterator
@@ -143,6 +144,16 @@ def test_real_download_over_loopback(tmp_path: Path, shared_mnist: Path, serve_f
     advanced = sum(n for kind, n in progress.calls if kind == "advance")  # type: ignore[misc]
     assert advanced == sum((shared_mnist / n).stat().st_size for n in NAMES)
     assert [args for kind, args in progress.calls if kind == "end"] == [True] * 4
+
+
+def test_downloaded_files_get_ordinary_permissions(tmp_path: Path, mnist_server: str):
+    old = os.umask(0o022)
+    try:
+        report = download_mnist(tmp_path, [http(mnist_server)], timeout=10)
+    finally:
+        os.umask(old)
+    for row in report.rows:
+        assert row.path.stat().st_mode & 0o777 == 0o644, row.name  # not mkstemp's 0600
 
 
 def test_second_run_downloads_nothing(mnist_copy: Path, shared_mnist: Path, serve_folder: Serve):
