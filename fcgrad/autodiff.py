@@ -142,6 +142,13 @@ class Box:
     def __bool__(self) -> bool:
         raise TypeError("a traced value has no truth value; branch on `.value` explicitly")
 
+    def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
+        # np.where, np.stack, ... would turn the box into an object array and lose the tape
+        raise TypeError(
+            "a numpy function was called on a traced value; use the fcgrad.ops primitives "
+            "(or define one with primitive and defvjp)"
+        )
+
     # The arithmetic dunders are attached in fcgrad.ops, next to the primitives.
 
 
@@ -191,13 +198,16 @@ def _backward(tape: Tape, end: Node, cotangent: Any) -> dict[Node, Any]:
 def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
     """Split a pytree into its leaves and a function that rebuilds it from new leaves.
 
-    Containers: tuple, list, dict (by sorted key) and dataclass instances (by field).
+    Containers: tuple (namedtuples too), list, dict (in key order) and dataclass
+    instances (by field).
     Everything else is a leaf.
     """
+    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple
+        return _flatten_seq(list(tree), lambda xs: type(tree)(*xs))
     if isinstance(tree, (tuple, list)):
         return _flatten_seq(list(tree), lambda xs: type(tree)(xs))
     if isinstance(tree, dict):
-        keys = sorted(tree)
+        keys = list(tree)
         return _flatten_seq([tree[k] for k in keys], lambda xs: dict(zip(keys, xs)))
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
         names = [f.name for f in dataclasses.fields(tree)]
@@ -284,18 +294,21 @@ def _box_input(leaf: Any, tape: Tape) -> Box:
 
 
 def _leaf_grad(leaf: Any, g: Any) -> Any:
-    """The gradient of one input leaf, shaped and typed like it (zeros if unreached)."""
-    if g is None:
-        if isinstance(leaf, Box):
-            return np.zeros_like(leaf.value)
-        return (
-            0.0 if isinstance(leaf, (float, int)) else np.zeros_like(leaf, dtype=_float_dtype(leaf))
-        )
-    if isinstance(leaf, (float, int)) and not isinstance(g, Box):
-        return float(g)
-    if isinstance(leaf, np.generic) and not isinstance(g, Box):
-        return np.asarray(g, dtype=_float_dtype(leaf))[()]
-    return g
+    """The gradient of one input leaf: zeros if unreached, and always the leaf's kind and dtype.
+
+    A float32 leaf gets a float32 gradient even where a float64 constant in `f`
+    promoted the computation; a Python float gets a float; an array, an array.
+    """
+    if isinstance(g, Box):  # higher order: the gradient is itself traced
+        return g
+    if isinstance(leaf, Box):
+        return np.zeros_like(leaf.value) if g is None else g
+    if isinstance(leaf, (float, int)) and not isinstance(leaf, np.generic):
+        return 0.0 if g is None else float(g)
+    dtype = _float_dtype(leaf)
+    if isinstance(leaf, np.ndarray):
+        return np.zeros(leaf.shape, dtype) if g is None else np.asarray(g).astype(dtype, copy=False)
+    return dtype.type(0 if g is None else g)
 
 
 def _float_dtype(x: Any) -> np.dtype:
@@ -331,7 +344,7 @@ def value_and_grad(
             raise ShapeError(
                 f"grad: f must return a scalar, got shape {np.shape(value)}; use vjp for vectors"
             )
-        grads = pullback(np.ones_like(_unbox_all(value)))
+        grads = pullback(np.ones_like(unbox(value)))
         return value, grads[0] if isinstance(argnums, int) else grads
 
     return wrapped
@@ -343,7 +356,8 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..
     return lambda *args: vg(*args)[1]
 
 
-def _unbox_all(x: Any) -> Any:
+def unbox(x: Any) -> Any:
+    """The plain value under any number of `Box` layers (constants for the rules that need them)."""
     while isinstance(x, Box):
         x = x.value
     return x

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.autodiff import Box, defvjp, primitive
+from fcgrad.autodiff import Box, defvjp, primitive, unbox
+from fcgrad.errors import ShapeError
 
 __all__ = [
     "add",
@@ -186,7 +187,7 @@ def maximum(x: Any, y: Any) -> Any:
 
 
 def _max_share(g: Any, ans: Any, mine: Any, other: Any) -> Any:
-    a, m, o = (v.value if isinstance(v, Box) else v for v in (ans, mine, other))
+    a, m, o = (unbox(v) for v in (ans, mine, other))
     share = (np.asarray(m) == a) * np.where(np.asarray(o) == a, 0.5, 1.0).astype(np.result_type(a))
     return unbroadcast(mul(g, share), np.shape(m))
 
@@ -208,8 +209,8 @@ defvjp(relu, lambda g, ans, x: mul(g, _positive(x)))
 
 
 def _positive(x: Any) -> np.ndarray:
-    v = x.value if isinstance(x, Box) else x
-    return (v > 0).astype(np.result_type(v))
+    v = unbox(x)
+    return (np.asarray(v) > 0).astype(np.result_type(v))
 
 
 # ----------------------------------------------------------------------------- linear algebra
@@ -217,7 +218,9 @@ def _positive(x: Any) -> np.ndarray:
 
 @primitive
 def matmul(x: Any, y: Any) -> Any:
-    """x @ y for 1-D or 2-D operands (numpy's matmul rules)."""
+    """x @ y for 1-D or 2-D operands (numpy's matmul rules); ShapeError for more dimensions."""
+    if np.ndim(x) > 2 or np.ndim(y) > 2 or np.ndim(x) == 0 or np.ndim(y) == 0:
+        raise ShapeError(f"matmul: operands must be 1-D or 2-D, got {np.shape(x)} @ {np.shape(y)}")
     return np.matmul(x, y)
 
 
@@ -332,7 +335,9 @@ def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
 
 
 def _transpose_vjp(g: Any, ans: Any, x: Any, axes: Any = None) -> Any:
-    return transpose(g, None if axes is None else tuple(np.argsort(axes)))
+    if axes is None:
+        return transpose(g)
+    return transpose(g, tuple(int(i) for i in np.argsort([a % np.ndim(x) for a in axes])))
 
 
 defvjp(transpose, _transpose_vjp)
