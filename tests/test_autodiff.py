@@ -132,3 +132,16 @@ def test_pytree_rebuild_of_frozen_dataclass() -> None:
     g = grad(lambda p: p.a * ops.sum(p.b))(P(2.0, np.ones(2)))
     assert isinstance(g, P) and g.a == pytest.approx(2.0)
     np.testing.assert_array_equal(g.b, [2.0, 2.0])
+
+
+def test_namedtuple_and_mixed_key_dict_pytrees() -> None:
+    import collections
+
+    pair = collections.namedtuple("pair", "a b")
+    assert grad(lambda p: p.a * p.b)(pair(2.0, 3.0)) == pair(3.0, 2.0)
+    assert grad(lambda d: d[1] * d["a"])({1: 2.0, "a": 3.0}) == {1: 3.0, "a": 2.0}
+
+
+def test_zero_d_array_gets_a_zero_d_array_gradient() -> None:
+    g = grad(lambda x: x * x)(np.array(3.0, np.float32))
+    assert isinstance(g, np.ndarray) and g.shape == () and g.dtype == np.float32 and g == 6.0
