@@ -125,3 +125,36 @@ def test_compare_chunks_find_the_worst_element_far_in() -> None:
     r[599, 700] = 2.0
     row = compare("s", "x", a, r, "ref", 0.0, 1e-4)
     assert row.worst_index == (599, 700) and not row.passed
+
+
+def test_a_small_error_in_one_element_is_caught_and_located(
+    data: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    original = manual.lin_grad
+    spoiled: list[int] = []
+
+    def slightly_wrong(inp: Any, out: Any, w: Any, b: Any, **kw: Any) -> None:
+        original(inp, out, w, b, **kw)
+        if b.grad.shape == (50,):  # b1: its largest element off by 0.1%
+            spoiled.append(int(np.argmax(np.abs(b.grad))))
+            b.grad = b.grad.copy()
+            b.grad[spoiled[-1]] *= 1 + 1e-3
+
+    monkeypatch.setattr(manual, "lin_grad", slightly_wrong)
+    result = gradcheck(*data, GradCheckConfig(strategies=("manual",), samples=50, fd_rows=100))
+    failing = {(r.parameter, r.reference): r for r in result.failures()}
+    assert set(failing) == {("b1", "vwc"), ("b1", "tape"), ("b1", "central diff")}
+    for row in failing.values():
+        assert row.worst_index[0] in spoiled  # the spoiled element, in that run
+        assert row.value == pytest.approx(row.ref_value * (1 + 1e-3), rel=1e-4)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_no_false_alarm_from_rounding_with_many_rows(seed: int) -> None:
+    # Differencing a mean over thousands of rows with h = 1e-6 amplifies float64 rounding;
+    # the tolerance must allow for it (this failed before the noise term was added).
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((5000, 784)).astype(np.float32)
+    labels = rng.integers(0, 10, 5000)
+    result = gradcheck(x, labels, GradCheckConfig(strategies=("tape",), fd_rows=5000, seed=seed))
+    assert result.ok, result.failures()
