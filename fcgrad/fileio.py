@@ -28,16 +28,36 @@ def make_temp(folder: Path, name: str, suffix: str = "") -> tuple[int, Path]:
     return fd, Path(tmp)
 
 
+def writable_target(path: str | os.PathLike[str]) -> Path:
+    """The file that writing `path` will replace: a symlink's target, else `path` itself.
+
+    Raises FcgradError, before any work is done, when that is not a regular file
+    (a device such as /dev/null, a folder) or its folder is missing or read-only.
+    """
+    final = Path(path)
+    if final.is_symlink():
+        final = final.resolve()
+    if final.exists() and not final.is_file():
+        raise FcgradError(f"{path} is not a regular file; refusing to replace it")
+    folder = final.parent
+    if not folder.is_dir():
+        raise FcgradError(f"cannot write {path}: folder {folder} does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise FcgradError(f"cannot write {path}: folder {folder} is not writable")
+    return final
+
+
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path]:
     """Yield a temporary path in `path`'s folder; rename it to `path` when the block succeeds.
 
     On any exception (KeyboardInterrupt included) the temporary file is removed
-    and `path` is left as it was. `suffix` is kept at the end of the temporary
-    name for writers that add one (numpy's `savez` appends `.npz`).
-    Raises FcgradError when the folder does not exist or cannot be written.
+    and `path` is left as it was. A symlink is kept: its target is replaced.
+    `suffix` is kept at the end of the temporary name for writers that add one
+    (numpy's `savez` appends `.npz`).
+    Raises FcgradError as `writable_target` does.
     """
-    final = Path(path)
+    final = writable_target(path)
     fd, tmp = make_temp(final.parent, final.name, suffix)
     os.close(fd)
     try:
