@@ -11,6 +11,7 @@ import dataclasses
 import enum
 import functools
 import json
+import math
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -33,7 +34,7 @@ from fcgrad.data import (
     resolve_mirrors,
 )
 from fcgrad.errors import FcgradError
-from fcgrad.fileio import atomic_path
+from fcgrad.fileio import atomic_path, writable_target
 from fcgrad.gradcheck import GradCheckConfig, gradcheck
 from fcgrad.losses import Loss
 from fcgrad.normalize import normalize_pair
@@ -104,7 +105,8 @@ Json = Annotated[
     bool, typer.Option("--json", help="Print one JSON object on stdout instead of tables.")
 ]
 Seed = Annotated[
-    int, typer.Option("--seed", help="Seed of the numpy Generator (init, sampling, shuffles).")
+    int,
+    typer.Option("--seed", min=0, help="Seed of the numpy Generator (init, sampling, shuffles)."),
 ]
 LossOpt = Annotated[
     Loss,
@@ -141,7 +143,18 @@ def user_errors(fn: F) -> F:
 
 
 def _print_json(obj: object) -> None:
-    print(json.dumps(obj, indent=2, default=_json_default))
+    """One JSON object on stdout; NaN and infinities (not JSON) become null."""
+    print(json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False))
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if math.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
 
 
 def _json_default(o: object) -> object:
@@ -246,6 +259,8 @@ def normalize(
     """Normalize both sets with the training mean and std, and run the lesson's checks."""
     from fcgrad import render
 
+    if output is not None:
+        writable_target(output)
     x_train, y_train, x_valid, y_valid, train_stats, report = _normalized(
         Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
     )
@@ -306,6 +321,8 @@ def train_cmd(
 
     config = TrainConfig(strategy.value, loss, tuple(hidden), epochs, batch_size, lr, seed)  # type: ignore[arg-type]
     config.validate()
+    if save is not None:
+        writable_target(save)  # fail now, not after training
     x_train, y_train, x_valid, y_valid, _, _ = _normalized(
         Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
     )

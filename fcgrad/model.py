@@ -68,10 +68,13 @@ def init_params(
     """Kaiming-initialized parameters for layer widths `sizes` (input first).
 
     `seed` seeds a `numpy.random.Generator` (PCG64); the same seed gives the same
-    weights. Raises ConfigError if fewer than two sizes or a size below 1 is given.
+    weights. Raises ConfigError for a negative seed, fewer than two sizes or a size
+    below 1.
     """
     if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
         raise ConfigError(f"layer sizes must be at least two positive integers, got {list(sizes)}")
+    if not isinstance(seed, np.random.Generator) and seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
     layers = []
     last = len(sizes) - 2
