@@ -104,7 +104,11 @@ class Mirror:
 
 
 def _http_mirror(value: str) -> Mirror | None:
-    parts = urlsplit(value)
+    try:
+        parts = urlsplit(value)
+        parts.port  # noqa: B018 (urlsplit checks the port only when asked)
+    except ValueError:  # e.g. "http://[::1" or a non-numeric port
+        return None
     if parts.scheme.lower() not in ("http", "https") or not parts.netloc:
         return None
     if parts.query or parts.fragment:
@@ -135,6 +139,8 @@ def parse_mirror(value: str, origin: str = "mirror") -> Mirror:
     Raises ConfigError naming `value` (and `origin`, where it came from) otherwise.
     """
     text = value.strip()
+    if not text:
+        raise ConfigError(f"empty MNIST mirror ({origin}): give an http(s) URL or a folder")
     lowered = text.lower()
     is_http = lowered.startswith(("http://", "https://"))
     mirror = _http_mirror(text) if is_http else _local_mirror(text)
@@ -158,13 +164,15 @@ def resolve_mirrors(
 ) -> list[Mirror]:
     """The mirrors to try, in order: `user_mirrors` (e.g. --mirror values), then the
     comma- or whitespace-separated FCGRAD_MNIST_MIRRORS of `env` (default os.environ),
-    then `defaults`; duplicates dropped, blanks ignored.
+    then `defaults`; duplicates dropped. An empty --mirror value is an error (it would
+    otherwise quietly fall through to the internet mirrors); blanks in the variable are
+    separators.
 
     Raises ConfigError naming any value that is neither http(s) nor an existing folder.
     """
     env = os.environ if env is None else env
     sources = [
-        *((v, "--mirror") for v in user_mirrors if v.strip()),
+        *((v, "--mirror") for v in user_mirrors),
         *((v, MIRRORS_ENV) for v in _env_values(env)),
         *((v, "default") for v in defaults),
     ]

@@ -45,9 +45,22 @@ def test_duplicates_dropped_first_place_kept() -> None:
     assert locations(got) == ["http://u.test/x/", LECUN, OSSCI, CVDF]
 
 
-def test_blank_values_ignored() -> None:
-    got = resolve_mirrors(["", "  "], env={"FCGRAD_MNIST_MIRRORS": " , ,\t"})
+def test_blank_separators_in_the_variable_are_ignored() -> None:
+    got = resolve_mirrors([], env={"FCGRAD_MNIST_MIRRORS": " , ,\t"})
     assert locations(got) == [OSSCI, CVDF, LECUN]
+
+
+@pytest.mark.parametrize("value", ["", "  "])
+def test_an_empty_mirror_value_is_an_error(value: str) -> None:
+    # silently dropping it would send the download to the internet mirrors instead
+    with pytest.raises(ConfigError, match="empty MNIST mirror"):
+        resolve_mirrors([value], env={})
+
+
+@pytest.mark.parametrize("value", ["http://[::1", "http://host:port/"])
+def test_a_malformed_url_is_a_config_error(value: str) -> None:
+    with pytest.raises(ConfigError, match="bad MNIST mirror"):
+        resolve_mirrors([value], env={})
 
 
 def test_env_defaults_to_os_environ(monkeypatch: pytest.MonkeyPatch) -> None:
