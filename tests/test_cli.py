@@ -7,7 +7,9 @@ runner in process, plus the console script and `python -m fcgrad` as subprocesse
 from __future__ import annotations
 
 import json
+import os
 import shutil
+import stat
 import subprocess
 import sys
 from collections.abc import Callable
@@ -270,6 +272,9 @@ USER_ERRORS = [
     (["download", "mnist", "--mirror", "ftp://example.invalid/"], "ftp://example.invalid/"),
     (["normalize", "--no-download"], "run `fcgrad download mnist --data-dir "),
     (["download", "mnist", "--no-default-mirrors"], "no MNIST mirrors to download from"),
+    (["download", "mnist", "--mirror", ""], "empty MNIST mirror"),
+    (["download", "mnist", "--mirror", "http://[::1"], "bad MNIST mirror"),
+    (["train", "--save", "/nonexistent-dir/w.npz"], "folder /nonexistent-dir does not exist"),
 ]
 
 
@@ -292,6 +297,8 @@ def test_user_error_is_one_line_and_exit_1(tmp_path: Path, args: list[str], mess
         ["train", "--loss", "hinge"],
         ["download", "cifar"],
         ["bench", "--repeat", "x"],
+        ["train", "--seed", "-1"],
+        ["gradcheck", "--seed", "-3"],
     ],
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
@@ -307,3 +314,28 @@ def test_diverging_training_is_a_one_line_error(mnist_data_dir: Path) -> None:
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and "epoch 1, step" in lines[0] and "learning rate 1000000.0" in lines[0]
     assert "Traceback" not in result.output and "RuntimeWarning" not in result.output
+
+
+def test_output_never_replaces_a_special_file(tmp_path: Path, mnist_data_dir: Path) -> None:
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    result = run("normalize", "--data-dir", mnist_data_dir, "--output", fifo)
+    assert result.exit_code == 1 and "not a regular file" in result.stderr
+    assert stat.S_ISFIFO(fifo.stat().st_mode)  # still a FIFO, not a 220 MB regular file
+
+
+def test_save_through_a_symlink_keeps_the_link(tmp_path: Path, mnist_data_dir: Path) -> None:
+    (tmp_path / "link.npz").symlink_to("target.npz")
+    args = ("train", "--epochs", "1", "--save", tmp_path / "link.npz")
+    result = run(*args, "--data-dir", mnist_data_dir)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "link.npz").is_symlink() and (tmp_path / "target.npz").is_file()
+    with np.load(tmp_path / "link.npz") as saved:
+        assert saved["w1"].shape == (784, 50)
+
+
+def test_json_has_no_bare_nan() -> None:
+    from fcgrad.cli import _finite
+
+    got = _finite({"a": [float("nan"), 1.0], "b": float("inf"), "c": "x"})
+    assert got == {"a": [None, 1.0], "b": None, "c": "x"}
