@@ -271,6 +271,8 @@ def _fetch(spec: MnistFile, mirrors: Sequence[Mirror], job: _Job) -> FileResult:
 
 def _ensure(spec: MnistFile, mirrors: Sequence[Mirror], job: _Job, force: bool) -> FileResult:
     path = job.folder / spec.name
+    if path.exists() and not path.is_file():  # a local problem: no mirror can fix it
+        raise DataError(f"{path} exists but is not a regular file; move it away and run again")
     if not force and path.is_file() and verify_file(path, spec) is None:
         return FileResult(spec.name, path, path.stat().st_size, spec.raw_sha256, "cached")
     return _fetch(spec, mirrors, job)

@@ -23,7 +23,7 @@ from fcgrad.data import (
     parse_mirror,
     verify_file,
 )
-from fcgrad.errors import ConfigError, DownloadError
+from fcgrad.errors import ConfigError, DataError, DownloadError
 
 Serve = Callable[[Path], Any]  # conftest.serve_folder -> ServedFolder
 
@@ -346,3 +346,9 @@ def test_verify_file(shared_mnist: Path, bad_folders: dict[str, Path], tmp_path:
     assert "SHA-256 mismatch" in str(verify_file(wrong / TRAIN_LABELS, mnist_file(TRAIN_LABELS)))
     assert "bad magic" in str(verify_file(bad_folders["html"] / T10K_LABELS, MNIST_FILES[3]))
     assert verify_file(tmp_path / "absent", MNIST_FILES[0]) == "No such file or directory"
+
+
+def test_a_folder_in_place_of_a_file_is_a_local_error(tmp_path: Path, dead_mirror_url: str):
+    (tmp_path / "mnist" / NAMES[0]).mkdir(parents=True)
+    with pytest.raises(DataError, match="not a regular file"):
+        download_mnist(tmp_path, [http(dead_mirror_url)], timeout=5)

@@ -195,8 +195,7 @@ def test_mse_shape_mismatch_raises_instead_of_broadcasting(name: str) -> None:
         strategies.get(name).value_and_grads(params, x, np.zeros((5, 1), np.float32), Loss.mse)
 
 
-def test_tape_strategy_composes_primitives_only() -> None:
-    # the tape strategy's loss is the same function of the same ops as the plain forward
+def test_tape_model_and_loss_match_the_plain_forward() -> None:
     rng = np.random.default_rng(8)
     params = model.init_params([4, 3, 10], 0, np.float64)
     x, y = rng.standard_normal((5, 4)), rng.integers(0, 10, 5)
