@@ -49,7 +49,7 @@ app = typer.Typer(
 out = Console()
 err = Console(stderr=True)
 if not out.is_terminal and "COLUMNS" not in os.environ:
-    out.width = 132  # logs and pipes: room for the gradcheck table instead of rich's 80
+    out.width = 140  # logs and pipes: room for the gradcheck table instead of rich's 80
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -285,8 +285,8 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
 def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckRow:
     """The lesson's testSame: every gradient has its input's shape and dtype.
 
-    One row per strategy; when it fails, `parameter` names the first array that
-    differs and `note` says how.
+    One row per strategy (`checked` counts the arrays); when it fails, `parameter`
+    names the first array that differs and `note` says how.
     """
     expected = {**params.named(), "x": x}
     nan = float("nan")
@@ -296,7 +296,7 @@ def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckR
             desc = "missing" if got is None else f"{got.shape} {got.dtype}"
             note = f"gradient is {desc}, input is {arr.shape} {arr.dtype}"
             return CheckRow(s, name, arr.shape, TESTSAME, 0, nan, nan, (), nan, nan, False, note)
-    note = f"{len(expected)} gradients have their inputs' shapes and dtypes"
+    note = f"{len(expected)} of {len(expected)} match"
     return CheckRow(s, "all", (), TESTSAME, len(expected), 0.0, 0.0, (), nan, nan, True, note)
 
 
