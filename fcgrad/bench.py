@@ -105,8 +105,7 @@ class BenchResult:
     timings: list[Timing]
 
     def to_dict(self) -> dict[str, object]:
-        cfg = dataclasses.asdict(self.config)
-        cfg["loss"] = self.config.loss.value
+        cfg = losses.config_dict(self.config)
         return {
             "config": cfg,
             "rows_used": self.n_rows,

@@ -142,6 +142,14 @@ def user_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+def _emit(result: Any, json_: bool, draw: Callable[[Any], Any], **extra: object) -> None:
+    """Print `result` as one JSON object (its `to_dict()` plus `extra`) or drawn by rich."""
+    if json_:
+        _print_json({**result.to_dict(), **extra})
+    else:
+        out.print(draw(result))
+
+
 def _print_json(obj: object) -> None:
     """One JSON object on stdout; NaN and infinities (not JSON) become null."""
     print(json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False))
@@ -233,10 +241,7 @@ def download(
     from fcgrad import render
 
     report = _download(Source.of(data_dir, mirror, no_default_mirrors), force=force, quiet=json_)
-    if json_:
-        _print_json(report.to_dict())
-    else:
-        out.print(render.download_table(report))
+    _emit(report, json_, render.download_table)
 
 
 @app.command()
@@ -275,12 +280,9 @@ def normalize(
                 mean=train_stats.mean,
                 std=train_stats.std,
             )
-    if json_:
-        _print_json({**report.to_dict(), "output": str(output) if output else None})
-    else:
-        out.print(render.normalize_table(report))
-        if output is not None:
-            out.print(f"saved normalized arrays and statistics to {output}")
+    _emit(report, json_, render.normalize_table, output=str(output) if output else None)
+    if output is not None and not json_:
+        out.print(f"saved normalized arrays and statistics to {output}")
     if not report.ok:
         raise typer.Exit(1)
 
@@ -335,12 +337,9 @@ def train_cmd(
             result = train(x_train, y_train, x_valid, y_valid, config, display)
     if save is not None:
         save_params(save, result)
-    if json_:
-        _print_json({**result.to_dict(), "saved": str(save) if save else None})
-    else:
-        out.print(render.train_summary(result))
-        if save is not None:
-            out.print(f"saved weights to {save}")
+    _emit(result, json_, render.train_summary, saved=str(save) if save else None)
+    if save is not None and not json_:
+        out.print(f"saved weights to {save}")
 
 
 @app.command("gradcheck")
@@ -372,10 +371,7 @@ def gradcheck_cmd(
         Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
     )
     result = gradcheck(x_train, y_train, config)
-    if json_:
-        _print_json(result.to_dict())
-    else:
-        out.print(render.gradcheck_table(result))
+    _emit(result, json_, render.gradcheck_table)
     if not result.ok:
         raise typer.Exit(1)
 
@@ -405,10 +401,7 @@ def bench_cmd(
         Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
     )
     result = bench(x_train, y_train, config)
-    if json_:
-        _print_json(result.to_dict())
-    else:
-        out.print(render.bench_table(result))
+    _emit(result, json_, render.bench_table)
 
 
 def main() -> None:

@@ -64,6 +64,14 @@ class CheckRow:
     passed: bool
     note: str = ""
 
+    @classmethod
+    def failed(
+        cls, strategy: str, parameter: str, shape: tuple[int, ...], reference: str, note: str
+    ) -> CheckRow:
+        """A failing row with no values compared (a shape or dtype mismatch)."""
+        nan = float("nan")
+        return cls(strategy, parameter, shape, reference, 0, nan, nan, (), nan, nan, False, note)
+
 
 @dataclasses.dataclass(frozen=True)
 class GradCheckConfig:
@@ -108,8 +116,7 @@ class GradCheckResult:
         return [r for r in self.rows if not r.passed]
 
     def to_dict(self) -> dict[str, object]:
-        cfg = dataclasses.asdict(self.config)
-        cfg["loss"] = self.config.loss.value
+        cfg = losses.config_dict(self.config)
         return {
             "config": cfg,
             "rows_used": self.n_rows,
@@ -145,20 +152,8 @@ def compare(
     checking a (60000, 784) gradient needs a few MB of temporaries, not GB.
     """
     if a.shape != r.shape:
-        nan = float("nan")
-        return CheckRow(
-            strategy,
-            name,
-            a.shape,
-            reference,
-            0,
-            nan,
-            nan,
-            (),
-            nan,
-            nan,
-            False,
-            f"shape {a.shape} != reference shape {r.shape}",
+        return CheckRow.failed(
+            strategy, name, a.shape, reference, f"shape {a.shape} != reference shape {r.shape}"
         )
     fa, fr = a.reshape(-1), r.reshape(-1)
     fatol = np.reshape(atol, -1) if np.ndim(atol) else None
@@ -295,7 +290,7 @@ def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckR
         if got is None or got.shape != arr.shape or got.dtype != arr.dtype:
             desc = "missing" if got is None else f"{got.shape} {got.dtype}"
             note = f"gradient is {desc}, input is {arr.shape} {arr.dtype}"
-            return CheckRow(s, name, arr.shape, TESTSAME, 0, nan, nan, (), nan, nan, False, note)
+            return CheckRow.failed(s, name, arr.shape, TESTSAME, note)
     note = f"{len(expected)} of {len(expected)} match"
     return CheckRow(s, "all", (), TESTSAME, len(expected), 0.0, 0.0, (), nan, nan, True, note)
 

@@ -10,6 +10,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import enum
 
 import numpy as np
@@ -34,6 +35,12 @@ class Loss(str, enum.Enum):
     def default_lr(self) -> float:
         """SGD rate that trains the lesson's net stably: 0.1 for CE; 0.01 for mse (0.1 diverges)."""
         return 0.01 if self is Loss.mse else 0.1
+
+
+def config_dict(config: object) -> dict[str, object]:
+    """`dataclasses.asdict` of a run's configuration, with its Loss as the option's value."""
+    d = dataclasses.asdict(config)  # type: ignore[call-overload]
+    return {k: v.value if isinstance(v, Loss) else v for k, v in d.items()}
 
 
 def targets(loss: Loss, labels: np.ndarray, dtype: DTypeLike = np.float32) -> np.ndarray:

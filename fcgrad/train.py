@@ -79,8 +79,7 @@ class TrainResult:
 
     def to_dict(self) -> dict[str, object]:
         """JSON-ready summary (without the weights)."""
-        cfg = dataclasses.asdict(self.config)
-        cfg["loss"] = self.config.loss.value
+        cfg = losses.config_dict(self.config)
         return {
             "config": cfg,
             "epochs": [dataclasses.asdict(e) for e in self.epochs],
