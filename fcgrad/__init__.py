@@ -5,7 +5,7 @@ work on any numpy function; `fcgrad.strategies` holds the lesson's three ways of
 computing the net's gradients; `load_mnist` reads the data set.
 """
 
-from fcgrad.autodiff import defvjp, grad, primitive, value_and_grad, vjp
+from fcgrad.autodiff import custom_vjp, defvjp, grad, hvp, primitive, value_and_grad, vjp
 from fcgrad.data import load_mnist
 from fcgrad.errors import FcgradError
 from fcgrad.model import Linear, Params, init_params
@@ -16,8 +16,10 @@ __all__ = [
     "FcgradError",
     "Linear",
     "Params",
+    "custom_vjp",
     "defvjp",
     "grad",
+    "hvp",
     "init_params",
     "load_mnist",
     "primitive",

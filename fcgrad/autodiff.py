@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -78,19 +79,70 @@ def defvjp(prim: Primitive, *rules: VJPRule | None) -> None:
             prim.vjps[argnum] = rule
 
 
+def custom_vjp(
+    fwd: Callable[..., Any], *rules: VJPRule | None, name: str | None = None
+) -> Primitive:
+    """A new primitive in one line: its numpy forward and one VJP rule per argument.
+
+    A rule is `rule(g, ans, *args)` -> the argument's cotangent, e.g.
+    `tanh = custom_vjp(np.tanh, lambda g, ans, x: g * (1 - ans * ans))`.
+    Check it with `fcgrad.check_grads(lambda x: fcgrad.ops.sum(tanh(x)), (x,))`.
+    """
+    prim = Primitive(fwd, name)
+    defvjp(prim, *rules)
+    return prim
+
+
 # ----------------------------------------------------------------------------- tracing
 
 _trace_ids = itertools.count(1)
 
 
 class Tape:
-    """The nodes of one trace, in the order they were recorded (a topological order)."""
+    """The nodes of one trace, in the order they were recorded (a topological order).
 
-    __slots__ = ("id", "nodes")
+    Every array a node saves for the backward pass is made read-only while the tape
+    lives (`_freeze`): mutating an input in place between the forward and the
+    backward pass raises numpy's "assignment destination is read-only" instead of
+    silently giving the derivative at the new value. Writes through *another* view
+    of the same memory are not caught. The flags are restored when the tape (its
+    pullback and boxes) is garbage-collected.
+    """
+
+    __slots__ = ("__weakref__", "frozen", "id", "nodes")
 
     def __init__(self) -> None:
         self.id = next(_trace_ids)
         self.nodes: list[Node] = []
+        self.frozen: list[np.ndarray] = []
+        weakref.finalize(self, _thaw, self.frozen)
+
+
+# id -> (array, number of live tapes that froze it)
+_frozen_by: dict[int, tuple[np.ndarray, int]] = {}
+
+
+def _freeze(tape: Tape, a: np.ndarray) -> None:
+    key = id(a)
+    if key in _frozen_by:
+        arr, n = _frozen_by[key]
+        _frozen_by[key] = (arr, n + 1)
+    elif a.flags.writeable:
+        a.flags.writeable = False
+        _frozen_by[key] = (a, 1)
+    else:
+        return  # read-only already: nothing to freeze or restore
+    tape.frozen.append(a)
+
+
+def _thaw(arrays: list[np.ndarray]) -> None:
+    for a in arrays:
+        arr, n = _frozen_by[id(a)]
+        if n > 1:
+            _frozen_by[id(a)] = (arr, n - 1)
+        else:
+            del _frozen_by[id(a)]
+            arr.flags.writeable = True
 
 
 class Node:
@@ -170,6 +222,9 @@ def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str
             parents.append((i, a.node))
             raw[i] = a.value
     ans = prim(*raw, **kwargs)  # may itself record on an outer tape
+    for a in raw:
+        if type(a) is np.ndarray and a.flags.writeable:
+            _freeze(tape, a)
     node = Node(prim, tuple(raw), kwargs, ans, tuple(parents))
     tape.nodes.append(node)
     return Box(ans, tape, node)
@@ -177,8 +232,6 @@ def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str
 
 def _backward(tape: Tape, end: Node, cotangent: Any) -> dict[Node, Any]:
     """Replay `tape` in reverse from `end`; return the cotangent of every node reached."""
-    from fcgrad.ops import add  # the accumulation is itself an op (for higher order)
-
     cts: dict[Node, Any] = {end: cotangent}
     for node in reversed(tape.nodes):
         g = cts.get(node)
@@ -188,39 +241,50 @@ def _backward(tape: Tape, end: Node, cotangent: Any) -> dict[Node, Any]:
             rule = node.prim.vjps[argnum]
             pg = rule(g, node.ans, *node.args, **node.kwargs)
             prev = cts.get(parent)
-            cts[parent] = pg if prev is None else add(prev, pg)
+            cts[parent] = pg if prev is None else accumulate(prev, pg)
     return cts
+
+
+def accumulate(total: Any, more: Any) -> Any:
+    """The cotangent of a value used more than once: the sum over its uses (an op itself)."""
+    from fcgrad.ops import add
+
+    return add(total, more)
 
 
 # ----------------------------------------------------------------------------- pytrees
 
 
-def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
-    """Split a pytree into its leaves and a function that rebuilds it from new leaves.
+def _children(tree: Any) -> tuple[list[str], list[Any], Callable[[list[Any]], Any]] | None:
+    """(labels, children, rebuild) of a container node; None for a leaf.
 
     Containers: tuple (namedtuples too), list, dict (in key order) and dataclass
-    instances (by field).
-    Everything else is a leaf.
+    instances (by field). Labels are how a path names each child: `[0]`, `['k']`, `.w`.
     """
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple
-        return _flatten_seq(list(tree), lambda xs: type(tree)(*xs))
+        return [f".{n}" for n in tree._fields], list(tree), lambda xs: type(tree)(*xs)
     if isinstance(tree, (tuple, list)):
-        return _flatten_seq(list(tree), lambda xs: type(tree)(xs))
+        return [f"[{i}]" for i in range(len(tree))], list(tree), lambda xs: type(tree)(xs)
     if isinstance(tree, dict):
         keys = list(tree)
-        return _flatten_seq([tree[k] for k in keys], lambda xs: dict(zip(keys, xs)))
+        return [f"[{k!r}]" for k in keys], [tree[k] for k in keys], lambda xs: dict(zip(keys, xs))
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
         names = [f.name for f in dataclasses.fields(tree)]
         cls = type(tree)
-        return _flatten_seq(
-            [getattr(tree, n) for n in names], lambda xs: cls(**dict(zip(names, xs)))
-        )
-    return [tree], lambda xs: xs[0]
+        children = [getattr(tree, n) for n in names]
+        return [f".{n}" for n in names], children, lambda xs: cls(**dict(zip(names, xs)))
+    return None
 
 
-def _flatten_seq(
-    children: list[Any], rebuild: Callable[[list[Any]], Any]
-) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
+    """Split a pytree into its leaves and a function that rebuilds it from new leaves.
+
+    Containers are those of `_children`; everything else is a leaf.
+    """
+    node = _children(tree)
+    if node is None:
+        return [tree], lambda xs: xs[0]
+    _, children, rebuild = node
     leaves: list[Any] = []
     spans = []
     for child in children:
@@ -232,6 +296,17 @@ def _flatten_seq(
         return rebuild([un(new[a:b]) for a, b, un in spans])
 
     return leaves, unflatten
+
+
+def tree_paths(tree: Any, prefix: str = "") -> list[str]:
+    """The path of every leaf, in `tree_flatten` order: e.g. `params.layers[0].w`."""
+    node = _children(tree)
+    if node is None:
+        return [prefix]
+    labels, children, _ = node
+    return [
+        path for label, child in zip(labels, children) for path in tree_paths(child, prefix + label)
+    ]
 
 
 # ----------------------------------------------------------------------------- public API
@@ -354,6 +429,20 @@ def grad(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..
     """Return a function computing the gradient of scalar-valued `f` (see `value_and_grad`)."""
     vg = value_and_grad(f, argnums)
     return lambda *args: vg(*args)[1]
+
+
+def hvp(f: Callable[..., Any]) -> Callable[[Any, Any], Any]:
+    """Hessian-vector product of scalar `f`: `hvp(f)(x, v)` = H(x) v, by reverse over reverse.
+
+    x and v are arrays (or floats) of the same shape; the result has that shape.
+    """
+
+    def product(x: Any, v: Any) -> Any:
+        from fcgrad.ops import mul, sum
+
+        return grad(lambda y: sum(mul(grad(f)(y), v)))(x)
+
+    return product
 
 
 def unbox(x: Any) -> Any:
