@@ -6,6 +6,7 @@ computing the net's gradients; `load_mnist` reads the data set.
 """
 
 from fcgrad.autodiff import custom_vjp, defvjp, grad, hvp, primitive, value_and_grad, vjp
+from fcgrad.check import GradCheckReport, check_grads
 from fcgrad.data import load_mnist
 from fcgrad.errors import FcgradError
 from fcgrad.model import Linear, Params, init_params
@@ -14,8 +15,10 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FcgradError",
+    "GradCheckReport",
     "Linear",
     "Params",
+    "check_grads",
     "custom_vjp",
     "defvjp",
     "grad",

@@ -10,9 +10,11 @@ from __future__ import annotations
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from typing import Any
 
 from rich.console import Console, Group
 from rich.live import Live
+from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -28,6 +30,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fcgrad.bench import BenchResult
+from fcgrad.check import GradCheckReport
 from fcgrad.data import DownloadReport
 from fcgrad.gradcheck import TESTSAME, GradCheckResult
 from fcgrad.normalize import NormalizeReport
@@ -247,8 +250,15 @@ def gradcheck_table(result: GradCheckResult) -> Group:
         if r.reference == TESTSAME:  # shapes and dtypes, not values
             cells = ("", r.reference, "", "", r.note, "", "")
         else:
-            cells = (_shape(r.shape), r.reference, _g(r.max_abs_error), _g(r.max_rel_error),
-                     str(list(r.worst_index)), f"{r.value:.6g}", f"{r.ref_value:.6g}")  # fmt: skip
+            cells = (
+                _shape(r.shape),
+                r.reference,
+                _g(r.max_abs_error),
+                _g(r.max_rel_error),
+                str(list(r.worst_index)),
+                f"{r.value:.6g}",
+                f"{r.ref_value:.6g}",
+            )
         table.add_row(r.strategy, r.parameter, *cells, _status(r.passed))
     rules = Text("\n".join(f"tolerance, {k}: {v}" for k, v in result.rules.items()), style="dim")
     n_bad = len(result.failures())
@@ -291,5 +301,129 @@ def bench_table(result: BenchResult) -> Table:
             f"{t.median_ms:.2f}",
             f"{t.ratio:.2f}x",
             f"{t.gflops:.1f}",
+        )
+    return table
+
+
+# ----------------------------------------------------------------------------- check_grads
+
+
+def check_report(report: GradCheckReport) -> Group:
+    """A user function's check: one row per argument leaf, then the failed and kinked
+    elements, the random directions, the structural checks, the rule and the verdict."""
+    parts: list[Any] = [_leaf_table(report)]
+    elements = _element_table(report)
+    if elements.row_count:
+        parts.append(elements)
+    if report.directions:
+        parts.append(_direction_table(report))
+    parts.append(
+        Text.from_markup(
+            "\n".join(
+                f"{_status(s.ok)}  {s.name}{': ' + escape(s.detail) if s.detail else ''}"
+                for s in report.structural
+            )
+        )
+    )
+    parts.append(Text(f"tolerance: {report.rule}; seed {report.seed}", style="dim"))
+    kinks = sum(leaf.n_kinks for leaf in report.leaves)
+    kink_note = (
+        f", {_count(kinks, 'kink')} (not differentiable there; not a failure)" if kinks else ""
+    )
+    problems = report.problems()
+    parts.append(
+        Text.from_markup(
+            f"[bold green]gradient check passed[/]{kink_note}"
+            if report.ok
+            else f"[bold red]gradient check FAILED[/]: {escape(problems[0])}{kink_note}"
+        )
+    )
+    return Group(*parts)
+
+
+def _leaf_table(report: GradCheckReport) -> Table:
+    table = Table(title=f"check_grads({report.function}) = {report.value:.8g}")
+    for col in (
+        "argument",
+        "shape",
+        "dtype",
+        "checked",
+        "failures",
+        "kinks",
+        "max abs err",
+        "max rel err",
+        "worst index",
+        "analytic",
+        "numeric",
+        "status",
+    ):
+        right = (
+            col in ("checked", "failures", "kinks")
+            or "err" in col
+            or col in ("analytic", "numeric")
+        )
+        table.add_column(col, justify="right" if right else "left", no_wrap=True)
+    for leaf in report.leaves:
+        w = leaf.worst
+        where = (str(list(w.index)), f"{w.analytic:.8g}", f"{w.numeric:.8g}") if w else ("", "", "")
+        table.add_row(
+            leaf.name,
+            _shape(leaf.shape),
+            leaf.dtype,
+            str(leaf.checked),
+            str(leaf.n_failures),
+            str(leaf.n_kinks),
+            _g(leaf.max_abs_error),
+            _g(leaf.max_rel_error),
+            *where,
+            _status(leaf.ok),
+        )
+    return table
+
+
+def _element_table(report: GradCheckReport) -> Table:
+    table = Table(title="Elements that failed, and kinks")
+    for col in (
+        "argument",
+        "index",
+        "kind",
+        "analytic",
+        "numeric",
+        "|diff|",
+        "tol",
+        "left",
+        "right",
+    ):
+        table.add_column(col, justify="left" if col in ("argument", "index", "kind") else "right")
+    for leaf in report.leaves:
+        for kind, elements in (("[bold red]FAIL[/]", leaf.failures), ("kink", leaf.kinks)):
+            for e in elements:
+                table.add_row(
+                    leaf.name,
+                    str(list(e.index)),
+                    kind,
+                    f"{e.analytic:.8g}",
+                    f"{e.numeric:.8g}",
+                    _g(abs(e.analytic - e.numeric)),
+                    _g(e.tol),
+                    f"{e.left:.6g}",
+                    f"{e.right:.6g}",
+                )
+    return table
+
+
+def _direction_table(report: GradCheckReport) -> Table:
+    table = Table(title="Random directions u: grad . u against the central difference along u")
+    for col in ("direction", "analytic", "numeric", "|diff|", "tol", "status"):
+        table.add_column(col, justify="left" if col in ("direction", "status") else "right")
+    for d in report.directions:
+        status = "kink" if d.kink else _status(d.ok)
+        table.add_row(
+            str(d.index),
+            f"{d.analytic:.8g}",
+            f"{d.numeric:.8g}",
+            _g(abs(d.analytic - d.numeric)),
+            _g(d.tol),
+            status,
         )
     return table

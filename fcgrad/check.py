@@ -1,0 +1,599 @@
+"""`check_grads`: verify the gradient of any scalar numpy function against central differences.
+
+What it checks, all seeded (`seed`) and labelled in the report:
+
+1. *Sampled coordinates*: for `samples` coordinates of every argument leaf (all of
+   them with `full=True`), the analytic derivative `a` against the float64 central
+   difference `n = (f(t + h) - f(t - h)) / 2h`, `h = step * max(1, |t|)`.
+2. *Random directions*: for `directions` random unit vectors `u` over all leaves at
+   once, `grad . u` against `(f(x + h u) - f(x - h u)) / 2h`: a check whose cost does
+   not grow with the number of parameters, and that sees every coordinate.
+3. *Structure*: gradients have their inputs' structure, shapes and dtypes; the value
+   and the gradients are finite; with the tape (no `grad` given) the pullback gives
+   the same result twice, zero for a zero cotangent, and is linear in the cotangent.
+
+Tolerance, per element: `|a - n| <= atol + rtol * |n| + noise`, where
+`noise = 32 eps (|f(t+h)| + |f(t-h)|) / 2h` bounds the float64 rounding of `f`
+amplified by the division by 2h. Defaults, derived rather than guessed:
+`step = eps ** (1/3)` (about 6e-6; it balances the h^2 truncation error against the
+eps/h rounding error of a central difference, Numerical Recipes 5.7), which leaves
+both errors near eps ** (2/3), about 4e-11, relative to f's scale; `rtol = 1e-5`
+keeps five orders of margin over that for curvature and conditioning; `atol = rtol *
+max|n|` over the leaf's checked coordinates, so that an element near zero is judged on
+its argument's scale (a 0 vs 1e-20 difference is not a failure, a 1e-3 error in a
+gradient of size 1e-3 is).
+
+Kinks: a coordinate that fails is retried with steps h/10 and h/100 (a kink merely
+near t passes then). If it still fails and the one-sided differences at the smallest
+step disagree, f is not differentiable at t: when `a` lies between the left and right
+derivatives (a valid subgradient, e.g. ReLU's 0 at 0 or maximum's 1/2 at a tie) the
+coordinate is reported as a *kink*, separately, not as a failure.
+
+Evaluation is in float64: float32 inputs are promoted with a `PrecisionWarning`,
+because float32 central differences are quantized (eps32 / h is about 0.02).
+Relative errors are symmetric and floored: `|a - n| / max(|a|, |n|, 1e-300)`, so
+0 vs 0 is 0 and tiny vs 0 is 1, never infinite.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from fcgrad.autodiff import tree_flatten, tree_paths, vjp
+from fcgrad.errors import ConfigError, GradCheckFailed
+
+EPS = float(np.finfo(np.float64).eps)
+STEP = EPS ** (1 / 3)
+RTOL = 1e-5
+ROUNDOFF = 32 * EPS
+REL_FLOOR = 1e-300
+MAX_LISTED = 10  # failures and kinks listed per leaf
+
+
+class PrecisionWarning(UserWarning):
+    """Inputs were promoted from float32 to float64 for the finite differences."""
+
+
+# ----------------------------------------------------------------------------- report
+
+
+@dataclasses.dataclass(frozen=True)
+class Element:
+    """One coordinate: its index, the analytic and numeric derivatives, and the tolerance.
+
+    For a kink, `left` and `right` are the one-sided derivatives.
+    """
+
+    index: tuple[int, ...]
+    analytic: float
+    numeric: float
+    tol: float
+    left: float = float("nan")
+    right: float = float("nan")
+
+
+@dataclasses.dataclass
+class LeafReport:
+    """The sampled-coordinate check of one argument leaf (e.g. `params.layers[0].w`)."""
+
+    name: str
+    shape: tuple[int, ...]
+    dtype: str
+    checked: int = 0
+    max_abs_error: float = 0.0
+    max_rel_error: float = 0.0
+    worst: Element | None = None
+    failures: list[Element] = dataclasses.field(default_factory=list)
+    kinks: list[Element] = dataclasses.field(default_factory=list)
+    n_failures: int = 0
+    n_kinks: int = 0
+
+    @property
+    def ok(self) -> bool:
+        return self.n_failures == 0
+
+
+@dataclasses.dataclass(frozen=True)
+class DirectionReport:
+    """One random-direction check: `grad . u` (analytic) against the directional difference."""
+
+    index: int
+    analytic: float
+    numeric: float
+    tol: float
+    kink: bool = False
+
+    @property
+    def ok(self) -> bool:
+        return self.kink or _within(self.analytic, self.numeric, self.tol)
+
+
+@dataclasses.dataclass(frozen=True)
+class StructuralCheck:
+    """A property every correct gradient has; `detail` says what was seen when it fails."""
+
+    name: str
+    ok: bool
+    detail: str = ""
+
+
+@dataclasses.dataclass
+class GradCheckReport:
+    """Everything `check_grads` found; `ok` is True only when no check failed.
+
+    Kinks are reported but are not failures.
+    """
+
+    function: str
+    value: float
+    leaves: list[LeafReport]
+    directions: list[DirectionReport]
+    structural: list[StructuralCheck]
+    rule: str
+    seed: int
+
+    @property
+    def ok(self) -> bool:
+        return (
+            all(leaf.ok for leaf in self.leaves)
+            and all(d.ok for d in self.directions)
+            and all(s.ok for s in self.structural)
+        )
+
+    def problems(self) -> list[str]:
+        """One line per failed check: which check, which argument, which element."""
+        lines = [f"structure: {s.name}: {s.detail}" for s in self.structural if not s.ok]
+        for leaf in self.leaves:
+            if leaf.failures:
+                e = leaf.failures[0]
+                more = f" (and {leaf.n_failures - 1} more)" if leaf.n_failures > 1 else ""
+                lines.append(
+                    f"sampled coordinates: {leaf.name}{list(e.index)}: analytic {e.analytic:.8g} "
+                    f"vs numeric {e.numeric:.8g}, |diff| {abs(e.analytic - e.numeric):.3g} "
+                    f"> tol {e.tol:.3g}{more}"
+                )
+        lines += [
+            f"random direction {d.index}: analytic {d.analytic:.8g} vs numeric {d.numeric:.8g}, "
+            f"|diff| {abs(d.analytic - d.numeric):.3g} > tol {d.tol:.3g}"
+            for d in self.directions
+            if not d.ok
+        ]
+        return lines
+
+    def raise_if_failed(self) -> None:
+        """Raise `GradCheckFailed` naming the first failed check, argument and element."""
+        problems = self.problems()
+        if problems:
+            extra = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
+            raise GradCheckFailed(f"check_grads({self.function}): {problems[0]}{extra}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready: every leaf, direction and structural check, the rule and the verdict."""
+        return {
+            "function": self.function,
+            "value": self.value,
+            "ok": self.ok,
+            "rule": self.rule,
+            "seed": self.seed,
+            "leaves": [{**dataclasses.asdict(leaf), "ok": leaf.ok} for leaf in self.leaves],
+            "directions": [{**dataclasses.asdict(d), "ok": d.ok} for d in self.directions],
+            "structural": [dataclasses.asdict(s) for s in self.structural],
+            "problems": self.problems(),
+        }
+
+    def to_json(self) -> str:
+        """`to_dict()` as JSON text (NaN and infinities as null)."""
+        return json.dumps(_finite(self.to_dict()), indent=2)
+
+
+def _finite(obj: Any) -> Any:
+    if isinstance(obj, float):
+        return obj if np.isfinite(obj) else None
+    if isinstance(obj, dict):
+        return {k: _finite(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [_finite(v) for v in obj]
+    return obj
+
+
+# ----------------------------------------------------------------------------- the checker
+
+
+@dataclasses.dataclass(frozen=True)
+class _Options:
+    samples: int
+    full: bool
+    step: float
+    rtol: float
+    atol: float | None
+
+
+@dataclasses.dataclass
+class _Problem:
+    """The function under test at float64, flattened: leaves, their names, and f of the leaves."""
+
+    f: Callable[..., Any]
+    given: list[Any]  # the caller's leaves, as given (dtype, kind)
+    leaves: list[np.ndarray]  # float64 copies, perturbed in place
+    names: list[str]
+    rebuild: Callable[[list[Any]], Any]
+
+    f0: float = float("nan")  # f at the unperturbed point
+
+    def value(self) -> float:
+        out = self.f(*self.rebuild(self.leaves))
+        if np.shape(out) != ():
+            raise ConfigError(f"check_grads: f must return a scalar, got shape {np.shape(out)}")
+        return float(out)
+
+
+def check_grads(
+    f: Callable[..., Any],
+    args: Sequence[Any],
+    *,
+    grad: Callable[..., Any] | None = None,
+    samples: int = 20,
+    full: bool = False,
+    directions: int = 3,
+    step: float = STEP,
+    rtol: float = RTOL,
+    atol: float | None = None,
+    seed: int = 0,
+) -> GradCheckReport:
+    """Check the gradient of scalar-valued `f(*args)` (see the module docstring for the rules).
+
+    `args` is a sequence of arguments: floats, numpy arrays, or pytrees of them
+    (tuples, lists, dicts, dataclasses such as `fcgrad.Params`). The analytic
+    gradient comes from the tape when `grad` is None, else from `grad(*args)`, which
+    must return one gradient per argument (a tuple; a bare gradient for one argument).
+    `atol` None means `rtol * max|n|` per leaf.
+
+    Returns a `GradCheckReport` (call `.raise_if_failed()` to turn failures into a
+    `GradCheckFailed`). Raises ConfigError for unusable options or a non-scalar `f`.
+    """
+    _validate(samples, directions, step, rtol, atol, seed)
+    args = tuple(args)
+    problem = _float64_problem(f, args)
+    value = problem.f0 = problem.value()
+    analytic, structural = _analytic(problem, grad, args)
+    rng = np.random.default_rng(seed)
+    opts = _Options(samples, full, step, rtol, atol)
+    leaves = [_check_leaf(problem, i, g, rng, opts) for i, g in enumerate(analytic)]
+    shapes_ok = all(g.shape == x.shape for g, x in zip(analytic, problem.leaves))
+    n_dirs = (
+        directions if shapes_ok else 0
+    )  # a misshapen gradient already fails the structure check
+    dirs = [_check_direction(problem, analytic, k, rng, opts) for k in range(n_dirs)]
+    atol_rule = f"{atol:g}" if atol is not None else f"{rtol:g}*max|n| per leaf"
+    rule = (
+        f"|a - n| <= atol + {rtol:g}*|n| + 32 eps (|f+| + |f-|)/2h, atol = {atol_rule}, "
+        f"h = {step:.3g}*max(1, |t|)"
+    )
+    name = getattr(f, "__qualname__", None) or repr(f)
+    return GradCheckReport(name, value, leaves, dirs, structural, rule, seed)
+
+
+def _validate(
+    samples: int, directions: int, step: float, rtol: float, atol: float | None, seed: int
+) -> None:
+    if samples < 1:
+        raise ConfigError(f"--samples must be at least 1, got {samples}")
+    if directions < 0:
+        raise ConfigError(f"--directions must be 0 or more, got {directions}")
+    if not 0 < step < 1:
+        raise ConfigError(f"step must be in (0, 1), got {step}")
+    if not rtol > 0 or (atol is not None and not atol >= 0):
+        raise ConfigError(f"rtol must be > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
+    if seed < 0:
+        raise ConfigError(f"--seed must be 0 or more, got {seed}")
+
+
+def _float64_problem(f: Callable[..., Any], args: tuple[Any, ...]) -> _Problem:
+    """Flatten `args` and promote every leaf to a float64 array (warning if float32 was given)."""
+    leaves, rebuild = tree_flatten(args)
+    names = [f"args{p}" for p in tree_paths(args)]
+    promoted, out = [], []
+    for name, leaf in zip(names, leaves):
+        if isinstance(leaf, (bool, np.bool_)) or np.result_type(leaf).kind not in "fiu":
+            raise ConfigError(
+                f"check_grads: {name} is a {type(leaf).__name__}, not a float or array"
+            )
+        if np.result_type(leaf) == np.float32:
+            promoted.append(name)
+        out.append(np.array(leaf, dtype=np.float64))  # a copy: perturbed in place
+    if promoted:
+        warnings.warn(
+            f"check_grads: {', '.join(promoted)} promoted from float32 to float64: "
+            "float32 central differences are quantized (eps32 / h ~ 0.02)",
+            PrecisionWarning,
+            stacklevel=3,
+        )
+
+    def rebuild64(xs: list[Any]) -> Any:
+        return rebuild([_as_given(x, leaf) for x, leaf in zip(xs, leaves)])
+
+    return _Problem(f, leaves, out, names, rebuild64)
+
+
+def _as_given(x: np.ndarray, leaf: Any) -> Any:
+    """A float64 leaf in the kind the caller gave: a float for a float, an array otherwise."""
+    return float(x) if isinstance(leaf, (float, int)) and not isinstance(leaf, np.generic) else x
+
+
+def _analytic(
+    problem: _Problem, grad: Callable[..., Any] | None, given: tuple[Any, ...]
+) -> tuple[list[np.ndarray], list[StructuralCheck]]:
+    """The analytic gradient of every leaf (float64), and the structural checks."""
+    if grad is None:
+        return _tape_gradient(problem, given)
+    return _user_gradient(problem, grad, given)
+
+
+def _tape_gradient(
+    problem: _Problem, given: tuple[Any, ...]
+) -> tuple[list[np.ndarray], list[StructuralCheck]]:
+    args64 = problem.rebuild(problem.leaves)
+    value, pullback = vjp(problem.f, *args64)
+    one = np.ones_like(np.asarray(value, dtype=np.float64))
+    g1 = _flat(pullback(one))
+
+    def at_given() -> Any:
+        v, pb = vjp(problem.f, *given)
+        return pb(np.ones_like(np.asarray(v)))
+
+    checks = [
+        _structure_check(problem, given, at_given),
+        _finite_check(value, g1),
+        _same_check("backward twice gives the same gradient", g1, _flat(pullback(one))),
+        _zero_check(_flat(pullback(np.zeros_like(one)))),
+        _same_check(
+            "pullback is linear in the cotangent",
+            [-2.5 * g for g in g1],
+            _flat(pullback(-2.5 * one)),
+            rtol=1e-12,
+        ),
+    ]
+    return [np.asarray(g, dtype=np.float64) for g in g1], checks
+
+
+def _user_gradient(
+    problem: _Problem, grad: Callable[..., Any], given: tuple[Any, ...]
+) -> tuple[list[np.ndarray], list[StructuralCheck]]:
+    args64 = problem.rebuild(problem.leaves)
+
+    def call(a: tuple[Any, ...]) -> Any:
+        g = grad(*a)
+        return g if len(a) != 1 or (isinstance(g, tuple) and len(g) == 1) else (g,)
+
+    g1 = call(args64)
+    flat1 = _flat(g1)
+    if len(flat1) != len(problem.leaves):
+        return [np.full_like(leaf, np.nan) for leaf in problem.leaves], [
+            StructuralCheck(
+                "gradient has the arguments' structure",
+                False,
+                f"{len(flat1)} gradient leaves for {len(problem.leaves)} argument leaves",
+            )
+        ]
+    checks = [
+        _structure_check(problem, given, lambda: call(given)),
+        _finite_check(problem.value(), flat1),
+        _same_check("gradient is the same when computed twice", flat1, _flat(call(args64))),
+    ]
+    return [np.asarray(g, dtype=np.float64) for g in flat1], checks
+
+
+def _flat(grads: Any) -> list[Any]:
+    return tree_flatten(tuple(grads))[0]
+
+
+def _structure_check(
+    problem: _Problem, given: tuple[Any, ...], at_given: Callable[[], Any]
+) -> StructuralCheck:
+    """Gradients at the caller's own dtypes have the inputs' structure, shapes and dtypes."""
+    name = "gradients have the inputs' shapes and dtypes"
+    try:
+        grads = _flat(at_given())
+    except Exception as e:  # the user's function failed at the given dtype: say so, do not crash
+        return StructuralCheck(
+            name, False, f"gradient at the given inputs raised {type(e).__name__}: {e}"
+        )
+    inputs = tree_flatten(given)[0]
+    if len(grads) != len(inputs):
+        return StructuralCheck(
+            name, False, f"{len(grads)} gradient leaves for {len(inputs)} inputs"
+        )
+    for leaf_name, g, x in zip(problem.names, grads, inputs):
+        want = (
+            np.shape(x),
+            np.result_type(x) if np.result_type(x).kind == "f" else np.dtype(np.float64),
+        )
+        got = (np.shape(g), np.result_type(g))
+        if got != want:
+            return StructuralCheck(
+                name,
+                False,
+                f"{leaf_name}: gradient is {got[0]} {got[1]}, input is {want[0]} {want[1]}",
+            )
+    return StructuralCheck(name, True)
+
+
+def _finite_check(value: Any, grads: list[Any]) -> StructuralCheck:
+    bad = [i for i, g in enumerate(grads) if not np.all(np.isfinite(g))]
+    if not np.isfinite(value):
+        return StructuralCheck("value and gradients are finite", False, f"f = {value}")
+    if bad:
+        return StructuralCheck(
+            "value and gradients are finite", False, f"non-finite gradient in leaf {bad[0]}"
+        )
+    return StructuralCheck("value and gradients are finite", True)
+
+
+def _same_check(name: str, a: list[Any], b: list[Any], rtol: float = 0.0) -> StructuralCheck:
+    """a and b agree leaf by leaf, to rtol times each leaf's largest magnitude (0: exactly)."""
+    for i, (x, y) in enumerate(zip(a, b)):
+        scale = float(np.max(np.abs(x), initial=0.0))
+        if not np.allclose(x, y, rtol=0.0, atol=rtol * scale, equal_nan=True):
+            return StructuralCheck(
+                name, False, f"leaf {i} differs by up to {np.max(np.abs(np.subtract(x, y))):.3g}"
+            )
+    return StructuralCheck(name, True)
+
+
+def _zero_check(grads: list[Any]) -> StructuralCheck:
+    name = "a zero cotangent gives zero gradients"
+    for i, g in enumerate(grads):
+        if np.any(np.asarray(g) != 0):
+            return StructuralCheck(name, False, f"leaf {i} has max |g| = {np.max(np.abs(g)):.3g}")
+    return StructuralCheck(name, True)
+
+
+# ----------------------------------------------------------------------------- numeric side
+
+
+def _within(a: float, n: float, tol: float) -> bool:
+    return bool(abs(a - n) <= tol)  # False for NaN: a NaN never passes
+
+
+@dataclasses.dataclass(frozen=True)
+class _Diff:
+    """Finite differences at one step: central, left and right, and the central one's noise."""
+
+    central: float
+    left: float
+    right: float
+    noise: float
+
+
+def _diff(problem: _Problem, at: Callable[[float], None], h: float) -> _Diff:
+    """Differences of f along `at`, which puts the input at offset s from the point (0: back)."""
+    at(h)
+    up = problem.value()
+    at(-h)
+    down = problem.value()
+    at(0.0)
+    f0 = problem.f0
+    noise = ROUNDOFF * (abs(up) + abs(down)) / (2 * h)
+    return _Diff((up - down) / (2 * h), (f0 - down) / h, (up - f0) / h, noise)
+
+
+def _judge(
+    problem: _Problem, at: Callable[[float], None], a: float, h: float, rtol: float, atol: float
+) -> tuple[str, _Diff, float]:
+    """('pass' | 'kink' | 'fail', the differences used, the tolerance) for one coordinate.
+
+    A kink shows as left and right differences that disagree by more than the
+    tolerance and keep disagreeing when h shrinks tenfold (for a smooth f their gap,
+    about h |f''|, shrinks with h). At a kink, a subgradient between the one-sided
+    derivatives passes as a kink; anything else fails. Away from kinks the central
+    difference decides, retried at h/10 and h/100 for a kink that is merely near.
+    """
+    d = _diff(problem, at, h)
+    tol = atol + rtol * abs(d.central) + d.noise
+    spread = abs(d.right - d.left)
+    if spread > tol + 2 * ROUNDOFF * abs(problem.f0) / h:
+        d10 = _diff(problem, at, h / 10)
+        if abs(d10.right - d10.left) > spread / 2:
+            lo, hi = min(d10.left, d10.right), max(d10.left, d10.right)
+            tol10 = atol + rtol * max(abs(lo), abs(hi)) + 10 * d10.noise
+            return ("kink" if lo - tol10 <= a <= hi + tol10 else "fail"), d10, tol10
+    for scale in (1.0, 0.1, 0.01):
+        if scale != 1.0:
+            d = _diff(problem, at, h * scale)
+            tol = atol + rtol * abs(d.central) + d.noise
+        if _within(a, d.central, tol):
+            return "pass", d, tol
+    return "fail", d, tol
+
+
+def _check_leaf(
+    problem: _Problem, i: int, analytic: np.ndarray, rng: np.random.Generator, opts: _Options
+) -> LeafReport:
+    """Judge `samples` (or all) coordinates of leaf i; atol None means rtol * max|n| of the leaf."""
+    x = problem.leaves[i]
+    report = LeafReport(problem.names[i], x.shape, str(np.result_type(problem.given[i])))
+    if analytic.shape != x.shape:  # already a structural failure; nothing to index
+        report.n_failures = 1
+        return report
+    count = x.size if opts.full else min(opts.samples, x.size)
+    picks = np.sort(rng.choice(x.size, size=count, replace=False))
+    indices = [tuple(int(j) for j in np.unravel_index(int(k), x.shape)) for k in picks]
+    atol = opts.atol
+    if atol is None:  # the leaf's scale, from a first pass of central differences
+        first = [_diff(problem, _at(x, ix), _step(opts, x[ix])).central for ix in indices]
+        atol = opts.rtol * max((abs(n) for n in first if np.isfinite(n)), default=0.0)
+    for ix in indices:
+        verdict, d, tol = _judge(
+            problem, _at(x, ix), float(analytic[ix]), _step(opts, x[ix]), opts.rtol, atol
+        )
+        _fold(report, verdict, Element(ix, float(analytic[ix]), d.central, tol, d.left, d.right))
+    return report
+
+
+def _step(opts: _Options, t: float) -> float:
+    return opts.step * max(1.0, abs(float(t)))
+
+
+def _at(x: np.ndarray, ix: tuple[int, ...]) -> Callable[[float], None]:
+    """Put x[ix] at its original value plus s (exactly back at s = 0)."""
+    t = float(x[ix])
+
+    def at(s: float) -> None:
+        x[ix] = t + s if s else t
+
+    return at
+
+
+def _fold(report: LeafReport, verdict: str, e: Element) -> None:
+    """Count one judged coordinate into the leaf's report (kinks apart from the errors)."""
+    report.checked += 1
+    if verdict == "kink":
+        report.n_kinks += 1
+        if len(report.kinks) < MAX_LISTED:
+            report.kinks.append(e)
+        return
+    err = abs(e.analytic - e.numeric)
+    if verdict == "fail" or not np.isfinite(err):
+        report.n_failures += 1
+        if len(report.failures) < MAX_LISTED:
+            report.failures.append(e)
+    if not np.isfinite(err):
+        if np.isfinite(report.max_abs_error):  # the first NaN becomes the worst and stays
+            report.worst = e
+        report.max_abs_error = report.max_rel_error = float("nan")
+        return
+    if report.worst is None or err > report.max_abs_error:
+        report.worst = e
+    rel = err / max(abs(e.analytic), abs(e.numeric), REL_FLOOR)
+    report.max_abs_error = max(report.max_abs_error, err)
+    report.max_rel_error = max(report.max_rel_error, rel)
+
+
+def _check_direction(
+    problem: _Problem, analytic: list[np.ndarray], k: int, rng: np.random.Generator, opts: _Options
+) -> DirectionReport:
+    """grad . u against the central difference of f along a random unit vector u."""
+    us = [rng.standard_normal(x.shape) for x in problem.leaves]
+    norm = np.sqrt(sum(float(np.sum(u * u)) for u in us)) or 1.0
+    us = [u / norm for u in us]
+    a = float(sum(float(np.sum(g * u)) for g, u in zip(analytic, us)))
+    origin = [x.copy() for x in problem.leaves]
+
+    def at(s: float) -> None:
+        for x, x0, u in zip(problem.leaves, origin, us):
+            np.add(x0, s * u, out=x)
+
+    scale = max([1.0] + [float(np.max(np.abs(x))) for x in problem.leaves if x.size])
+    size = sum(x.size for x in problem.leaves) or 1
+    gnorm = np.sqrt(sum(float(np.sum(g * g)) for g in analytic))
+    atol = (
+        opts.rtol * gnorm / np.sqrt(size) if opts.atol is None else opts.atol
+    )  # |g.u| ~ |g|/sqrt(size)
+    verdict, d, tol = _judge(problem, at, a, opts.step * scale, opts.rtol, atol)
+    return DirectionReport(k, a, d.central, float(tol), kink=verdict == "kink")
