@@ -13,6 +13,7 @@ import functools
 import json
 import math
 import os
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
@@ -22,8 +23,9 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from fcgrad import strategies
+from fcgrad import strategies, userfn
 from fcgrad.bench import BenchConfig, bench
+from fcgrad.check import PrecisionWarning, check_grads
 from fcgrad.data import (
     DATA_DIR_ENV,
     DEFAULT_MNIST_MIRRORS,
@@ -52,6 +54,7 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
     out.width = 140  # logs and pipes: room for the gradcheck table instead of rich's 80
 
 F = TypeVar("F", bound=Callable[..., Any])
+YOURS = "Your own function"
 
 
 class Dataset(str, enum.Enum):
@@ -222,6 +225,30 @@ def _normalized(src: Source, quiet: bool) -> Any:
     return x_train, y_train, x_valid, y_valid, train_stats, report
 
 
+def _check_function(
+    function: str,
+    grad: str | None,
+    inputs: Path | None,
+    shapes: list[str],
+    samples: int,
+    full: bool,
+    directions: int,
+    seed: int,
+) -> Any:
+    """check_grads on a user's function; float32 promotion is noted on stderr, not warned."""
+    f = userfn.guarded(userfn.load_object(function), function)
+    g = userfn.guarded(userfn.load_object(grad, "--grad"), grad) if grad else None
+    args = userfn.make_inputs(inputs, shapes, seed)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", PrecisionWarning)
+        report = check_grads(
+            f, args, grad=g, samples=samples, full=full, directions=directions, seed=seed
+        )
+    for w in caught:
+        err.print(f"note: {escape(str(w.message))}", soft_wrap=True, highlight=False)
+    return report
+
+
 # ----------------------------------------------------------------------------- commands
 
 
@@ -361,10 +388,69 @@ def gradcheck_cmd(
     no_default_mirrors: NoDefaultMirrors = False,
     no_download: NoDownload = False,
     json_: Json = False,
+    function: Annotated[
+        str | None,
+        typer.Option(
+            "--function",
+            help="Check your own scalar function instead: MODULE:NAME or FILE.py:NAME.",
+            rich_help_panel=YOURS,
+            show_default=False,
+        ),
+    ] = None,
+    grad: Annotated[
+        str | None,
+        typer.Option(
+            "--grad",
+            help="Its hand-written gradient, MODULE:NAME (default: the tape).",
+            rich_help_panel=YOURS,
+            show_default=False,
+        ),
+    ] = None,
+    inputs: Annotated[
+        Path | None,
+        typer.Option(
+            "--inputs",
+            help="Its arguments: the arrays of an .npz file, in order.",
+            rich_help_panel=YOURS,
+            dir_okay=False,
+            show_default=False,
+        ),
+    ] = None,
+    shape: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--shape",
+            help="Or random arguments of these shapes, e.g. --shape 3,4 "
+            "--shape 4 (seeded by --seed).",
+            rich_help_panel=YOURS,
+            show_default=False,
+        ),
+    ] = None,
+    full: Annotated[
+        bool,
+        typer.Option(
+            "--full", help="Check every coordinate, not --samples of them.", rich_help_panel=YOURS
+        ),
+    ] = False,
+    directions: Annotated[
+        int,
+        typer.Option(
+            "--directions", help="Random directions checked (grad . u).", rich_help_panel=YOURS
+        ),
+    ] = 3,
 ) -> None:
-    """Compare each strategy's gradients with the others' and with float64 central differences."""
+    """Compare each strategy's gradients with the others' and with float64 central differences,
+    or check your own function's gradient with --function."""
     from fcgrad import render
 
+    if function is not None:
+        report = _check_function(
+            function, grad, inputs, shape or [], samples, full, directions, seed
+        )
+        _emit(report, json_, render.check_report)
+        if not report.ok:
+            raise typer.Exit(1)
+        return
     config = GradCheckConfig(_names(strategy), loss, tuple(hidden), rows, samples, fd_rows, seed)
     config.validate()
     x_train, y_train, *_ = _normalized(

@@ -1,0 +1,107 @@
+"""Loading a user's function and its inputs for `fcgrad gradcheck --function`."""
+
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fcgrad.errors import ConfigError
+
+
+def load_object(spec: str, option: str = "--function") -> Callable[..., Any]:
+    """The callable named by `module:attr` (a dotted module importable from the current folder)
+    or `path/to/file.py:attr`; `attr` may be dotted (`Class.method`).
+
+    Raises ConfigError, naming `option`, when it cannot be imported or is not callable.
+    """
+    module_name, sep, attr = spec.rpartition(":")
+    if not sep or not module_name or not attr:
+        raise ConfigError(f"{option} {spec!r}: expected MODULE:NAME or FILE.py:NAME")
+    module = _import(module_name, option)
+    obj: Any = module
+    for part in attr.split("."):
+        if not hasattr(obj, part):
+            raise ConfigError(f"{option} {spec!r}: {module_name} has no attribute {attr!r}")
+        obj = getattr(obj, part)
+    if not callable(obj):
+        raise ConfigError(f"{option} {spec!r}: {attr} is a {type(obj).__name__}, not a function")
+    return obj
+
+
+def _import(name: str, option: str) -> Any:
+    try:
+        if name.endswith(".py"):
+            path = Path(name)
+            spec = importlib.util.spec_from_file_location(path.stem, path)
+            if spec is None or spec.loader is None or not path.is_file():
+                raise ConfigError(f"{option}: no Python file at {name}")
+            module = importlib.util.module_from_spec(spec)
+            spec.loader.exec_module(module)
+            return module
+        if os.getcwd() not in sys.path:
+            sys.path.insert(0, os.getcwd())  # as `python -m` would: the user's own modules
+        return importlib.import_module(name)
+    except ConfigError:
+        raise
+    except Exception as e:  # the user's module failed to import: say how, in one line
+        raise ConfigError(f"{option}: cannot import {name}: {type(e).__name__}: {e}") from None
+
+
+def parse_shape(text: str) -> tuple[int, ...]:
+    """'3,4' -> (3, 4); '' or 'scalar' -> (); ConfigError for anything else."""
+    text = text.strip().strip("()")
+    if text in ("", "scalar"):
+        return ()
+    try:
+        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
+    except ValueError:
+        raise ConfigError(f"--shape {text!r}: expected sizes like 3,4 (or 'scalar')") from None
+    if any(n < 1 for n in shape):
+        raise ConfigError(f"--shape {text!r}: sizes must be at least 1")
+    return shape
+
+
+def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any, ...]:
+    """The arguments: the arrays of an .npz file in file order, or standard normal float64
+    arrays of the given shapes drawn from `seed` (a scalar shape gives a float).
+
+    Raises ConfigError when neither or both are given, or the file cannot be read.
+    """
+    if (npz is None) == (not shapes):
+        raise ConfigError(
+            "give the function's inputs with --inputs FILE.npz or with --shape (not both)"
+        )
+    if npz is not None:
+        try:
+            with np.load(npz, allow_pickle=False) as data:
+                return tuple(data[k] for k in data.files)
+        except (OSError, ValueError) as e:
+            raise ConfigError(f"--inputs {npz}: cannot read it as .npz: {e}") from None
+    rng = np.random.default_rng(seed)
+    out: list[Any] = []
+    for text in shapes:
+        shape = parse_shape(text)
+        out.append(float(rng.standard_normal()) if shape == () else rng.standard_normal(shape))
+    return tuple(out)
+
+
+def guarded(f: Callable[..., Any], name: str) -> Callable[..., Any]:
+    """`f` whose exceptions become one-line ConfigErrors naming it (a user's bug, not ours)."""
+
+    def call(*args: Any) -> Any:
+        try:
+            return f(*args)
+        except ConfigError:
+            raise
+        except Exception as e:
+            raise ConfigError(f"{name} raised {type(e).__name__}: {e}") from None
+
+    call.__qualname__ = name
+    return call
