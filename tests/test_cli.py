@@ -339,3 +339,81 @@ def test_json_has_no_bare_nan() -> None:
 
     got = _finite({"a": [float("nan"), 1.0], "b": float("inf"), "c": "x"})
     assert got == {"a": [None, 1.0], "b": None, "c": "x"}
+
+
+USER_MODULE = """
+import numpy as np
+from fcgrad import ops
+
+def loss(w, x):
+    return ops.mean(ops.square(ops.matmul(x, w))) * 0.5
+
+def loss_grad(w, x):
+    out = x @ w
+    return x.T @ out / out.size, out @ w.T / out.size
+
+def loss_grad_half(w, x):
+    dw, dx = loss_grad(w, x)
+    return dw, dx / 2
+
+def not_scalar(w, x):
+    return ops.matmul(x, w)
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "mine.py").write_text(USER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "mine", raising=False)
+    return tmp_path
+
+
+def test_function_and_its_hand_written_gradient_pass(user_module: Path) -> None:
+    for extra in ([], ["--grad", "mine:loss_grad"]):
+        result = run(
+            "gradcheck", "--function", "mine:loss", *extra, "--shape", "4,3", "--shape", "5,4"
+        )
+        assert result.exit_code == 0, result.output
+        assert "gradient check passed" in result.stdout and "args[1]" in result.stdout
+
+
+def test_a_wrong_hand_written_gradient_exits_1_with_the_worst_element(user_module: Path) -> None:
+    args = ("gradcheck", "--function", "mine:loss", "--grad", "mine:loss_grad_half")
+    result = run(*args, "--shape", "4,3", "--shape", "5,4", "--full")
+    assert result.exit_code == 1
+    assert "gradient check FAILED: sampled coordinates: args[1][" in result.stdout
+    report = json.loads(run(*args, "--shape", "4,3", "--shape", "5,4", "--full", "--json").stdout)
+    bad = report["leaves"][1]
+    assert bad["n_failures"] == 20 and bad["worst"]["analytic"] == pytest.approx(
+        bad["worst"]["numeric"] / 2
+    )
+
+
+def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
+    np.savez(user_module / "in.npz", w=np.ones((4, 3)), x=np.arange(20.0).reshape(5, 4))
+    report = run_json("gradcheck", "--function", "mine:loss", "--inputs", user_module / "in.npz")
+    assert report["ok"] and [leaf["shape"] for leaf in report["leaves"]] == [[4, 3], [5, 4]]
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (["--function", "mine:not_scalar", "--shape", "4,3", "--shape", "5,4"], "must return a scalar"),
+    (["--function", "nowhere:f", "--shape", "3"], "cannot import nowhere"),
+    (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'"),
+    (["--function", "mine:loss"], "--inputs FILE.npz or with --shape"),
+    (["--function", "mine:loss", "--shape", "3,a"], "--shape"),
+    (["--function", "mine:loss", "--shape", "3"], "mine:loss raised"),
+])  # fmt: skip
+def test_function_mode_user_errors(user_module: Path, args: list[str], message: str) -> None:
+    result = run("gradcheck", *args)
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line and "Traceback" not in result.output
+
+
+def test_gradcheck_deeper_net_both_losses(mnist_data_dir: Path) -> None:
+    for loss in ("mse", "cross-entropy"):
+        args = ("gradcheck", "--hidden", "128", "--hidden", "64", "--loss", loss, "--rows", "10000")
+        result = run(*args, "--data-dir", mnist_data_dir)
+        assert result.exit_code == 0, result.output
+        assert "w3" in result.stdout and "784×128" in result.stdout

@@ -215,3 +215,19 @@ def test_third_derivative_through_maximum_and_relu() -> None:
     # d^3/dx^3 x^3 = 6 on the branch where x^3 > 0
     assert grad(grad(grad(lambda x: ops.maximum(x * x * x, 0.0))))(2.0) == pytest.approx(6.0)
     assert grad(grad(grad(lambda x: ops.relu(x * x * x))))(2.0) == pytest.approx(6.0)
+
+
+@settings(max_examples=60, deadline=None)
+@given(case=st.sampled_from(CASES), seed=st.integers(0, 2**31))
+def test_check_grads_passes_on_every_op(case: tuple[str, Any], seed: int) -> None:
+    from fcgrad.check import check_grads
+
+    name, shapes = case
+    fn, gens, _ = OP_TABLE[name]
+    rng = np.random.default_rng(seed)
+    args = [np.asarray(gen(shape, rng), dtype=np.float64) for gen, shape in zip(gens, shapes)]
+    if name == "maximum":  # a tie is a kink: tested in test_check.py
+        args[1] = np.where(np.abs(args[0] - args[1]) < 1e-3, args[1] + 0.5, args[1])
+    v = rng.standard_normal(np.shape(fn(*args)))
+    report = check_grads(lambda *a: ops.sum(ops.mul(fn(*a), v)), args, seed=seed)
+    assert report.ok, (name, shapes, report.problems())

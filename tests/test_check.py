@@ -1,0 +1,304 @@
+"""check_grads: it passes on correct gradients and fails, with a useful report, on wrong rules."""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fcgrad import autodiff, custom_vjp, grad, hvp, ops
+from fcgrad.check import PrecisionWarning, check_grads
+from fcgrad.errors import ConfigError, GradCheckFailed
+from fcgrad.losses import Loss
+from fcgrad.model import init_params
+from fcgrad.strategies import manual, tape
+
+rng = np.random.default_rng(0)
+X34, Y4 = rng.standard_normal((3, 4)), rng.standard_normal(4)
+
+
+# ------------------------------------------------------------------- passes
+
+
+def test_passes_on_the_lessons_loss_with_the_tape() -> None:
+    x, y = rng.standard_normal((50, 784)), rng.integers(0, 10, 50).astype(np.float64)
+    params = init_params([784, 50, 1], 0, np.float64)
+    report = check_grads(lambda p, x: tape.mse(tape.model(p, x), y), (params, x))
+    assert report.ok, report.problems()
+    names = [leaf.name for leaf in report.leaves]
+    assert names == [
+        "args[0].layers[0].w",
+        "args[0].layers[0].b",
+        "args[0].layers[1].w",
+        "args[0].layers[1].b",
+        "args[1]",
+    ]
+    assert [leaf.checked for leaf in report.leaves] == [20, 20, 20, 1, 20]
+    assert len(report.directions) == 3 and all(d.ok for d in report.directions)
+
+
+@pytest.mark.parametrize("loss", list(Loss))
+def test_passes_on_the_manual_strategy_as_a_hand_written_gradient(loss: Loss) -> None:
+    x, labels = rng.standard_normal((20, 30)), rng.integers(0, 10, 20)
+    y = labels.astype(np.float64) if loss is Loss.mse else labels
+    params = init_params([30, 8, 6, loss.n_out], 1, np.float64)
+
+    def f(p: Any) -> Any:
+        return (
+            tape.mse(tape.model(p, x), y)
+            if loss is Loss.mse
+            else tape.cross_entropy(tape.model(p, x), y)
+        )
+
+    def g(p: Any) -> Any:
+        return manual.value_and_grads(p, x, y, loss).params
+
+    report = check_grads(f, (params,), grad=g, full=True)
+    assert report.ok, report.problems()
+    assert sum(leaf.checked for leaf in report.leaves) == sum(a.size for a in params.arrays())
+
+
+# ------------------------------------------------------------------- deliberately wrong rules
+
+
+WRONG_RULES = {
+    "dropped factor of 2 in square": (
+        lambda mp: mp.setitem(ops.square.vjps, 0, lambda g, ans, x: ops.mul(g, x)),
+        lambda x, y: ops.sum(ops.square(x)),
+        "sampled coordinates: args[0]",
+    ),
+    "wrong sign in sin": (
+        lambda mp: mp.setitem(ops.sin.vjps, 0, lambda g, ans, x: ops.neg(ops.mul(g, ops.cos(x)))),
+        lambda x, y: ops.sum(ops.sin(x)),
+        "sampled coordinates: args[0]",
+    ),
+    "missing 1/N in mean": (
+        lambda mp: mp.setitem(
+            ops.mean.vjps,
+            0,
+            lambda g, ans, x, axis=None, keepdims=False: ops.broadcast_to(g, np.shape(x)),
+        ),
+        lambda x, y: ops.mean(ops.sin(x)),
+        "sampled coordinates: args[0]",
+    ),
+    "assignment instead of accumulation": (
+        lambda mp: mp.setattr(autodiff, "accumulate", lambda total, more: more),
+        lambda x, y: ops.sum(x * x),
+        "sampled coordinates: args[0]",
+    ),
+    "missing unbroadcast": (
+        lambda mp: mp.setitem(ops.add.vjps, 1, lambda g, ans, x, y: g),
+        lambda x, y: ops.sum(ops.sin(x + y)),
+        "structure: gradients have the inputs' shapes",
+    ),
+}
+
+
+@pytest.mark.parametrize("name", list(WRONG_RULES))
+def test_fails_with_a_report_on_a_wrong_rule(name: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert check_grads(WRONG_RULES[name][1], (X34, Y4)).ok  # right before the rule is broken
+    patch, f, first_problem = WRONG_RULES[name]
+    patch(monkeypatch)
+    report = check_grads(f, (X34, Y4))
+    assert not report.ok
+    assert report.problems()[0].startswith(first_problem), report.problems()
+    with pytest.raises(GradCheckFailed, match=r"check_grads\(.*\): "):
+        report.raise_if_failed()
+
+
+def test_a_failure_names_the_element_and_both_values(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ops.square.vjps, 0, lambda g, ans, x: ops.mul(g, x))
+    x = np.array([[1.0, 2.0], [3.0, 4.0]])
+    report = check_grads(lambda x: ops.sum(ops.square(x)), (x,), full=True)
+    leaf = report.leaves[0]
+    assert leaf.n_failures == 4 and leaf.worst is not None
+    assert leaf.worst.index == (1, 1)  # largest error: 2*4 - 4 = 4
+    assert leaf.worst.analytic == pytest.approx(4.0) and leaf.worst.numeric == pytest.approx(
+        8.0, rel=1e-8
+    )
+    assert "args[0][0, 0]: analytic 1 vs numeric 2" in report.problems()[0]
+
+
+def test_the_random_directions_catch_what_sampling_misses() -> None:
+    # one wrong element in 10,000; two sampled coordinates almost surely miss it
+    x = rng.standard_normal(10_000)
+
+    def g(x: np.ndarray) -> np.ndarray:
+        out = 2 * x
+        out[1234] += 1.0
+        return out
+
+    report = check_grads(lambda x: ops.sum(ops.square(x)), (x,), grad=g, samples=2, directions=3)
+    assert report.leaves[0].n_failures == 0
+    assert not report.ok and all(not d.ok for d in report.directions)
+
+
+# ------------------------------------------------------------------- kinks, round-off, zeros
+
+
+def test_relu_at_zero_is_a_kink_not_a_failure() -> None:
+    report = check_grads(lambda x: ops.sum(ops.relu(x)), (np.array([-1.0, 0.0, 2.0]),), full=True)
+    leaf = report.leaves[0]
+    assert report.ok and leaf.n_failures == 0 and leaf.n_kinks == 1
+    (kink,) = leaf.kinks
+    assert kink.index == (1,) and kink.analytic == 0.0  # the lesson's relu_grad: 0 at 0
+    assert kink.left == pytest.approx(0.0, abs=1e-6) and kink.right == pytest.approx(1.0, rel=1e-6)
+
+
+def test_maximum_with_a_tie_is_a_kink_with_half_the_gradient() -> None:
+    x, y = np.array([1.0, 2.0]), np.array([1.0, 3.0])
+    report = check_grads(lambda x, y: ops.sum(ops.maximum(x, y)), (x, y), full=True)
+    assert report.ok
+    for leaf in report.leaves:
+        assert leaf.n_kinks == 1 and leaf.kinks[0].index == (0,) and leaf.kinks[0].analytic == 0.5
+
+
+def test_a_wrong_value_at_a_kink_is_still_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(ops.relu.vjps, 0, lambda g, ans, x: ops.mul(g, 2.0))
+    report = check_grads(lambda x: ops.sum(ops.relu(x)), (np.array([0.0]),), full=True)
+    assert report.leaves[0].n_failures == 1 and report.leaves[0].n_kinks == 0
+
+
+def test_a_kink_near_the_point_passes_with_a_smaller_step() -> None:
+    # relu(x - 1e-7) at x = 0 has its kink 1e-7 away: inside h = 6e-6, outside h/100
+    report = check_grads(lambda x: ops.sum(ops.relu(x - 1e-7)), (np.array([0.0]),), full=True)
+    assert report.ok and report.leaves[0].n_kinks == 0
+
+
+def test_round_off_of_a_large_offset_is_allowed_for() -> None:
+    # f = 1e6 + sum(x): d f / d x = 1 exactly, but f(t +- h) carry ~1e-10 of rounding each
+    report = check_grads(lambda x: 1e6 + ops.sum(x), (np.array([0.5, -0.25]),), full=True)
+    assert report.ok
+    assert report.leaves[0].worst is not None and report.leaves[0].worst.analytic == 1.0
+
+
+def test_float32_inputs_are_promoted_with_a_warning() -> None:
+    with pytest.warns(PrecisionWarning, match=r"args\[0\] promoted from float32 to float64"):
+        report = check_grads(lambda x: ops.sum(ops.square(x)), (np.ones(3, np.float32),))
+    assert report.ok and report.leaves[0].dtype == "float32"
+
+
+def test_zero_gradient_has_zero_errors() -> None:
+    report = check_grads(lambda x: ops.sum(x * 0.0) + 3.0, (np.ones(4),), full=True)
+    leaf = report.leaves[0]
+    assert report.ok and leaf.max_abs_error == 0.0 and leaf.max_rel_error == 0.0
+
+
+def test_tiny_versus_zero_has_relative_error_one_not_infinity() -> None:
+    def tiny(x: np.ndarray) -> np.ndarray:
+        return np.full(2, 1e-30)
+
+    report = check_grads(lambda x: ops.sum(x * 0.0), (np.ones(2),), grad=tiny, full=True)
+    assert report.leaves[0].max_rel_error == 1.0
+
+
+# ------------------------------------------------------------------- structure
+
+
+def test_structural_checks_pass_for_the_tape() -> None:
+    report = check_grads(lambda x: ops.sum(ops.exp(x)), (X34,))
+    assert [s.name for s in report.structural] == [
+        "gradients have the inputs' shapes and dtypes",
+        "value and gradients are finite",
+        "backward twice gives the same gradient",
+        "a zero cotangent gives zero gradients",
+        "pullback is linear in the cotangent",
+    ]
+    assert all(s.ok for s in report.structural)
+
+
+@pytest.mark.parametrize(
+    ("g", "failing"),
+    [
+        (lambda x: (2 * x).astype(np.float32), "gradients have the inputs' shapes and dtypes"),
+        (lambda x: 2 * x + np.nan, "value and gradients are finite"),
+        (
+            lambda x: 2 * x + np.random.default_rng().standard_normal(x.shape),
+            "gradient is the same when computed twice",
+        ),
+    ],
+)
+def test_structural_failures_of_a_hand_written_gradient(g: Any, failing: str) -> None:
+    report = check_grads(lambda x: ops.sum(ops.square(x)), (np.ones(3),), grad=g)
+    assert [s.name for s in report.structural if not s.ok] == [failing]
+    assert not report.ok
+
+
+def test_non_scalar_function_is_a_config_error() -> None:
+    with pytest.raises(ConfigError, match="scalar"):
+        check_grads(lambda x: ops.square(x), (np.ones(3),))
+
+
+def test_report_json_round_trips() -> None:
+    import json
+
+    report = check_grads(lambda x: ops.sum(ops.relu(x)), (np.array([0.0, 1.0]),), full=True)
+    data = json.loads(report.to_json())
+    assert data["ok"] is True and data["leaves"][0]["n_kinks"] == 1 and data["problems"] == []
+
+
+# ------------------------------------------------------------------- the tape as a library
+
+
+def test_custom_vjp_is_checked() -> None:
+    good = custom_vjp(np.tanh, lambda g, ans, x: g * (1 - ans * ans))
+    bad = custom_vjp(np.tanh, lambda g, ans, x: g * (1 - ans))
+    assert check_grads(lambda x: ops.sum(good(x)), (X34,)).ok
+    assert not check_grads(lambda x: ops.sum(bad(x)), (X34,)).ok
+
+
+SECOND_ORDER = {
+    "sin": (lambda x: ops.sum(ops.sin(x)), lambda: rng.standard_normal(5)),
+    "exp": (lambda x: ops.sum(ops.exp(x)), lambda: rng.standard_normal(5)),
+    "log": (lambda x: ops.sum(ops.log(x)), lambda: rng.uniform(0.5, 2.0, 5)),
+    "mul": (lambda x: ops.sum(x * x * ops.sin(x)), lambda: rng.standard_normal(5)),
+    "matmul": (
+        lambda x: ops.sum(ops.square(ops.matmul(x, np.arange(12.0).reshape(4, 3) / 10))),
+        lambda: X34.copy(),
+    ),
+    "mean": (lambda x: ops.mean(ops.square(x) * x), lambda: rng.standard_normal(5)),
+    "relu": (lambda x: ops.sum(ops.relu(x) * x * x), lambda: np.array([-1.5, -0.5, 0.7, 1.3])),
+}
+
+
+@pytest.mark.parametrize("name", list(SECOND_ORDER))
+def test_grad_of_grad_matches_differences_of_the_first_derivative(name: str) -> None:
+    f, make = SECOND_ORDER[name]
+    x = make()
+    v = np.random.default_rng(1).standard_normal(x.shape)
+    # d/dx <grad f(x), v> = H v: the tape's second derivative, checked against the
+    # central differences of the tape's first derivative
+    report = check_grads(lambda x: ops.sum(grad(f)(x) * v), (x,), full=True)
+    assert report.ok, report.problems()
+    h = 1e-5
+    fd = (grad(f)(x + h * v) - grad(f)(x - h * v)) / (2 * h)
+    np.testing.assert_allclose(hvp(f)(x, v), fd, rtol=1e-6, atol=1e-8)
+
+
+# ------------------------------------------------------------------- saved values
+
+
+def test_mutating_an_input_between_forward_and_backward_raises() -> None:
+    x = np.array([1.0, 2.0, 3.0])
+    _, pullback = autodiff.vjp(lambda x: ops.sum(ops.square(x)), x)
+    with pytest.raises(ValueError, match="read-only"):
+        x[0] = 10.0
+    np.testing.assert_array_equal(pullback(1.0)[0], [2.0, 4.0, 6.0])  # the derivative at x
+    del pullback
+    x[0] = 10.0  # writable again once the tape is gone
+
+
+def test_a_constant_saved_by_the_tape_is_protected_too() -> None:
+    w = np.array([1.0, 2.0])
+    _, pullback = autodiff.vjp(lambda x: ops.sum(ops.mul(x, w)), np.ones(2))
+    with pytest.raises(ValueError, match="read-only"):
+        w *= 2
+    np.testing.assert_array_equal(pullback(1.0)[0], [1.0, 2.0])
+
+
+def test_no_warning_for_float64_inputs() -> None:
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert check_grads(lambda x: ops.sum(ops.square(x)), (np.ones(3),)).ok
