@@ -25,11 +25,13 @@ gradient of size 1e-3 is).
 
 Kinks: every coordinate's one-sided differences come free with its central one. When
 they disagree by more than the tolerance, and still do at step h/100 (a smooth f's
-gap, about h |f''|, would shrink a hundredfold), f is not differentiable at t: if `a`
-lies between the left and right derivatives (a valid subgradient, e.g. ReLU's 0 at 0
-or maximum's 1/2 at a tie) the coordinate is reported as a *kink*, separately, not as
-a failure. A coordinate that fails away from a kink is retried with steps h/10 and
-h/100, so a kink merely near t does not cause a false failure.
+gap, about h |f''|, would shrink a hundredfold), f is not differentiable at t (ReLU at
+exactly 0, maximum with a tie): the coordinate is reported as a *kink*, with the left
+and right derivatives beside `a` and whether `a` lies between them, separately, not
+as a failure. (Through several ReLUs at 0 at once, the chain rule with relu'(0) = 0
+can give a value outside that range; no finite difference can verify it either way.)
+A coordinate that fails away from a kink is retried with steps h/10 and h/100, so a
+kink merely near t does not cause a false failure.
 
 Evaluation is in float64: float32 inputs are promoted with a `PrecisionWarning`,
 because float32 central differences are quantized (eps32 / h is about 0.02).
@@ -78,6 +80,12 @@ class Element:
     tol: float
     left: float = float("nan")
     right: float = float("nan")
+
+    @property
+    def between(self) -> bool:
+        """For a kink: the analytic value lies between the one-sided derivatives (to tol)."""
+        lo, hi = min(self.left, self.right), max(self.left, self.right)
+        return bool(lo - self.tol <= self.analytic <= hi + self.tol)
 
 
 @dataclasses.dataclass
@@ -474,41 +482,50 @@ class _Diff:
     noise: float
 
 
-def _diff(problem: _Problem, at: Callable[[float], None], h: float) -> _Diff:
-    """Differences of f along `at`, which puts the input at offset s from the point (0: back)."""
+def _diff(f: Callable[[], float], f0: float, at: Callable[[float], None], h: float) -> _Diff:
+    """Differences of f along `at`, which puts the input at offset s from the point (0: back);
+    f0 is f at the point."""
     at(h)
-    up = problem.value()
+    up = f()
     at(-h)
-    down = problem.value()
+    down = f()
     at(0.0)
-    f0 = problem.f0
     noise = ROUNDOFF * (abs(up) + abs(down)) / (2 * h)
     return _Diff((up - down) / (2 * h), (f0 - down) / h, (up - f0) / h, noise)
 
 
-def _judge(
-    problem: _Problem, at: Callable[[float], None], a: float, h: float, rtol: float, atol: float
+def judge(
+    f: Callable[[], float],
+    f0: float,
+    at: Callable[[float], None],
+    a: float,
+    h: float,
+    rtol: float,
+    atol: float,
 ) -> tuple[str, _Diff, float]:
-    """('pass' | 'kink' | 'fail', the differences used, the tolerance) for one coordinate.
+    """('pass' | 'kink' | 'fail', the differences used, the tolerance) for analytic `a`.
+
+    `f` evaluates the function with the input wherever `at` last put it; `f0` is its
+    value at the point; `h` the first step; the tolerance is atol + rtol |n| + noise.
 
     A kink shows as left and right differences that disagree by more than the
     tolerance and keep disagreeing when h shrinks a hundredfold (for a smooth f their
-    gap, about h |f''|, shrinks with h). At a kink, a subgradient between the one-sided
-    derivatives passes as a kink; anything else fails. Away from kinks the central
-    difference decides, retried at h/10 and h/100 for a kink that is merely near.
+    gap, about h |f''|, shrinks with h): f is not differentiable there, and no value
+    of `a` can be verified, so the verdict is 'kink' whatever `a` is (the caller shows
+    `a` beside the one-sided derivatives). Away from kinks the central difference
+    decides, retried at h/10 and h/100 for a kink that is merely near.
     """
-    d = _diff(problem, at, h)
+    d = _diff(f, f0, at, h)
     tol = atol + rtol * abs(d.central) + d.noise
     spread = abs(d.right - d.left)
-    if spread > tol + 2 * ROUNDOFF * abs(problem.f0) / h:
-        small = _diff(problem, at, h / 100)
+    if spread > tol + 2 * ROUNDOFF * abs(f0) / h:
+        small = _diff(f, f0, at, h / 100)
         if abs(small.right - small.left) > spread / 2:
-            lo, hi = min(small.left, small.right), max(small.left, small.right)
-            tol_small = atol + rtol * max(abs(lo), abs(hi)) + 100 * small.noise
-            return ("kink" if lo - tol_small <= a <= hi + tol_small else "fail"), small, tol_small
+            tol_small = atol + rtol * max(abs(small.left), abs(small.right)) + 100 * small.noise
+            return "kink", small, tol_small
     for scale in (1.0, 0.1, 0.01):
         if scale != 1.0:
-            d = _diff(problem, at, h * scale)
+            d = _diff(f, f0, at, h * scale)
             tol = atol + rtol * abs(d.central) + d.noise
         if _within(a, d.central, tol):
             return "pass", d, tol
@@ -529,11 +546,20 @@ def _check_leaf(
     indices = [tuple(int(j) for j in np.unravel_index(int(k), x.shape)) for k in picks]
     atol = opts.atol
     if atol is None:  # the leaf's scale, from a first pass of central differences
-        first = [_diff(problem, _at(x, ix), _step(opts, x[ix])).central for ix in indices]
+        first = [
+            _diff(problem.value, problem.f0, at_coordinate(x, ix), _step(opts, x[ix])).central
+            for ix in indices
+        ]
         atol = opts.rtol * max((abs(n) for n in first if np.isfinite(n)), default=0.0)
     for ix in indices:
-        verdict, d, tol = _judge(
-            problem, _at(x, ix), float(analytic[ix]), _step(opts, x[ix]), opts.rtol, atol
+        verdict, d, tol = judge(
+            problem.value,
+            problem.f0,
+            at_coordinate(x, ix),
+            float(analytic[ix]),
+            _step(opts, x[ix]),
+            opts.rtol,
+            atol,
         )
         _fold(report, verdict, Element(ix, float(analytic[ix]), d.central, tol, d.left, d.right))
     return report
@@ -543,7 +569,7 @@ def _step(opts: _Options, t: float) -> float:
     return opts.step * max(1.0, abs(float(t)))
 
 
-def _at(x: np.ndarray, ix: tuple[int, ...]) -> Callable[[float], None]:
+def at_coordinate(x: np.ndarray, ix: tuple[int, ...]) -> Callable[[float], None]:
     """Put x[ix] at its original value plus s (exactly back at s = 0)."""
     t = float(x[ix])
 
@@ -598,5 +624,5 @@ def _check_direction(
     atol = (
         opts.rtol * gnorm / np.sqrt(size) if opts.atol is None else opts.atol
     )  # |g.u| ~ |g|/sqrt(size)
-    verdict, d, tol = _judge(problem, at, a, opts.step * scale, opts.rtol, atol)
+    verdict, d, tol = judge(problem.value, problem.f0, at, a, opts.step * scale, opts.rtol, atol)
     return DirectionReport(k, a, d.central, float(tol), kink=verdict == "kink")

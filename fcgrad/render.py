@@ -259,7 +259,8 @@ def gradcheck_table(result: GradCheckResult) -> Group:
                 f"{r.value:.6g}",
                 f"{r.ref_value:.6g}",
             )
-        table.add_row(r.strategy, r.parameter, *cells, _status(r.passed))
+        kinks = f" ({_count(r.kinks, 'kink')})" if r.kinks else ""
+        table.add_row(r.strategy, r.parameter, *cells, _status(r.passed) + kinks)
     rules = Text("\n".join(f"tolerance, {k}: {v}" for k, v in result.rules.items()), style="dim")
     n_bad = len(result.failures())
     verdict = Text.from_markup(
@@ -393,6 +394,7 @@ def _element_table(report: GradCheckReport) -> Table:
         "tol",
         "left",
         "right",
+        "a between left and right",
     ):
         table.add_column(col, justify="left" if col in ("argument", "index", "kind") else "right")
     for leaf in report.leaves:
@@ -408,6 +410,7 @@ def _element_table(report: GradCheckReport) -> Table:
                     _g(e.tol),
                     f"{e.left:.6g}",
                     f"{e.right:.6g}",
+                    ("yes" if e.between else "no") if kind == "kink" else "",
                 )
     return table
 
