@@ -28,6 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fcgrad import losses, model, strategies
+from fcgrad.check import at_coordinate, judge
 from fcgrad.errors import ConfigError
 from fcgrad.losses import Loss
 from fcgrad.model import Params
@@ -63,6 +64,7 @@ class CheckRow:
     ref_value: float
     passed: bool
     note: str = ""
+    kinks: int = 0  # coordinates where the loss is not differentiable (not failures)
 
     @classmethod
     def failed(
@@ -230,25 +232,6 @@ def _cross_pairs(checked: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def _central_difference(
-    f: Callable[[], float], a: np.ndarray, index: tuple[int, ...]
-) -> tuple[float, float]:
-    """(n, noise): the central difference of `f()` in a[index], and its rounding-error bound.
-
-    `a` (float64) is perturbed in place by +/- h, h = FD_STEP * max(1, |t|), and
-    restored. noise = FD_ROUNDOFF * (|f(t+h)| + |f(t-h)|) / (2 h): the float64
-    rounding of the loss, amplified by the division by 2 h.
-    """
-    t = float(a[index])
-    h = FD_STEP * max(1.0, abs(t))
-    a[index] = t + h
-    up = f()
-    a[index] = t - h
-    down = f()
-    a[index] = t
-    return (up - down) / (2 * h), FD_ROUNDOFF * (abs(up) + abs(down)) / (2 * h)
-
-
 def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> GradCheckResult:
     """Check the chosen strategies' gradients of the lesson's net on normalized data.
 
@@ -298,56 +281,111 @@ def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckR
 def _fd_rows(
     params: Params, x: np.ndarray, labels: np.ndarray, config: GradCheckConfig
 ) -> list[CheckRow]:
-    """Each checked strategy's float64 gradients against float64 central differences."""
+    """Each checked strategy's float64 gradients against float64 central differences.
+
+    Every coordinate is judged by `fcgrad.check.judge`: a kink crossed by the step is
+    retried with smaller steps, and a kink at the point itself (a ReLU input at
+    exactly 0) is counted in the row's `kinks`, not as a failure.
+    """
     p64, x64 = params.astype(np.float64), x.astype(np.float64)
     y64 = losses.targets(config.loss, labels, np.float64)
     arrays = {**p64.named(), "x": x64}
     rng = np.random.default_rng(config.seed)
-    samples = {
+    coords = {
         name: [
-            np.unravel_index(i, a.shape)
-            for i in np.sort(rng.choice(a.size, size=min(config.samples, a.size), replace=False))
+            _coordinate(p64, x64, y64, config.loss, name, ix)
+            for ix in _sample(a, config.samples, rng)
         ]
         for name, a in arrays.items()
     }
-    numeric = {
-        name: np.array([_fd_at(p64, x64, y64, config.loss, name, ix) for ix in idx]).reshape(-1, 2)
-        for name, idx in samples.items()
+    scale = {
+        name: FD_ATOL_SCALE * _max_abs(np.array([c.first() for c in cs]))
+        for name, cs in coords.items()
     }
     rows = []
     for s in config.strategies:
         analytic = strategies.get(s).value_and_grads(p64, x64, y64, config.loss, input_grad=True)
-        for name, idx in samples.items():
+        for name, cs in coords.items():
             got = analytic.named()[name]
             if got.shape != arrays[name].shape:  # reported as a shape mismatch, not indexed
                 rows.append(compare(s, name, got, arrays[name], FD_REFERENCE, 0.0, FD_RTOL))
                 continue
-            picked = np.array([got[ix] for ix in idx])
-            n, noise = numeric[name][:, 0], numeric[name][:, 1]
-            atol = FD_ATOL_SCALE * _max_abs(n) + noise
-            row = compare(s, name, picked, n, FD_REFERENCE, atol, FD_RTOL)
-            worst = tuple(int(i) for i in idx[row.worst_index[0]]) if row.worst_index else ()
-            rows.append(dataclasses.replace(row, shape=arrays[name].shape, worst_index=worst))
+            rows.append(_judged_row(s, name, arrays[name].shape, got, cs, scale[name]))
     return rows
 
 
-def _fd_at(
+def _sample(a: np.ndarray, k: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
+    picks = np.sort(rng.choice(a.size, size=min(k, a.size), replace=False))
+    return [tuple(int(j) for j in np.unravel_index(int(i), a.shape)) for i in picks]
+
+
+@dataclasses.dataclass(frozen=True)
+class _Coordinate:
+    """One sampled coordinate: the loss as a function of it, its value there, the step."""
+
+    index: tuple[int, ...]
+    f: Callable[[], float]
+    f0: float
+    at: Callable[[float], None]
+    h: float
+
+    def first(self) -> float:
+        """The central difference at the first step (sets the array's atol scale)."""
+        self.at(self.h)
+        up = self.f()
+        self.at(-self.h)
+        down = self.f()
+        self.at(0.0)
+        return (up - down) / (2 * self.h)
+
+
+def _coordinate(
     p: Params, x: np.ndarray, y: np.ndarray, loss: Loss, name: str, index: tuple[int, ...]
-) -> tuple[float, float]:
-    """(n, noise) for one coordinate of a parameter or of the input.
+) -> _Coordinate:
+    """The loss as a function of one coordinate of a parameter or of the input.
 
     Both losses are means over rows, so d L / d x[r, i] = (1/M) d l_r / d x[r, i]:
-    the input's differences use row r alone, which keeps their rounding error
-    M times smaller than differencing the whole mean would.
+    the input's coordinates use row r alone, which keeps their rounding error M
+    times smaller than differencing the whole mean would.
     """
     if name != "x":
         arr = p.named()[name]
-        return _central_difference(lambda: losses.value(loss, model.forward(p, x), y), arr, index)
-    r, m = index[0], x.shape[0]
-    row, target = x[r : r + 1].copy(), y[r : r + 1]
-    return _central_difference(
-        lambda: losses.value(loss, model.forward(p, row), target) / m, row, (0, *index[1:])
-    )
+
+        def f() -> float:
+            return losses.value(loss, model.forward(p, x), y)
+
+        t, at = float(arr[index]), at_coordinate(arr, index)
+    else:
+        r, m = index[0], x.shape[0]
+        row, target = x[r : r + 1].copy(), y[r : r + 1]
+
+        def f() -> float:
+            return losses.value(loss, model.forward(p, row), target) / m
+
+        ix = (0, *index[1:])
+        t, at = float(row[ix]), at_coordinate(row, ix)
+    return _Coordinate(index, f, f(), at, FD_STEP * max(1.0, abs(t)))
+
+
+def _judged_row(
+    s: str, name: str, shape: tuple[int, ...], got: np.ndarray, cs: list[_Coordinate], atol: float
+) -> CheckRow:
+    """Judge each coordinate; kinks are counted apart, the rest compared with their tolerances."""
+    a, n, tol, kinks = [], [], [], 0
+    keep: list[tuple[int, ...]] = []
+    for c in cs:
+        value = float(got[c.index])
+        verdict, d, t = judge(c.f, c.f0, c.at, value, c.h, FD_RTOL, atol)
+        if verdict == "kink":
+            kinks += 1
+            continue
+        a.append(value)
+        n.append(d.central)
+        tol.append(t)
+        keep.append(c.index)
+    row = compare(s, name, np.array(a), np.array(n), FD_REFERENCE, np.array(tol), 0.0)
+    worst = keep[row.worst_index[0]] if row.worst_index else ()
+    return dataclasses.replace(row, shape=shape, worst_index=worst, checked=len(cs), kinks=kinks)
 
 
 __all__ = [

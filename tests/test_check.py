@@ -143,7 +143,7 @@ def test_relu_at_zero_is_a_kink_not_a_failure() -> None:
     leaf = report.leaves[0]
     assert report.ok and leaf.n_failures == 0 and leaf.n_kinks == 1
     (kink,) = leaf.kinks
-    assert kink.index == (1,) and kink.analytic == 0.0  # the lesson's relu_grad: 0 at 0
+    assert kink.index == (1,) and kink.analytic == 0.0 and kink.between  # relu_grad: 0 at 0
     assert kink.left == pytest.approx(0.0, abs=1e-6) and kink.right == pytest.approx(1.0, rel=1e-6)
 
 
@@ -155,10 +155,14 @@ def test_maximum_with_a_tie_is_a_kink_with_half_the_gradient() -> None:
         assert leaf.n_kinks == 1 and leaf.kinks[0].index == (0,) and leaf.kinks[0].analytic == 0.5
 
 
-def test_a_wrong_value_at_a_kink_is_still_a_failure(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_value_outside_the_one_sided_range_at_a_kink_is_shown_as_such(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     monkeypatch.setitem(ops.relu.vjps, 0, lambda g, ans, x: ops.mul(g, 2.0))
     report = check_grads(lambda x: ops.sum(ops.relu(x)), (np.array([0.0]),), full=True)
-    assert report.leaves[0].n_failures == 1 and report.leaves[0].n_kinks == 0
+    (kink,) = report.leaves[0].kinks
+    assert kink.analytic == 2.0 and not kink.between  # a kink, flagged: 2 is not in [0, 1]
+    assert check_grads(lambda x: ops.sum(ops.relu(x)), (np.array([1.0]),)).ok is False
 
 
 def test_a_kink_near_the_point_passes_with_a_smaller_step() -> None:

@@ -158,3 +158,16 @@ def test_no_false_alarm_from_rounding_with_many_rows(seed: int) -> None:
     labels = rng.integers(0, 10, 5000)
     result = gradcheck(x, labels, GradCheckConfig(strategies=("tape",), fd_rows=5000, seed=seed))
     assert result.ok, result.failures()
+
+
+def test_relu_exactly_at_zero_is_counted_as_a_kink_not_a_failure() -> None:
+    # b1 = 0 at init, so a row of zeros puts every hidden pre-activation of row 0 at
+    # exactly 0: perturbing any b1[j] or x[0, i] crosses ReLU's kink at the point.
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((100, 784)).astype(np.float32)
+    x[0] = 0.0
+    labels = rng.integers(0, 10, 100)
+    result = gradcheck(x, labels, GradCheckConfig(samples=50, fd_rows=100))
+    assert result.ok, result.failures()
+    b1 = [r for r in result.rows if r.parameter == "b1" and r.reference == "central diff"]
+    assert len(b1) == 3 and all(r.kinks == 50 and r.checked == 50 for r in b1)
