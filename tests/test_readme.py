@@ -11,13 +11,15 @@ ROOT = Path(__file__).resolve().parent.parent
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_python_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
-    (block,) = re.findall(r"```python\n(.*?)```", README, flags=re.S)
-    exec(compile(block, "README.md", "exec"), {})
+def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
+    autodiff, checking = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    exec(compile(autodiff, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "[0.5 1.  1.5 2. ]"
     assert printed[1].startswith("-3.05017097")
     assert printed[3].endswith("(784, 50) (784, 50)")
+    exec(compile(checking, "README.md", "exec"), {})
+    assert capsys.readouterr().out.splitlines() == ["True [12, 20]", "True 1", "True"]
 
 
 def test_ci_runs_the_readme_setup_and_test_commands() -> None:
