@@ -1,11 +1,22 @@
-"""Timing of each strategy's forward and forward+backward pass (the lesson's `time(repeating:)`).
+"""Timings of the lesson's workload: each strategy against a GEMM reference and other libraries.
 
-Runs are interleaved (strategy by strategy within each repetition) so that a
-slow patch of the machine hits every strategy alike. The forward+backward pass
-computes all gradients of the lesson's net, the input's included (five arrays
-for 784-50-1), as the lesson's benchmark does. FLOPs are counted from the layer
-sizes: 2 m n k per matrix product plus one per element for bias, ReLU and its
-mask; GFLOP/s uses the median time.
+Like the lesson's `time(repeating:)`, each case is run `repeat` times after `warmup`
+untimed runs; the runs are interleaved (case by case within each repetition), so a
+slow patch of the machine hits every case alike. Phases:
+
+- `forward`: the loss only;
+- `fwd+bwd all`: the loss and every gradient, the input's included (five arrays for
+  784-50-1, as the lesson's benchmark computes);
+- `fwd+bwd weights`: the loss and the parameters' gradients (what training needs).
+
+The *GEMM reference* runs the same matrix products and nothing else (x @ w1, h @ w2
+forward; h.T @ g2, g2 @ w2.T, x.T @ g1 and, for `all`, g1 @ w1.T backward): the
+practical limit of any implementation on this machine. Ratios are of medians: to
+the reference, and to the fastest case of the phase. FLOPs are counted from the
+layer sizes (2 m n k per matrix product, one per element for bias, ReLU and mask);
+GFLOP/s uses the median. Peak memory is what numpy allocates during one run
+(tracemalloc), in MB; it is not measured for torch and jax, whose allocators it
+cannot see.
 """
 
 from __future__ import annotations
@@ -14,21 +25,26 @@ import dataclasses
 import itertools
 import statistics
 import time
+import tracemalloc
 from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fcgrad import losses, model, strategies
+from fcgrad import losses, model, peers, strategies
 from fcgrad.errors import ConfigError
 from fcgrad.gradcheck import rows_to_use
 from fcgrad.losses import Loss
+from fcgrad.model import Params
 
-PHASES = ("forward", "forward+backward")
+PHASES = ("forward", "fwd+bwd all", "fwd+bwd weights")
+REFERENCE = "gemm reference"
+EPOCH_PHASE = "train epoch"
 
 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
-    """Strategies, loss, hidden sizes, repetitions, warm-up runs, rows (None = all), seed."""
+    """What to time: strategies, peers (`compare`), loss, hidden sizes, repetitions, rows
+    (None = all), seed, and whether to time one training epoch at `batch_size`."""
 
     strategies: tuple[str, ...] = strategies.NAMES
     loss: Loss = Loss.mse
@@ -37,15 +53,19 @@ class BenchConfig:
     warmup: int = 1
     rows: int | None = None
     seed: int = 0
+    compare: tuple[str, ...] = ()
+    train_epoch: bool = False
+    batch_size: int = 64
 
     def validate(self) -> None:
         """Raise ConfigError naming the first unusable option."""
         for s in self.strategies:
             strategies.get(s)
-        if self.repeat < 1:
-            raise ConfigError(f"--repeat must be at least 1, got {self.repeat}")
-        if self.warmup < 0:
-            raise ConfigError(f"--warmup must be 0 or more, got {self.warmup}")
+        peers.check_available(self.compare)
+        for name, low in (("repeat", 1), ("warmup", 0), ("batch_size", 1)):
+            if getattr(self, name) < low:
+                flag = "--" + name.replace("_", "-")
+                raise ConfigError(f"{flag} must be at least {low}, got {getattr(self, name)}")
         if self.rows is not None and self.rows < 1:
             raise ConfigError(f"--rows must be at least 1, got {self.rows}")
         if not self.hidden or min(self.hidden) < 1:
@@ -54,13 +74,15 @@ class BenchConfig:
 
 @dataclasses.dataclass(frozen=True)
 class Timing:
-    """Times of one strategy and phase, in ms, with their summary and derived rates."""
+    """Times of one implementation (the reference, a strategy or a peer) in one phase, in ms."""
 
-    strategy: str
+    implementation: str
     phase: str
     times_ms: tuple[float, ...]
     flops: int
-    ratio: float  # median over the fastest median of the same phase
+    ratio: float  # median over the fastest median of the phase
+    ratio_to_reference: float | None  # median over the GEMM reference's median of the phase
+    peak_mb: float | None = None
 
     @property
     def mean_ms(self) -> float:
@@ -97,7 +119,7 @@ class Timing:
 
 @dataclasses.dataclass
 class BenchResult:
-    """One `Timing` per strategy and phase; `n_rows` and `sizes` describe the workload."""
+    """Every `Timing`; `n_rows` and `sizes` describe the workload."""
 
     config: BenchConfig
     n_rows: int
@@ -105,9 +127,8 @@ class BenchResult:
     timings: list[Timing]
 
     def to_dict(self) -> dict[str, object]:
-        cfg = losses.config_dict(self.config)
         return {
-            "config": cfg,
+            "config": losses.config_dict(self.config),
             "rows_used": self.n_rows,
             "sizes": list(self.sizes),
             "timings": [t.to_dict() for t in self.timings],
@@ -131,46 +152,171 @@ def count_flops(sizes: Sequence[int], n: int, *, backward: bool, input_grad: boo
     return total
 
 
+def gemm_flops(sizes: Sequence[int], n: int, phase: str) -> int:
+    """The matrix-product FLOPs alone of a phase (what the GEMM reference does)."""
+    layers = list(itertools.pairwise(sizes))
+    forward = sum(2 * n * k * m for k, m in layers)
+    if phase == "forward":
+        return forward
+    input_side = sum(
+        2 * n * k * m for i, (k, m) in enumerate(layers) if i > 0 or phase == PHASES[1]
+    )
+    return forward + forward + input_side  # forward, weight gradients, input-side gradients
+
+
+def gemm_reference(params: Params, x: np.ndarray) -> dict[str, Callable[[], object]]:
+    """The phases' matrix products alone, on arrays of the workload's shapes and dtype."""
+    ws = [layer.w for layer in params.layers]
+    acts = [x]
+    for w in ws[:-1]:
+        acts.append(acts[-1] @ w)
+    outs = [a @ w for a, w in zip(acts, ws)]
+
+    def forward() -> list[np.ndarray]:
+        return [a @ w for a, w in zip(acts, ws)]
+
+    def backward(input_grad: bool) -> list[np.ndarray]:
+        got = forward()
+        for i in range(len(ws) - 1, -1, -1):
+            got.append(acts[i].T @ outs[i])
+            if i > 0 or input_grad:
+                got.append(outs[i] @ ws[i].T)
+        return got
+
+    return {
+        "forward": forward,
+        "fwd+bwd all": lambda: backward(True),
+        "fwd+bwd weights": lambda: backward(False),
+    }
+
+
+def _strategy_phases(
+    name: str, params: Params, x: np.ndarray, y: np.ndarray, loss: Loss
+) -> dict[str, Callable[[], object]]:
+    mod = strategies.get(name)
+    return {
+        "forward": lambda: mod.value(params, x, y, loss),
+        "fwd+bwd all": lambda: mod.value_and_grads(params, x, y, loss, input_grad=True),
+        "fwd+bwd weights": lambda: mod.value_and_grads(params, x, y, loss, input_grad=False),
+    }
+
+
 def _timed(fn: Callable[[], object]) -> float:
     start = time.perf_counter()
     fn()
     return (time.perf_counter() - start) * 1e3
 
 
-def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult:
-    """Time each strategy on normalized x (N, 784) float32 and labels (N,) int64.
+def _peak_mb(fn: Callable[[], object]) -> float:
+    """MB numpy allocates at the peak of one run of `fn` (tracemalloc sees numpy's allocations)."""
+    tracemalloc.start()
+    try:
+        fn()
+        return tracemalloc.get_traced_memory()[1] / 2**20
+    finally:
+        tracemalloc.stop()
 
-    Raises ConfigError for unusable options.
+
+def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult:
+    """Time the reference, each strategy and each peer on normalized x (N, 784) float32 and
+    labels (N,) int64, then (with `train_epoch`) one SGD epoch of each.
+
+    Raises ConfigError for unusable options or a peer that is not installed.
     """
     config.validate()
     n = rows_to_use(config.rows, x.shape[0])
-    x, labels = x[:n], labels[:n]
+    x, labels = (x, labels) if n == x.shape[0] else (x[:n], labels[:n])
     sizes = (x.shape[1], *config.hidden, config.loss.n_out)
     params = model.init_params(sizes, config.seed)
     y = losses.targets(config.loss, labels, x.dtype)
-    runs = {}
+    cases: dict[str, dict[str, Callable[[], object]]] = {REFERENCE: gemm_reference(params, x)}
     for s in config.strategies:
-        mod = strategies.get(s)
-        runs[(s, PHASES[0])] = lambda m=mod: m.value(params, x, y, config.loss)
-        runs[(s, PHASES[1])] = lambda m=mod: m.value_and_grads(
-            params, x, y, config.loss, input_grad=True
-        )
+        cases[s] = _strategy_phases(s, params, x, y, config.loss)
+    for p in config.compare:
+        cases[p] = peers.phases(p, params, x, y, config.loss)
+    runs = {(impl, phase): fn for impl, by_phase in cases.items() for phase, fn in by_phase.items()}
+    times = _interleaved(runs, config.repeat, config.warmup)
+    timings = _timings(
+        times, sizes, n, numpy_impls={REFERENCE, *config.strategies, "autograd"}, runs=runs
+    )
+    if config.train_epoch:
+        timings += _epoch_timings(params, x, y, config)
+    return BenchResult(config, n, sizes, timings)
+
+
+def _interleaved(
+    runs: dict[tuple[str, str], Callable[[], object]], repeat: int, warmup: int
+) -> dict:
     times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
-    for rep in range(config.warmup + config.repeat):
+    for rep in range(warmup + repeat):
         for key, fn in runs.items():
             t = _timed(fn)
-            if rep >= config.warmup:
+            if rep >= warmup:
                 times[key].append(t)
-    fastest = {p: min(statistics.median(times[(s, p)]) for s in config.strategies) for p in PHASES}
-    timings = [
-        Timing(
-            s,
-            p,
-            tuple(times[(s, p)]),
-            count_flops(sizes, n, backward=p != PHASES[0]),
-            statistics.median(times[(s, p)]) / fastest[p],
+    return times
+
+
+def _timings(
+    times: dict[tuple[str, str], list[float]],
+    sizes: Sequence[int],
+    n: int,
+    numpy_impls: set[str],
+    runs: dict[tuple[str, str], Callable[[], object]],
+) -> list[Timing]:
+    med = {k: statistics.median(v) for k, v in times.items()}
+    fastest = {p: min(m for (_, ph), m in med.items() if ph == p) for p in PHASES}
+    out = []
+    for (impl, phase), ts in times.items():
+        flops = (
+            gemm_flops(sizes, n, phase)
+            if impl == REFERENCE
+            else count_flops(sizes, n, backward=phase != "forward", input_grad=phase == PHASES[1])
         )
-        for s in config.strategies
-        for p in PHASES
+        peak = _peak_mb(runs[(impl, phase)]) if impl in numpy_impls else None
+        ref = med[(REFERENCE, phase)]
+        out.append(
+            Timing(
+                impl,
+                phase,
+                tuple(ts),
+                flops,
+                med[(impl, phase)] / fastest[phase],
+                med[(impl, phase)] / ref,
+                peak,
+            )
+        )
+    return out
+
+
+def _epoch_timings(
+    params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
+) -> list[Timing]:
+    """One SGD epoch at `batch_size` with each strategy (and torch, when compared)."""
+    from fcgrad.train import EpochRunner, TrainConfig
+
+    runs: dict[str, Callable[[], object]] = {}
+    for s in config.strategies:
+        cfg = TrainConfig(
+            strategy=s, loss=config.loss, hidden=config.hidden, batch_size=config.batch_size
+        )
+
+        def epoch(s: str = s, cfg: TrainConfig = cfg) -> object:
+            rng = np.random.default_rng(config.seed)
+            return EpochRunner(cfg, strategies.get(s), params.copy(), x, y, rng, None).epoch(1)
+
+        runs[s] = epoch
+    if "torch" in config.compare:
+        runs["torch"] = peers.torch_epoch(
+            params, x, y, config.loss, config.batch_size, config.loss.default_lr, config.seed
+        )
+    times = _interleaved(
+        {(k, EPOCH_PHASE): f for k, f in runs.items()}, max(1, config.repeat // 3), 1
+    )
+    fastest = min(statistics.median(v) for v in times.values())
+    flops = count_flops(
+        (x.shape[1], *config.hidden, config.loss.n_out), x.shape[0], backward=True, input_grad=False
+    )
+    return [
+        Timing(k[0], EPOCH_PHASE, tuple(v), flops, statistics.median(v) / fastest, None)
+        for k, v in times.items()
     ]
-    return BenchResult(config, n, sizes, timings)

@@ -477,11 +477,38 @@ def bench_cmd(
     no_default_mirrors: NoDefaultMirrors = False,
     no_download: NoDownload = False,
     json_: Json = False,
+    compare: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--compare",
+            help="Also time these libraries, e.g. torch,jax,autograd "
+            "(pip install 'fcgrad[peers]').",
+            show_default=False,
+        ),
+    ] = None,
+    train_epoch: Annotated[
+        bool, typer.Option("--train-epoch", help="Also time one SGD epoch of each (and of torch).")
+    ] = False,
+    batch_size: Annotated[
+        int, typer.Option("--batch-size", help="Rows per step for --train-epoch.")
+    ] = 64,
 ) -> None:
     """Time each strategy's forward and forward+backward pass on the normalized training set."""
     from fcgrad import render
 
-    config = BenchConfig(_names(strategy), loss, tuple(hidden), repeat, warmup, rows, seed)
+    names = tuple(p.strip() for c in compare or [] for p in c.split(",") if p.strip())
+    config = BenchConfig(
+        _names(strategy),
+        loss,
+        tuple(hidden),
+        repeat,
+        warmup,
+        rows,
+        seed,
+        names,
+        train_epoch,
+        batch_size,
+    )
     config.validate()
     x_train, y_train, *_ = _normalized(
         Source.of(data_dir, mirror, no_default_mirrors, no_download), json_

@@ -275,35 +275,47 @@ def gradcheck_table(result: GradCheckResult) -> Group:
 
 
 def bench_table(result: BenchResult) -> Table:
-    """Average, min, max and median ms, ratio to the fastest, GFLOP/s, per strategy and phase."""
+    """Per implementation and phase: average, min, max and median ms, the median's ratio to the
+    GEMM reference and to the fastest, GFLOP/s and peak numpy memory."""
     cfg = result.config
     table = Table(
         title=f"Timings, {_count(cfg.repeat, 'run')} after {cfg.warmup} warm-up "
         f"({'-'.join(map(str, result.sizes))}, {cfg.loss.value}, {result.n_rows:,} rows)"
     )
     for col in (
-        "strategy",
+        "implementation",
         "pass",
         "average ms",
         "min ms",
         "max ms",
         "median ms",
-        "ratio to fastest",
+        "vs gemm",
+        "vs fastest",
         "GFLOP/s",
+        "peak MB",
     ):
-        table.add_column(col, justify="left" if col in ("strategy", "pass") else "right")
-    for t in result.timings:
+        table.add_column(col, justify="left" if col in ("implementation", "pass") else "right")
+    previous = None
+    for t in sorted(result.timings, key=lambda t: (_PHASE_ORDER.get(t.phase, 9), t.ratio)):
+        if previous is not None and t.phase != previous:
+            table.add_section()
+        previous = t.phase
         table.add_row(
-            t.strategy,
+            t.implementation,
             t.phase,
             f"{t.mean_ms:.2f}",
             f"{t.min_ms:.2f}",
             f"{t.max_ms:.2f}",
             f"{t.median_ms:.2f}",
+            "" if t.ratio_to_reference is None else f"{t.ratio_to_reference:.2f}x",
             f"{t.ratio:.2f}x",
             f"{t.gflops:.1f}",
+            "" if t.peak_mb is None else f"{t.peak_mb:.0f}",
         )
     return table
+
+
+_PHASE_ORDER = {"forward": 0, "fwd+bwd all": 1, "fwd+bwd weights": 2, "train epoch": 3}
 
 
 # ----------------------------------------------------------------------------- check_grads

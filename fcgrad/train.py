@@ -122,7 +122,7 @@ def train(
     params = model.init_params(
         [x_train.shape[1], *config.hidden, config.loss.n_out], rng, x_train.dtype.type
     )
-    run = _Run(
+    run = EpochRunner(
         config,
         strategies.get(config.strategy),
         params,
@@ -147,8 +147,11 @@ def train(
 
 
 @dataclasses.dataclass
-class _Run:
-    """The state one epoch needs: the strategy, the parameters, the data, the shuffling RNG."""
+class EpochRunner:
+    """The state an SGD epoch needs: the strategy, the parameters, the data, the shuffling RNG.
+
+    `epoch(k)` runs one shuffled pass in place on `params` (also timed by `fcgrad bench`).
+    """
 
     config: TrainConfig
     strategy: Any
