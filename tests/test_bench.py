@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fcgrad.bench import BenchConfig, bench, count_flops
+from fcgrad.bench import BenchConfig, bench, count_flops, gemm_flops
 from fcgrad.errors import ConfigError
 
 
@@ -22,19 +22,54 @@ def test_count_flops_hand_computed() -> None:
     )
 
 
-def test_bench_reports_every_strategy_and_phase() -> None:
+def test_gemm_flops_hand_computed() -> None:
+    # 784-50-1 on one row: forward 2*784*50 + 2*50*1 = 78,500; the weight gradients as many;
+    # the input side 2*50*1 (to the hidden layer) plus 2*784*50 (to x) for "all"
+    assert gemm_flops([784, 50, 1], 1, "forward") == 78_500
+    assert gemm_flops([784, 50, 1], 1, "fwd+bwd all") == 3 * 78_500
+    assert gemm_flops([784, 50, 1], 1, "fwd+bwd weights") == 2 * 78_500 + 100
+
+
+def test_bench_reports_every_implementation_and_phase() -> None:
     rng = np.random.default_rng(0)
     x, y = rng.standard_normal((256, 784)).astype(np.float32), rng.integers(0, 10, 256)
-    result = bench(x, y, BenchConfig(repeat=3, warmup=1))
-    assert [(t.strategy, t.phase) for t in result.timings] == [
-        (s, p) for s in ("manual", "vwc", "tape") for p in ("forward", "forward+backward")
+    result = bench(x, y, BenchConfig(repeat=3, warmup=1, compare=("autograd",)))
+    impls = ["gemm reference", "manual", "vwc", "tape", "autograd"]
+    phases = ["forward", "fwd+bwd all", "fwd+bwd weights"]
+    assert [(t.implementation, t.phase) for t in result.timings] == [
+        (i, p) for i in impls for p in phases
     ]
     for t in result.timings:
         assert len(t.times_ms) == 3 and t.min_ms <= t.median_ms <= t.max_ms and t.ratio >= 1.0
-    for phase in ("forward", "forward+backward"):
+        assert t.peak_mb is not None and t.peak_mb > 0  # all numpy here
+    for phase in phases:
         assert min(t.ratio for t in result.timings if t.phase == phase) == 1.0
+        ref = next(
+            t for t in result.timings if t.phase == phase and t.implementation == "gemm reference"
+        )
+        assert ref.ratio_to_reference == 1.0
     d = result.to_dict()
     assert d["rows_used"] == 256 and d["sizes"] == [784, 50, 1]
+
+
+def test_bench_train_epoch() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((640, 784)).astype(np.float32), rng.integers(0, 10, 640)
+    result = bench(x, y, BenchConfig(repeat=3, train_epoch=True, strategies=("manual", "tape")))
+    epochs = [t for t in result.timings if t.phase == "train epoch"]
+    assert [t.implementation for t in epochs] == ["manual", "tape"]
+
+
+def test_peers_unknown_or_missing(monkeypatch: pytest.MonkeyPatch) -> None:
+    from fcgrad import peers
+
+    with pytest.raises(ConfigError, match="choose from"):
+        peers.check_available(("tensorflow",))
+    monkeypatch.setattr(peers.importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(
+        ConfigError, match=r"torch is not installed \(pip install 'fcgrad\[peers\]'\)"
+    ):
+        peers.check_available(("torch",))
 
 
 @pytest.mark.parametrize(

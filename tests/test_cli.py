@@ -98,8 +98,16 @@ def test_download_then_cached_then_fallback(
 def test_download_table_shows_file_bytes_checksum_and_mirror(
     tmp_path: Path, mnist_server: str, dead_mirror_url: str
 ) -> None:
-    result = run("download", "mnist", "--mirror", dead_mirror_url, "--mirror", mnist_server,
-                 "--data-dir", tmp_path)  # fmt: skip
+    result = run(
+        "download",
+        "mnist",
+        "--mirror",
+        dead_mirror_url,
+        "--mirror",
+        mnist_server,
+        "--data-dir",
+        tmp_path,
+    )
     assert result.exit_code == 0, result.output
     assert "train-images-idx3-ubyte.gz" in result.stdout and "9,719,438" in result.stdout
     assert "sha256 ok" in result.stdout and mnist_server in result.stdout
@@ -110,8 +118,17 @@ def test_every_mirror_failing_is_one_line_listing_each_url(
     tmp_path: Path, dead_mirror_url: str, serve_folder: Callable[[Path], Any]
 ) -> None:
     empty = serve_folder(tmp_path)  # answers 404 for every file
-    result = run("download", "mnist", "--no-default-mirrors", "--mirror", dead_mirror_url,
-                 "--mirror", empty.url, "--data-dir", tmp_path / "d")  # fmt: skip
+    result = run(
+        "download",
+        "mnist",
+        "--no-default-mirrors",
+        "--mirror",
+        dead_mirror_url,
+        "--mirror",
+        empty.url,
+        "--data-dir",
+        tmp_path / "d",
+    )
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()
     assert "train-images-idx3-ubyte.gz" in line and dead_mirror_url in line and empty.url in line
@@ -229,34 +246,45 @@ def test_bench_table_for_all_three_strategies(mnist_data_dir: Path) -> None:
     result = run("bench", "--repeat", "10", "--data-dir", mnist_data_dir)
     assert result.exit_code == 0, result.output
     for word in (
+        "gemm reference",
         "manual",
         "vwc",
         "tape",
-        "forward+backward",
+        "fwd+bwd all",
+        "fwd+bwd weights",
         "median ms",
+        "vs gemm",
         "GFLOP/s",
+        "peak MB",
         "60,000 rows",
     ):
         assert word in result.stdout
 
 
-def test_bench_json(mnist_data_dir: Path) -> None:
-    report = run_json(
+def test_bench_json_with_a_peer_and_a_training_epoch(mnist_data_dir: Path) -> None:
+    args = (
         "bench",
         "--repeat",
-        "2",
+        "3",
         "--rows",
-        "1000",
+        "2000",
         "--strategy",
         "vwc",
-        "--data-dir",
-        mnist_data_dir,
+        "--compare",
+        "autograd",
     )
-    assert [(t["strategy"], t["phase"]) for t in report["timings"]] == [
-        ("vwc", "forward"),
-        ("vwc", "forward+backward"),
-    ]
-    assert all(len(t["times_ms"]) == 2 and t["ratio"] == 1.0 for t in report["timings"])
+    report = run_json(*args, "--train-epoch", "--data-dir", mnist_data_dir)
+    cases = [(t["implementation"], t["phase"]) for t in report["timings"]]
+    for impl in ("gemm reference", "vwc", "autograd"):
+        for phase in ("forward", "fwd+bwd all", "fwd+bwd weights"):
+            assert (impl, phase) in cases
+    assert ("vwc", "train epoch") in cases
+    assert all(len(t["times_ms"]) >= 1 and t["ratio"] >= 1.0 for t in report["timings"])
+
+
+def test_bench_compare_with_a_missing_library_is_a_user_error(mnist_data_dir: Path) -> None:
+    result = run("bench", "--compare", "tensorflow", "--data-dir", mnist_data_dir)
+    assert result.exit_code == 1 and "choose from torch, jax, autograd" in result.stderr
 
 
 # ----------------------------------------------------------------------------- user errors
@@ -396,14 +424,20 @@ def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
     assert report["ok"] and [leaf["shape"] for leaf in report["leaves"]] == [[4, 3], [5, 4]]
 
 
-@pytest.mark.parametrize(("args", "message"), [
-    (["--function", "mine:not_scalar", "--shape", "4,3", "--shape", "5,4"], "must return a scalar"),
-    (["--function", "nowhere:f", "--shape", "3"], "cannot import nowhere"),
-    (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'"),
-    (["--function", "mine:loss"], "--inputs FILE.npz or with --shape"),
-    (["--function", "mine:loss", "--shape", "3,a"], "--shape"),
-    (["--function", "mine:loss", "--shape", "3"], "mine:loss raised"),
-])  # fmt: skip
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--function", "mine:not_scalar", "--shape", "4,3", "--shape", "5,4"],
+            "must return a scalar",
+        ),
+        (["--function", "nowhere:f", "--shape", "3"], "cannot import nowhere"),
+        (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'"),
+        (["--function", "mine:loss"], "--inputs FILE.npz or with --shape"),
+        (["--function", "mine:loss", "--shape", "3,a"], "--shape"),
+        (["--function", "mine:loss", "--shape", "3"], "mine:loss raised"),
+    ],
+)
 def test_function_mode_user_errors(user_module: Path, args: list[str], message: str) -> None:
     result = run("gradcheck", *args)
     assert result.exit_code == 1, result.output
