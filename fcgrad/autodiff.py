@@ -24,6 +24,7 @@ A gradient has the structure, shapes and dtypes of its argument.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import itertools
 import weakref
@@ -215,16 +216,18 @@ def _top_trace(args: Sequence[Any]) -> Tape | None:
 def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Box:
     parents = []
     raw = list(args)
+    nested = False  # a Box of an outer trace among the arguments (higher order)
     for i, a in enumerate(args):
-        if type(a) is Box and a.tape is tape:
-            if i not in prim.vjps:
-                raise TypeError(f"{prim.name}: argument {i} is not differentiable")
-            parents.append((i, a.node))
-            raw[i] = a.value
-    ans = prim(*raw, **kwargs)  # may itself record on an outer tape
-    for a in raw:
-        if type(a) is np.ndarray and a.flags.writeable:
-            _freeze(tape, a)
+        if type(a) is Box:
+            if a.tape is tape:
+                if i not in prim.vjps:
+                    raise TypeError(f"{prim.name}: argument {i} is not differentiable")
+                parents.append((i, a.node))
+                raw[i] = a = a.value
+            nested = nested or type(a) is Box
+        elif type(a) is np.ndarray and a.flags.writeable:
+            _freeze(tape, a)  # a constant the rules will read (inputs are frozen when boxed)
+    ans = prim(*raw, **kwargs) if nested else prim.fwd(*raw, **kwargs)
     node = Node(prim, tuple(raw), kwargs, ans, tuple(parents))
     tape.nodes.append(node)
     return Box(ans, tape, node)
@@ -246,34 +249,49 @@ def _backward(tape: Tape, end: Node, cotangent: Any) -> dict[Node, Any]:
 
 
 def accumulate(total: Any, more: Any) -> Any:
-    """The cotangent of a value used more than once: the sum over its uses (an op itself)."""
-    from fcgrad.ops import add
+    """The cotangent of a value used more than once: the sum over its uses.
 
-    return add(total, more)
+    `+` is numpy's add on arrays and `fcgrad.ops.add` on traced values (higher order).
+    """
+    return total + more
 
 
 # ----------------------------------------------------------------------------- pytrees
 
 
+_FIELDS: dict[type, list[str]] = {}  # dataclass -> its field names (dataclasses.fields is slow)
+
+
 def _children(tree: Any) -> tuple[list[str], list[Any], Callable[[list[Any]], Any]] | None:
     """(labels, children, rebuild) of a container node; None for a leaf.
 
-    Containers: tuple (namedtuples too), list, dict (in key order) and dataclass
+    Containers: tuple (namedtuples too), list, dict (by sorted key) and dataclass
     instances (by field). Labels are how a path names each child: `[0]`, `['k']`, `.w`.
     """
     if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple
         return [f".{n}" for n in tree._fields], list(tree), lambda xs: type(tree)(*xs)
     if isinstance(tree, (tuple, list)):
         return [f"[{i}]" for i in range(len(tree))], list(tree), lambda xs: type(tree)(xs)
-    if isinstance(tree, dict):
-        keys = list(tree)
+    if isinstance(tree, dict):  # keys in a fixed order, so equal dicts flatten alike
+        keys = sorted(tree, key=lambda k: (type(k).__name__, repr(k)))
         return [f"[{k!r}]" for k in keys], [tree[k] for k in keys], lambda xs: dict(zip(keys, xs))
     if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
-        names = [f.name for f in dataclasses.fields(tree)]
         cls = type(tree)
+        names = _FIELDS.get(cls) or _FIELDS.setdefault(
+            cls, [f.name for f in dataclasses.fields(tree)]
+        )
         children = [getattr(tree, n) for n in names]
-        return [f".{n}" for n in names], children, lambda xs: cls(**dict(zip(names, xs)))
+        return [f".{n}" for n in names], children, lambda xs: _replace_fields(tree, names, xs)
     return None
+
+
+def _replace_fields(obj: Any, names: list[str], values: list[Any]) -> Any:
+    """A shallow copy of dataclass `obj` with new field values, without calling __init__ (so
+    frozen classes, init=False fields and __post_init__ checks of the original all work)."""
+    new = copy.copy(obj)
+    for name, value in zip(names, values):
+        object.__setattr__(new, name, value)
+    return new
 
 
 def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
@@ -333,6 +351,8 @@ def vjp(f: Callable[..., Any], *args: Any) -> tuple[Any, Callable[[Any], tuple[A
     out = f(*boxed)
     if isinstance(out, Box) and out.tape is tape:
         value, end = out.value, out.node
+        if type(value) is np.ndarray and value.flags.writeable:
+            _freeze(tape, value)  # rules such as exp's read the output too
     elif isinstance(out, (np.ndarray, np.generic, float, int, Box)):
         value, end = out, None  # the output does not depend on the inputs
     else:
@@ -364,6 +384,8 @@ def _box_input(leaf: Any, tape: Tape) -> Box:
         isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind in "iu"
     ):
         value = np.asarray(leaf, dtype=np.float64)
+    if type(value) is np.ndarray and value.flags.writeable:
+        _freeze(tape, value)
     node = Node(None, (), {}, value, ())
     return Box(value, tape, node)
 
