@@ -35,12 +35,12 @@ def mse(out: Any, y: np.ndarray) -> Any:
 
 
 def cross_entropy(logits: Any, y: np.ndarray) -> Any:
-    """-mean(sum(log_softmax(logits) * onehot(y), axis=1)), in nats."""
+    """-mean over rows of log_softmax(logits) at the label, in nats:
+    sum(log_softmax(logits) * (-onehot(y) / N))."""
     losses.check_ce_shapes(logits.shape, y.shape)
-    picked = ops.sum(
-        ops.mul(ops.log_softmax(logits), losses.onehot(y, logits.shape[1], logits.dtype)), axis=1
-    )
-    return ops.neg(ops.mean(picked))
+    weights = losses.onehot(y, logits.shape[1], logits.dtype)
+    weights *= -1.0 / y.shape[0]
+    return ops.sum(ops.mul(ops.log_softmax(logits), weights))
 
 
 def model(params: Params, x: Any) -> Any:
