@@ -5,12 +5,15 @@ What it checks, all seeded (`seed`) and labelled in the report:
 1. *Sampled coordinates*: for `samples` coordinates of every argument leaf (all of
    them with `full=True`), the analytic derivative `a` against the float64 central
    difference `n = (f(t + h) - f(t - h)) / 2h`, `h = step * max(1, |t|)`.
-2. *Random directions*: for `directions` random unit vectors `u` over all leaves at
-   once, `grad . u` against `(f(x + h u) - f(x - h u)) / 2h`: a check whose cost does
-   not grow with the number of parameters, and that sees every coordinate.
-3. *Structure*: gradients have their inputs' structure, shapes and dtypes; the value
-   and the gradients are finite; with the tape (no `grad` given) the pullback gives
-   the same result twice, zero for a zero cotangent, and is linear in the cotangent.
+2. *Random directions*: for `directions` random directions `v` over all leaves at
+   once (a unit vector, each leaf's part scaled by max(1, its RMS)), `grad . v`
+   against `(f(x + h v) - f(x - h v)) / 2h`: a check whose cost does not grow with the
+   number of parameters, and that sees every coordinate.
+3. *Structure*: f returns a float64 value for float64 inputs; gradients have their
+   inputs' structure, shapes and dtypes; the value and the gradients are finite (also
+   at the inputs' own dtypes, where float32 may overflow); with the tape (no `grad`
+   given) the pullback gives the same result twice, zero for a zero cotangent, and is
+   linear in the cotangent.
 
 Tolerance, per element: `|a - n| <= atol + rtol * |n| + noise`, where
 `noise = 32 eps (|f(t+h)| + |f(t-h)|) / 2h` bounds the float64 rounding of `f`
@@ -26,12 +29,13 @@ gradient of size 1e-3 is).
 Kinks: every coordinate's one-sided differences come free with its central one. When
 they disagree by more than the tolerance, and still do at step h/100 (a smooth f's
 gap, about h |f''|, would shrink a hundredfold), f is not differentiable at t (ReLU at
-exactly 0, maximum with a tie): the coordinate is reported as a *kink*, with the left
-and right derivatives beside `a` and whether `a` lies between them, separately, not
-as a failure. (Through several ReLUs at 0 at once, the chain rule with relu'(0) = 0
-can give a value outside that range; no finite difference can verify it either way.)
-A coordinate that fails away from a kink is retried with steps h/10 and h/100, so a
-kink merely near t does not cause a false failure.
+exactly 0, maximum with a tie). If `a` lies between the left and right derivatives (a
+subgradient: ReLU's 0 at 0, maximum's 1/2 at a tie) the coordinate is reported as a
+*kink*, separately, not as a failure; if it lies outside, it fails, shown with both
+one-sided derivatives. A coordinate that fails away from a kink is retried with steps
+h/10 and h/100 under the tolerance of step h (a smaller step may confirm a value, never
+loosen the test), so a kink merely near t does not cause a false failure. A step that
+leaves f's domain (log just above 0) is replaced by one relative to |t|.
 
 Evaluation is in float64: float32 inputs are promoted with a `PrecisionWarning`,
 because float32 central differences are quantized (eps32 / h is about 0.02).
@@ -71,7 +75,7 @@ class PrecisionWarning(UserWarning):
 class Element:
     """One coordinate: its index, the analytic and numeric derivatives, and the tolerance.
 
-    For a kink, `left` and `right` are the one-sided derivatives.
+    At a kink, `left` and `right` are the one-sided derivatives (NaN elsewhere).
     """
 
     index: tuple[int, ...]
@@ -163,14 +167,23 @@ class GradCheckReport:
             if leaf.failures:
                 e = leaf.failures[0]
                 more = f" (and {leaf.n_failures - 1} more)" if leaf.n_failures > 1 else ""
-                lines.append(
-                    f"sampled coordinates: {leaf.name}{list(e.index)}: analytic {e.analytic:.8g} "
-                    f"vs numeric {e.numeric:.8g}, |diff| {abs(e.analytic - e.numeric):.3g} "
-                    f"> tol {e.tol:.3g}{more}"
+                where = (
+                    f"sampled coordinates: {leaf.name}{list(e.index)}: analytic {e.analytic:.8g}"
                 )
+                if np.isfinite(e.left):
+                    lines.append(
+                        f"{where} at a kink, outside the one-sided derivatives "
+                        f"[{min(e.left, e.right):.8g}, {max(e.left, e.right):.8g}]{more}"
+                    )
+                else:
+                    lines.append(
+                        f"{where} vs numeric {e.numeric:.8g}, |diff| "
+                        f"{abs(e.analytic - e.numeric):.3g} > tol {e.tol:.3g}{more}"
+                    )
         lines += [
             f"random direction {d.index}: analytic {d.analytic:.8g} vs numeric {d.numeric:.8g}, "
-            f"|diff| {abs(d.analytic - d.numeric):.3g} > tol {d.tol:.3g}"
+            f"|diff| {abs(d.analytic - d.numeric):.3g} > tol {d.tol:.3g} (full=True / --full "
+            "finds the element)"
             for d in self.directions
             if not d.ok
         ]
@@ -232,15 +245,32 @@ class _Problem:
     given: list[Any]  # the caller's leaves, as given (dtype, kind)
     leaves: list[np.ndarray]  # float64 copies, perturbed in place
     names: list[str]
-    rebuild: Callable[[list[Any]], Any]
+    rebuild_given: Callable[[list[Any]], Any]  # the caller's structure around new leaves
 
     f0: float = float("nan")  # f at the unperturbed point
+    out_dtype: np.dtype | None = None  # the dtype f returned its value in
+
+    def rebuild(self, xs: list[Any]) -> Any:
+        """The arguments (a tuple) around float64 leaves, each of the kind the caller gave."""
+        return self.rebuild_given([_as_given(x, leaf) for x, leaf in zip(xs, self.given)])
 
     def value(self) -> float:
-        out = self.f(*self.rebuild(self.leaves))
-        if np.shape(out) != ():
-            raise ConfigError(f"check_grads: f must return a scalar, got shape {np.shape(out)}")
-        return float(out)
+        """f at the current leaves, as a float; ConfigError if f does not return a real scalar."""
+        return self.number(self.f(*self.rebuild(self.leaves)))
+
+    def number(self, out: Any) -> float:
+        if isinstance(out, (bool, np.bool_)) or not isinstance(
+            out, (float, int, np.ndarray, np.generic)
+        ):
+            raise ConfigError(f"check_grads: f must return a real scalar, not {type(out).__name__}")
+        arr = np.asarray(out)
+        if arr.shape != ():
+            raise ConfigError(f"check_grads: f must return a scalar, got shape {arr.shape}")
+        if arr.dtype.kind not in "fiu":
+            raise ConfigError(f"check_grads: f must return a real scalar, not {arr.dtype}")
+        if self.out_dtype is None:
+            self.out_dtype = arr.dtype
+        return float(arr)
 
 
 def check_grads(
@@ -305,30 +335,41 @@ def _validate(
 
 
 def _float64_problem(f: Callable[..., Any], args: tuple[Any, ...]) -> _Problem:
-    """Flatten `args` and promote every leaf to a float64 array (warning if float32 was given)."""
+    """Flatten `args` and copy every leaf to a float64 array (warning for narrower floats)."""
     leaves, rebuild = tree_flatten(args)
     names = [f"args{p}" for p in tree_paths(args)]
     promoted, out = [], []
     for name, leaf in zip(names, leaves):
-        if isinstance(leaf, (bool, np.bool_)) or np.result_type(leaf).kind not in "fiu":
+        kind = (
+            np.asarray(leaf).dtype
+            if isinstance(leaf, (np.ndarray, np.generic, float, int))
+            else None
+        )
+        if kind is None or isinstance(leaf, (bool, np.bool_)) or kind.kind not in "fiu":
+            what = kind if kind is not None else type(leaf).__name__
             raise ConfigError(
-                f"check_grads: {name} is a {type(leaf).__name__}, not a float or array"
+                f"check_grads: {name} is {what}; it differentiates real float arrays and numbers"
             )
-        if np.result_type(leaf) == np.float32:
-            promoted.append(name)
+        if kind.kind == "f" and kind.itemsize < 8:
+            promoted.append(f"{name} ({kind})")
         out.append(np.array(leaf, dtype=np.float64))  # a copy: perturbed in place
     if promoted:
         warnings.warn(
-            f"check_grads: {', '.join(promoted)} promoted from float32 to float64: "
-            "float32 central differences are quantized (eps32 / h ~ 0.02)",
+            f"check_grads: {', '.join(promoted)} promoted to float64: central differences "
+            "in a narrower float are quantized (eps32 / h ~ 0.02)",
             PrecisionWarning,
             stacklevel=3,
         )
 
-    def rebuild64(xs: list[Any]) -> Any:
-        return rebuild([_as_given(x, leaf) for x, leaf in zip(xs, leaves)])
+    def rebuild_given(xs: list[Any]) -> Any:
+        try:
+            return rebuild(xs)
+        except Exception as e:  # e.g. a dataclass whose __init__ rejects the new leaves
+            raise ConfigError(
+                f"check_grads: cannot rebuild the arguments: {type(e).__name__}: {e}"
+            ) from None
 
-    return _Problem(f, leaves, out, names, rebuild64)
+    return _Problem(f, leaves, out, names, rebuild_given)
 
 
 def _as_given(x: np.ndarray, leaf: Any) -> Any:
@@ -345,20 +386,24 @@ def _analytic(
     return _user_gradient(problem, grad, given)
 
 
+def _copies(xs: list[Any]) -> list[Any]:
+    return [np.array(x) if isinstance(x, np.ndarray) else x for x in xs]
+
+
 def _tape_gradient(
     problem: _Problem, given: tuple[Any, ...]
 ) -> tuple[list[np.ndarray], list[StructuralCheck]]:
-    args64 = problem.rebuild(problem.leaves)
-    value, pullback = vjp(problem.f, *args64)
+    # on copies: the tape makes what it saves read-only, and the leaves must stay movable
+    value, pullback = vjp(problem.f, *problem.rebuild(_copies(problem.leaves)))
     one = np.ones_like(np.asarray(value, dtype=np.float64))
     g1 = _flat(pullback(one))
 
-    def at_given() -> Any:
-        v, pb = vjp(problem.f, *given)
-        return pb(np.ones_like(np.asarray(v)))
+    def at_given() -> tuple[Any, Any]:
+        v, pb = vjp(problem.f, *problem.rebuild_given(_copies(problem.given)))
+        return v, pb(np.ones_like(np.asarray(v)))
 
     checks = [
-        _structure_check(problem, given, at_given),
+        *_given_checks(problem, given, at_given),
         _finite_check(value, g1),
         _same_check("backward twice gives the same gradient", g1, _flat(pullback(one))),
         _zero_check(_flat(pullback(np.zeros_like(one)))),
@@ -375,74 +420,108 @@ def _tape_gradient(
 def _user_gradient(
     problem: _Problem, grad: Callable[..., Any], given: tuple[Any, ...]
 ) -> tuple[list[np.ndarray], list[StructuralCheck]]:
-    args64 = problem.rebuild(problem.leaves)
+    def call(leaves: list[Any], rebuild: Callable[[list[Any]], Any]) -> Any:
+        args = rebuild(_copies(leaves))
+        g = grad(*args)
+        return g if len(args) != 1 or (isinstance(g, tuple) and len(g) == 1) else (g,)
 
-    def call(a: tuple[Any, ...]) -> Any:
-        g = grad(*a)
-        return g if len(a) != 1 or (isinstance(g, tuple) and len(g) == 1) else (g,)
-
-    g1 = call(args64)
-    flat1 = _flat(g1)
-    if len(flat1) != len(problem.leaves):
+    g1 = call(problem.leaves, problem.rebuild)
+    flat1 = [_real_array(g, "grad") for g in _flat(g1)]
+    paths = tree_paths(tuple(g1), "args")
+    if paths != problem.names:
+        detail = f"gradient leaves {paths[:4]} for argument leaves {problem.names[:4]}"
         return [np.full_like(leaf, np.nan) for leaf in problem.leaves], [
-            StructuralCheck(
-                "gradient has the arguments' structure",
-                False,
-                f"{len(flat1)} gradient leaves for {len(problem.leaves)} argument leaves",
-            )
+            StructuralCheck("gradient has the arguments' structure", False, detail)
         ]
     checks = [
-        _structure_check(problem, given, lambda: call(given)),
-        _finite_check(problem.value(), flat1),
-        _same_check("gradient is the same when computed twice", flat1, _flat(call(args64))),
+        *_given_checks(problem, given, lambda: _user_at_given(problem, call)),
+        _finite_check(problem.f0, flat1),
+        _same_check(
+            "gradient is the same when computed twice",
+            flat1,
+            [_real_array(g, "grad") for g in _flat(call(problem.leaves, problem.rebuild))],
+        ),
     ]
-    return [np.asarray(g, dtype=np.float64) for g in flat1], checks
+    return [g.astype(np.float64) for g in flat1], checks
+
+
+def _user_at_given(problem: _Problem, grad_at: Callable[..., Any]) -> tuple[Any, Any]:
+    """f and the user's gradient at the caller's own inputs (copies of them)."""
+    args = problem.rebuild_given(_copies(problem.given))
+    return problem.f(*args), grad_at(problem.given, problem.rebuild_given)
+
+
+def _real_array(g: Any, who: str) -> np.ndarray:
+    """A gradient leaf as a numeric array; ConfigError for None, strings, objects."""
+    arr = np.asarray(g) if isinstance(g, (np.ndarray, np.generic, float, int)) else None
+    if arr is None or arr.dtype.kind not in "fiu":
+        what = arr.dtype if arr is not None else type(g).__name__
+        raise ConfigError(f"check_grads: {who} returned {what} where a gradient array belongs")
+    return arr
 
 
 def _flat(grads: Any) -> list[Any]:
     return tree_flatten(tuple(grads))[0]
 
 
-def _structure_check(
-    problem: _Problem, given: tuple[Any, ...], at_given: Callable[[], Any]
-) -> StructuralCheck:
-    """Gradients at the caller's own dtypes have the inputs' structure, shapes and dtypes."""
+def _given_checks(
+    problem: _Problem, given: tuple[Any, ...], at_given: Callable[[], tuple[Any, Any]]
+) -> list[StructuralCheck]:
+    """At the caller's own inputs and dtypes: f is computed in float64 when given float64, the
+    gradients have the inputs' structure, shapes and dtypes, and value and gradients are finite
+    (a float32 overflow shows here, not after the promotion)."""
     name = "gradients have the inputs' shapes and dtypes"
+    checks = [_precision_check(problem)]
     try:
-        grads = _flat(at_given())
-    except Exception as e:  # the user's function failed at the given dtype: say so, do not crash
-        return StructuralCheck(
-            name, False, f"gradient at the given inputs raised {type(e).__name__}: {e}"
-        )
+        with np.errstate(all="ignore"):  # an overflow at the given dtype is reported below
+            value, grads = at_given()
+        grads = _flat(grads)
+    except ConfigError:
+        raise
+    except Exception as e:  # the function fails at the given dtype: say so, do not crash
+        return [
+            *checks,
+            StructuralCheck(name, False, f"at the given inputs: {type(e).__name__}: {e}"),
+        ]
     inputs = tree_flatten(given)[0]
     if len(grads) != len(inputs):
-        return StructuralCheck(
-            name, False, f"{len(grads)} gradient leaves for {len(inputs)} inputs"
-        )
+        return [
+            *checks,
+            StructuralCheck(name, False, f"{len(grads)} gradient leaves for {len(inputs)} inputs"),
+        ]
+    shapes = StructuralCheck(name, True)
     for leaf_name, g, x in zip(problem.names, grads, inputs):
-        want = (
-            np.shape(x),
-            np.result_type(x) if np.result_type(x).kind == "f" else np.dtype(np.float64),
-        )
+        kind = np.result_type(x)
+        want = (np.shape(x), kind if kind.kind == "f" else np.dtype(np.float64))
         got = (np.shape(g), np.result_type(g))
         if got != want:
-            return StructuralCheck(
-                name,
-                False,
-                f"{leaf_name}: gradient is {got[0]} {got[1]}, input is {want[0]} {want[1]}",
-            )
+            detail = f"{leaf_name}: gradient is {got[0]} {got[1]}, input is {want[0]} {want[1]}"
+            shapes = StructuralCheck(name, False, detail)
+            break
+    checks.append(shapes)
+    if any(np.result_type(x) != np.float64 for x in inputs):
+        checks.append(_finite_check(value, grads, "at the inputs' own dtypes"))
+    return checks
+
+
+def _precision_check(problem: _Problem) -> StructuralCheck:
+    name = "f is computed in float64"
+    dtype = problem.out_dtype
+    if dtype is not None and dtype.kind == "f" and dtype.itemsize < 8:
+        return StructuralCheck(
+            name, False, f"f returns {dtype}: its central differences are quantized"
+        )
     return StructuralCheck(name, True)
 
 
-def _finite_check(value: Any, grads: list[Any]) -> StructuralCheck:
-    bad = [i for i, g in enumerate(grads) if not np.all(np.isfinite(g))]
-    if not np.isfinite(value):
-        return StructuralCheck("value and gradients are finite", False, f"f = {value}")
+def _finite_check(value: Any, grads: list[Any], where: str = "") -> StructuralCheck:
+    name = "value and gradients are finite" + (f" {where}" if where else "")
+    bad = [i for i, g in enumerate(grads) if not np.all(np.isfinite(np.asarray(g, dtype=float)))]
+    if not np.isfinite(float(np.asarray(value))):
+        return StructuralCheck(name, False, f"f = {value}")
     if bad:
-        return StructuralCheck(
-            "value and gradients are finite", False, f"non-finite gradient in leaf {bad[0]}"
-        )
-    return StructuralCheck("value and gradients are finite", True)
+        return StructuralCheck(name, False, f"non-finite gradient in leaf {bad[0]}")
+    return StructuralCheck(name, True)
 
 
 def _same_check(name: str, a: list[Any], b: list[Any], rtol: float = 0.0) -> StructuralCheck:
@@ -485,11 +564,12 @@ class _Diff:
 def _diff(f: Callable[[], float], f0: float, at: Callable[[float], None], h: float) -> _Diff:
     """Differences of f along `at`, which puts the input at offset s from the point (0: back);
     f0 is f at the point."""
-    at(h)
-    up = f()
-    at(-h)
-    down = f()
-    at(0.0)
+    with np.errstate(all="ignore"):  # a step out of f's domain is handled, not warned about
+        at(h)
+        up = f()
+        at(-h)
+        down = f()
+        at(0.0)
     noise = ROUNDOFF * (abs(up) + abs(down)) / (2 * h)
     return _Diff((up - down) / (2 * h), (f0 - down) / h, (up - f0) / h, noise)
 
@@ -502,34 +582,61 @@ def judge(
     h: float,
     rtol: float,
     atol: float,
+    relative: float = 0.0,
 ) -> tuple[str, _Diff, float]:
-    """('pass' | 'kink' | 'fail', the differences used, the tolerance) for analytic `a`.
+    """(verdict, the differences used, the tolerance) for the analytic derivative `a`.
 
     `f` evaluates the function with the input wherever `at` last put it; `f0` is its
     value at the point; `h` the first step; the tolerance is atol + rtol |n| + noise.
+    Verdicts:
 
-    A kink shows as left and right differences that disagree by more than the
-    tolerance and keep disagreeing when h shrinks a hundredfold (for a smooth f their
-    gap, about h |f''|, shrinks with h): f is not differentiable there, and no value
-    of `a` can be verified, so the verdict is 'kink' whatever `a` is (the caller shows
-    `a` beside the one-sided derivatives). Away from kinks the central difference
-    decides, retried at h/10 and h/100 for a kink that is merely near.
+    - 'pass' / 'fail': the central difference decides. A failure is retried at h/10
+      and h/100 (a kink merely near the point), judged with the tolerance of step h:
+      a smaller step may only confirm a value, never loosen the test.
+    - 'kink' / 'kink-outside': the left and right differences disagree by more than
+      the tolerance and still do at h/100 (for a smooth f their gap, about h |f''|,
+      shrinks with h): f is not differentiable here. 'kink' when `a` lies between the
+      one-sided derivatives (a subgradient, e.g. ReLU's 0 at 0), 'kink-outside' when not.
+
+    A step that leaves f's domain (a non-finite value, e.g. log below 0) is replaced
+    by `relative` (the step scaled to the coordinate's own size) or shrunk tenfold.
     """
-    d = _diff(f, f0, at, h)
+    h, d = _finite_step(f, f0, at, h, relative)
     tol = atol + rtol * abs(d.central) + d.noise
     spread = abs(d.right - d.left)
     if spread > tol + 2 * ROUNDOFF * abs(f0) / h:
         small = _diff(f, f0, at, h / 100)
         if abs(small.right - small.left) > spread / 2:
-            tol_small = atol + rtol * max(abs(small.left), abs(small.right)) + 100 * small.noise
-            return "kink", small, tol_small
-    for scale in (1.0, 0.1, 0.01):
-        if scale != 1.0:
-            d = _diff(f, f0, at, h * scale)
-            tol = atol + rtol * abs(d.central) + d.noise
-        if _within(a, d.central, tol):
-            return "pass", d, tol
+            lo, hi = min(small.left, small.right), max(small.left, small.right)
+            tol_kink = atol + rtol * max(abs(lo), abs(hi)) + 100 * small.noise
+            inside = lo - tol_kink <= a <= hi + tol_kink
+            return ("kink" if inside else "kink-outside"), small, tol_kink
+    if _within(a, d.central, tol):
+        return "pass", d, tol
+    for scale in (0.1, 0.01):
+        smaller = _diff(f, f0, at, h * scale)
+        if _within(a, smaller.central, atol + rtol * abs(smaller.central) + d.noise):
+            return "pass", smaller, tol
     return "fail", d, tol
+
+
+def _finite_step(
+    f: Callable[[], float], f0: float, at: Callable[[float], None], h: float, relative: float
+) -> tuple[float, _Diff]:
+    """A step whose differences are finite (f stays in its domain): h; else the step
+    relative to the coordinate's own size (`relative`, e.g. 6e-12 at t = 1e-6, where
+    log's domain ends 1e-6 away); else tenfold smaller, four times at most."""
+    d = _diff(f, f0, at, h)
+    if np.isfinite(d.central) or not np.isfinite(f0):
+        return h, d
+    h = relative if 0 < relative < h else h / 10
+    d = _diff(f, f0, at, h)
+    for _ in range(4):
+        if np.isfinite(d.central):
+            break
+        h /= 10
+        d = _diff(f, f0, at, h)
+    return h, d
 
 
 def _check_leaf(
@@ -560,8 +667,10 @@ def _check_leaf(
             _step(opts, x[ix]),
             opts.rtol,
             atol,
+            relative=opts.step * abs(float(x[ix])),
         )
-        _fold(report, verdict, Element(ix, float(analytic[ix]), d.central, tol, d.left, d.right))
+        sides = (d.left, d.right) if verdict.startswith("kink") else (float("nan"),) * 2
+        _fold(report, verdict, Element(ix, float(analytic[ix]), d.central, tol, *sides))
     return report
 
 
@@ -582,6 +691,11 @@ def at_coordinate(x: np.ndarray, ix: tuple[int, ...]) -> Callable[[float], None]
 def _fold(report: LeafReport, verdict: str, e: Element) -> None:
     """Count one judged coordinate into the leaf's report (kinks apart from the errors)."""
     report.checked += 1
+    if verdict == "kink-outside":  # not differentiable, and not a subgradient either
+        report.n_failures += 1
+        if len(report.failures) < MAX_LISTED:
+            report.failures.append(e)
+        return
     if verdict == "kink":
         report.n_kinks += 1
         if len(report.kinks) < MAX_LISTED:
@@ -607,22 +721,24 @@ def _fold(report: LeafReport, verdict: str, e: Element) -> None:
 def _check_direction(
     problem: _Problem, analytic: list[np.ndarray], k: int, rng: np.random.Generator, opts: _Options
 ) -> DirectionReport:
-    """grad . u against the central difference of f along a random unit vector u."""
+    """grad . v against the central difference of f along v = D u: u a random unit vector,
+    D scaling each leaf by max(1, its RMS), so that one large argument does not set the step
+    of all the others (and every leaf moves by about `step` relative to its own size)."""
     us = [rng.standard_normal(x.shape) for x in problem.leaves]
     norm = np.sqrt(sum(float(np.sum(u * u)) for u in us)) or 1.0
-    us = [u / norm for u in us]
-    a = float(sum(float(np.sum(g * u)) for g, u in zip(analytic, us)))
+    vs = [
+        u / norm * max(1.0, float(np.sqrt(np.mean(x * x))) if x.size else 1.0)
+        for u, x in zip(us, problem.leaves)
+    ]
+    a = float(sum(float(np.sum(g * v)) for g, v in zip(analytic, vs)))
     origin = [x.copy() for x in problem.leaves]
 
     def at(s: float) -> None:
-        for x, x0, u in zip(problem.leaves, origin, us):
-            np.add(x0, s * u, out=x)
+        for x, x0, v in zip(problem.leaves, origin, vs):
+            np.add(x0, s * v, out=x)
 
-    scale = max([1.0] + [float(np.max(np.abs(x))) for x in problem.leaves if x.size])
-    size = sum(x.size for x in problem.leaves) or 1
-    gnorm = np.sqrt(sum(float(np.sum(g * g)) for g in analytic))
-    atol = (
-        opts.rtol * gnorm / np.sqrt(size) if opts.atol is None else opts.atol
-    )  # |g.u| ~ |g|/sqrt(size)
-    verdict, d, tol = judge(problem.value, problem.f0, at, a, opts.step * scale, opts.rtol, atol)
-    return DirectionReport(k, a, d.central, float(tol), kink=verdict == "kink")
+    spread = float(np.sqrt(sum(float(np.sum((g * v) ** 2)) for g, v in zip(analytic, vs))))
+    atol = opts.rtol * spread if opts.atol is None else opts.atol  # |g . v| is about this size
+    verdict, d, tol = judge(problem.value, problem.f0, at, a, opts.step, opts.rtol, atol)
+    # across a kink a direction sees no derivative at all: reported, never a failure
+    return DirectionReport(k, a, d.central, float(tol), kink=verdict.startswith("kink"))

@@ -35,7 +35,7 @@ from fcgrad.data import (
     missing_mnist_files,
     resolve_mirrors,
 )
-from fcgrad.errors import FcgradError
+from fcgrad.errors import ConfigError, FcgradError
 from fcgrad.fileio import atomic_path, writable_target
 from fcgrad.gradcheck import GradCheckConfig, gradcheck
 from fcgrad.losses import Loss
@@ -443,6 +443,8 @@ def gradcheck_cmd(
     or check your own function's gradient with --function."""
     from fcgrad import render
 
+    if function is None and (grad or inputs or shape or full or directions != 3):
+        raise ConfigError("--grad, --inputs, --shape, --full and --directions go with --function")
     if function is not None:
         report = _check_function(
             function, grad, inputs, shape or [], samples, full, directions, seed

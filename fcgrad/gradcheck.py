@@ -376,7 +376,7 @@ def _judged_row(
     for c in cs:
         value = float(got[c.index])
         verdict, d, t = judge(c.f, c.f0, c.at, value, c.h, FD_RTOL, atol)
-        if verdict == "kink":
+        if verdict.startswith("kink"):  # through many ReLUs at 0 the chain rule may leave the range
             kinks += 1
             continue
         a.append(value)
