@@ -155,13 +155,14 @@ def test_maximum_with_a_tie_is_a_kink_with_half_the_gradient() -> None:
         assert leaf.n_kinks == 1 and leaf.kinks[0].index == (0,) and leaf.kinks[0].analytic == 0.5
 
 
-def test_a_value_outside_the_one_sided_range_at_a_kink_is_shown_as_such(
+def test_a_value_outside_the_one_sided_range_at_a_kink_fails(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setitem(ops.relu.vjps, 0, lambda g, ans, x: ops.mul(g, 2.0))
     report = check_grads(lambda x: ops.sum(ops.relu(x)), (np.array([0.0]),), full=True)
-    (kink,) = report.leaves[0].kinks
-    assert kink.analytic == 2.0 and not kink.between  # a kink, flagged: 2 is not in [0, 1]
+    (bad,) = report.leaves[0].failures  # not a subgradient: a failure, shown at its kink
+    assert bad.analytic == 2.0 and not bad.between and report.leaves[0].n_kinks == 0
+    assert "at a kink, outside the one-sided derivatives [0, 1" in report.problems()[0]
     assert check_grads(lambda x: ops.sum(ops.relu(x)), (np.array([1.0]),)).ok is False
 
 
@@ -179,7 +180,7 @@ def test_round_off_of_a_large_offset_is_allowed_for() -> None:
 
 
 def test_float32_inputs_are_promoted_with_a_warning() -> None:
-    with pytest.warns(PrecisionWarning, match=r"args\[0\] promoted from float32 to float64"):
+    with pytest.warns(PrecisionWarning, match=r"args\[0\] \(float32\) promoted to float64"):
         report = check_grads(lambda x: ops.sum(ops.square(x)), (np.ones(3, np.float32),))
     assert report.ok and report.leaves[0].dtype == "float32"
 
@@ -204,6 +205,7 @@ def test_tiny_versus_zero_has_relative_error_one_not_infinity() -> None:
 def test_structural_checks_pass_for_the_tape() -> None:
     report = check_grads(lambda x: ops.sum(ops.exp(x)), (X34,))
     assert [s.name for s in report.structural] == [
+        "f is computed in float64",
         "gradients have the inputs' shapes and dtypes",
         "value and gradients are finite",
         "backward twice gives the same gradient",
@@ -306,3 +308,126 @@ def test_no_warning_for_float64_inputs() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert check_grads(lambda x: ops.sum(ops.square(x)), (np.ones(3),)).ok
+
+
+# ------------------------------------------------------------------- the review's cases
+
+
+def _square_without_the_2() -> Any:
+    return custom_vjp(np.square, lambda g, ans, x: ops.mul(g, x))
+
+
+def test_a_large_offset_does_not_let_a_wrong_rule_through() -> None:
+    sqw = _square_without_the_2()
+    x = rng.standard_normal(2000)
+    report = check_grads(lambda v: ops.add(ops.mean(sqw(v)), 1000.0), (x,))
+    assert not report.ok  # the retries at h/10, h/100 must not loosen the tolerance
+
+
+@pytest.mark.parametrize("scale", [0.0, 0.5])
+def test_near_an_optimum_a_zero_or_half_gradient_fails(scale: float) -> None:
+    c = rng.standard_normal(50)
+    w = c + 1e-3 * rng.standard_normal(50)  # f ~ 6e4, |grad| ~ 2e-3
+
+    def f(w: Any) -> Any:
+        return ops.add(ops.sum(ops.square(ops.sub(w, c))), 6e4)
+
+    assert check_grads(f, (w,)).ok
+    assert not check_grads(f, (w,), grad=lambda w: scale * 2 * (w - c)).ok
+
+
+def test_a_function_computed_in_float32_fails_the_precision_check() -> None:
+    def f(w: Any) -> Any:
+        return np.float32(1000) + np.sum(np.square(w.astype(np.float32)))
+
+    report = check_grads(f, (rng.standard_normal(5),), grad=lambda w: 2 * w)
+    failed = [s.name for s in report.structural if not s.ok]
+    assert failed == ["f is computed in float64"] and not report.ok
+
+
+def test_overflow_at_the_given_float32_shows() -> None:
+    naive = custom_vjp(lambda x: np.log(np.sum(np.exp(x))), lambda g, ans, x: g * np.exp(x - ans))
+    with pytest.warns(PrecisionWarning):
+        report = check_grads(naive, (np.array([100.0, 101.0, 99.0], np.float32),))
+    failed = [s.name for s in report.structural if not s.ok]
+    assert failed == ["value and gradients are finite at the inputs' own dtypes"]
+
+
+@pytest.mark.parametrize("bad", [None, "abc"])
+def test_a_function_returning_a_non_number_is_a_config_error(bad: Any) -> None:
+    with pytest.raises(ConfigError, match="real scalar"):
+        check_grads(lambda x: bad, (np.ones(2),))
+    with pytest.raises(ConfigError, match="where a gradient array belongs"):
+        check_grads(lambda x: ops.sum(x), (np.ones(2),), grad=lambda x: bad)
+
+
+def test_dict_gradients_match_by_key_not_by_order() -> None:
+    args = ({"a": np.ones(2), "b": np.full(3, 2.0)},)
+
+    def f(d: Any) -> Any:
+        return ops.sum(ops.square(d["a"])) + ops.sum(d["b"])
+
+    reordered = check_grads(f, args, grad=lambda d: {"b": np.ones(3), "a": 2 * d["a"]})
+    assert reordered.ok
+    wrong_keys = check_grads(f, args, grad=lambda d: {"c": np.ones(3), "a": 2 * d["a"]})
+    assert not wrong_keys.ok
+    assert [s.name for s in wrong_keys.structural] == ["gradient has the arguments' structure"]
+
+
+def test_a_step_that_leaves_the_domain_is_shrunk() -> None:
+    assert check_grads(lambda v: ops.sum(ops.log(v)), (np.array([1e-6, 2e-6]),), full=True).ok
+
+
+def test_one_large_argument_does_not_spoil_the_directions() -> None:
+    report = check_grads(
+        lambda a, b: ops.sum(ops.sin(a)) + ops.sum(b), (rng.standard_normal(3), np.full(4, 1e6))
+    )
+    assert report.ok, report.problems()
+
+
+def test_a_function_that_keeps_its_output_leaves_the_inputs_writable() -> None:
+    kept = []
+
+    def f(x: Any) -> Any:
+        out = ops.sum(ops.square(x))
+        kept.append(out)
+        return out
+
+    x = rng.standard_normal(4)
+    assert check_grads(f, (x,)).ok
+    x[0] = 1.0  # check_grads worked on copies: the caller's array was never frozen
+
+
+def test_mutating_the_output_between_forward_and_backward_raises() -> None:
+    out, _pullback = autodiff.vjp(ops.exp, np.ones(2))
+    with pytest.raises(ValueError, match="read-only"):
+        out[0] = 0.0
+
+
+def test_dataclasses_that_validate_or_have_init_false_fields() -> None:
+    import dataclasses
+
+    @dataclasses.dataclass(frozen=True)
+    class Checked:
+        w: np.ndarray
+        size: int = dataclasses.field(init=False, default=0)
+
+        def __post_init__(self) -> None:
+            if self.w.ndim != 1:
+                raise ValueError("w must be 1-D")
+
+    report = check_grads(lambda p: ops.sum(ops.square(p.w)), (Checked(np.ones(3)),))
+    assert report.ok and [leaf.name for leaf in report.leaves] == ["args[0].w", "args[0].size"]
+
+
+@pytest.mark.parametrize(
+    ("leaf", "word"), [("text", "str"), (np.array([True]), "bool"), (np.array([1j]), "complex")]
+)
+def test_unsupported_leaves_get_a_clear_message(leaf: Any, word: str) -> None:
+    with pytest.raises(ConfigError, match=f"is {word}.*real float arrays and numbers"):
+        check_grads(lambda x: 0.0, (leaf,))
+
+
+def test_float16_is_promoted_with_a_warning_too() -> None:
+    with pytest.warns(PrecisionWarning, match="float16"):
+        check_grads(lambda x: ops.sum(ops.square(x)), (np.ones(3, np.float16),))

@@ -386,6 +386,9 @@ def loss_grad_half(w, x):
 
 def not_scalar(w, x):
     return ops.matmul(x, w)
+
+def returns_none(x):
+    return None
 """
 
 
@@ -436,6 +439,11 @@ def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
         (["--function", "mine:loss"], "--inputs FILE.npz or with --shape"),
         (["--function", "mine:loss", "--shape", "3,a"], "--shape"),
         (["--function", "mine:loss", "--shape", "3"], "mine:loss raised"),
+        (
+            ["--function", "mine:returns_none", "--shape", "3"],
+            "must return a real scalar, not NoneType",
+        ),
+        (["--grad", "mine:loss_grad", "--shape", "3"], "go with --function"),
     ],
 )
 def test_function_mode_user_errors(user_module: Path, args: list[str], message: str) -> None:
