@@ -288,7 +288,11 @@ def _children(tree: Any) -> tuple[list[str], list[Any], Callable[[list[Any]], An
 def _replace_fields(obj: Any, names: list[str], values: list[Any]) -> Any:
     """A shallow copy of dataclass `obj` with new field values, without calling __init__ (so
     frozen classes, init=False fields and __post_init__ checks of the original all work)."""
-    new = copy.copy(obj)
+    if hasattr(obj, "__dict__"):  # the common case, several times faster than copy.copy
+        new = object.__new__(type(obj))
+        new.__dict__.update(obj.__dict__)
+    else:
+        new = copy.copy(obj)
     for name, value in zip(names, values):
         object.__setattr__(new, name, value)
     return new

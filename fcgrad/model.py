@@ -57,6 +57,11 @@ class Params:
         """A copy with every array cast to `dtype` (float64 for finite differences)."""
         return Params(tuple(Linear(la.w.astype(dtype), la.b.astype(dtype)) for la in self.layers))
 
+    @classmethod
+    def from_arrays(cls, arrays: Sequence[np.ndarray]) -> Params:
+        """The inverse of `arrays()`: w1, b1, w2, b2, ... back into layers."""
+        return cls(tuple(Linear(w, b) for w, b in zip(arrays[::2], arrays[1::2])))
+
     def copy(self) -> Params:
         """A deep copy."""
         return self.astype(self.layers[0].w.dtype)

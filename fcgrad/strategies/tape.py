@@ -62,18 +62,22 @@ def _objective(loss: Loss, y: np.ndarray) -> Any:
 def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
     """The loss of the net on (x, y), recorded on a tape as a forward pass does."""
     f = _objective(loss, y)
-    return float(vjp(lambda p: f(p, x), params)[0])
+    return float(vjp(lambda *ws: f(Params.from_arrays(ws), x), *params.arrays())[0])
 
 
 def value_and_grads(
     params: Params, x: np.ndarray, y: np.ndarray, loss: Loss, *, input_grad: bool = False
 ) -> LossAndGrads:
-    """The loss and its gradients, by replaying the tape backwards from the loss."""
+    """The loss and its gradients, by replaying the tape backwards from the loss.
+
+    The parameters go to `vjp` as a flat list of arrays (w1, b1, ...), which saves
+    flattening the `Params` pytree on every step; `vjp(f, params)` gives the same.
+    """
     f = _objective(loss, y)
+    ws = list(params.arrays())
     if input_grad:
-        out, pullback = vjp(f, params, x)
-        grads, dx = pullback(np.ones_like(out))
-        return LossAndGrads(float(out), grads, dx)
-    out, pullback = vjp(lambda p: f(p, x), params)
-    (grads,) = pullback(np.ones_like(out))
-    return LossAndGrads(float(out), grads, None)
+        out, pullback = vjp(lambda x, *ws: f(Params.from_arrays(ws), x), x, *ws)
+        dx, *grads = pullback(np.ones_like(out))
+        return LossAndGrads(float(out), Params.from_arrays(grads), dx)
+    out, pullback = vjp(lambda *ws: f(Params.from_arrays(ws), x), *ws)
+    return LossAndGrads(float(out), Params.from_arrays(pullback(np.ones_like(out))), None)
