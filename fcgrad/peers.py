@@ -7,6 +7,7 @@ throughput, one SGD epoch at a given batch size. None of these libraries is a
 dependency: install them with the `peers` extra (`pip install 'fcgrad[peers]'`;
 `torch==2.13.0` is the CPU build on these machines).
 
+- numpy: the lesson's net written out by hand in plain numpy (no install needed).
 - torch: eager mode, `torch.autograd.grad`, its default intra-op threads.
 - jax: `jax.jit` of `jax.value_and_grad`, results awaited with `block_until_ready`.
 - autograd: HIPS autograd's `value_and_grad` over numpy.
@@ -24,7 +25,7 @@ from fcgrad.errors import ConfigError
 from fcgrad.losses import Loss
 from fcgrad.model import Params
 
-PEERS = ("torch", "jax", "autograd")
+PEERS = ("numpy", "torch", "jax", "autograd")
 Phases = dict[str, Callable[[], object]]
 
 
@@ -33,7 +34,7 @@ def check_available(names: tuple[str, ...]) -> None:
     for name in names:
         if name not in PEERS:
             raise ConfigError(f"--compare {name!r}: choose from {', '.join(PEERS)}")
-        if importlib.util.find_spec(name) is None:
+        if name != "numpy" and importlib.util.find_spec(name) is None:
             raise ConfigError(
                 f"--compare {name}: {name} is not installed (pip install 'fcgrad[peers]')"
             )
@@ -41,7 +42,51 @@ def check_available(names: tuple[str, ...]) -> None:
 
 def phases(name: str, params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
     """{'forward', 'fwd+bwd all', 'fwd+bwd weights'} -> a callable, for peer `name`."""
-    return {"torch": _torch, "jax": _jax, "autograd": _autograd}[name](params, x, y, loss)
+    makers = {"numpy": _numpy, "torch": _torch, "jax": _jax, "autograd": _autograd}
+    return makers[name](params, x, y, loss)
+
+
+# ----------------------------------------------------------------------------- numpy
+
+
+def _numpy(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
+    """The lesson's forward and backward written out in plain numpy, fresh arrays each call."""
+    ws = [(layer.w, layer.b) for layer in params.layers]
+
+    def run(backward: bool, input_grad: bool) -> object:
+        acts, pre = [x], []
+        for i, (w, b) in enumerate(ws):
+            pre.append(acts[-1] @ w + b)
+            if i < len(ws) - 1:
+                acts.append(np.maximum(pre[-1], 0))
+        out = pre[-1]
+        if loss is Loss.mse:
+            diff = out[:, 0] - y
+            value, g = float(np.mean(diff * diff)), (2.0 / y.shape[0]) * diff[:, None]
+        else:
+            shifted = out - out.max(axis=1, keepdims=True)
+            p = np.exp(shifted)
+            p /= p.sum(axis=1, keepdims=True)
+            rows = np.arange(y.shape[0])
+            value = float(-np.mean(np.log(p[rows, y])))
+            p[rows, y] -= 1
+            g = p / y.shape[0]
+        if not backward:
+            return value
+        grads = []
+        for i in range(len(ws) - 1, -1, -1):
+            grads += [acts[i].T @ g, g.sum(axis=0)]
+            if i > 0 or input_grad:
+                g = g @ ws[i][0].T
+            if i > 0:
+                g = g * (pre[i - 1] > 0)
+        return value, grads, g
+
+    return {
+        "forward": lambda: run(False, False),
+        "fwd+bwd all": lambda: run(True, True),
+        "fwd+bwd weights": lambda: run(True, False),
+    }
 
 
 # ----------------------------------------------------------------------------- torch

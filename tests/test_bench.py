@@ -84,3 +84,26 @@ def test_peers_unknown_or_missing(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_bad_config(kw: dict[str, object], message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         BenchConfig(**kw).validate()  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("loss", ["mse", "cross-entropy"])
+def test_the_hand_written_numpy_peer_computes_the_same_gradients(loss: str) -> None:
+    from fcgrad import model, peers, strategies
+    from fcgrad.losses import Loss, targets
+
+    rng = np.random.default_rng(0)
+    x, labels = rng.standard_normal((100, 784)).astype(np.float32), rng.integers(0, 10, 100)
+    lf = Loss(loss)
+    p, y = model.init_params([784, 50, lf.n_out], 0), targets(lf, labels)
+    value, grads, gx = peers.phases("numpy", p, x, y, lf)["fwd+bwd all"]()
+    ref = strategies.get("manual").value_and_grads(p, x, y, lf, input_grad=True)
+    assert value == pytest.approx(ref.loss, rel=1e-6)
+    want = [
+        ref.params.layers[1].w,
+        ref.params.layers[1].b,
+        ref.params.layers[0].w,
+        ref.params.layers[0].b,
+    ]
+    for got, exp in zip(grads, want):
+        np.testing.assert_allclose(got, exp, rtol=1e-5, atol=1e-7)
+    np.testing.assert_allclose(gx, ref.input, rtol=1e-5, atol=1e-9)
