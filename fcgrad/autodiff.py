@@ -24,6 +24,7 @@ A gradient has the structure, shapes and dtypes of its argument.
 
 from __future__ import annotations
 
+import collections
 import copy
 import dataclasses
 import itertools
@@ -50,12 +51,13 @@ class Primitive:
     `Box` records a node on the box's tape.
     """
 
-    __slots__ = ("__dict__", "fwd", "name", "vjps")
+    __slots__ = ("__dict__", "fwd", "into", "name", "vjps")
 
     def __init__(self, fwd: Callable[..., Any], name: str | None = None) -> None:
         self.fwd = fwd
         self.name = name or fwd.__name__
         self.vjps: dict[int, VJPRule] = {}
+        self.into: dict[int, VJPRule] = {}  # first-order rules that write into an `out` array
         self.__doc__ = fwd.__doc__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -78,6 +80,12 @@ def defvjp(prim: Primitive, *rules: VJPRule | None) -> None:
     for argnum, rule in enumerate(rules):
         if rule is not None:
             prim.vjps[argnum] = rule
+
+
+def defvjp_into(prim: Primitive, argnum: int, rule: VJPRule) -> None:
+    """Register a first-order variant of a VJP rule, `rule(g, ans, *args, out=array)`, that
+    writes its result into a given array (used by `pullback(..., into=...)`)."""
+    prim.into[argnum] = rule
 
 
 def custom_vjp(
@@ -233,19 +241,44 @@ def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str
     return Box(ans, tape, node)
 
 
-def _backward(tape: Tape, end: Node, cotangent: Any) -> dict[Node, Any]:
-    """Replay `tape` in reverse from `end`; return the cotangent of every node reached."""
+def _backward(
+    tape: Tape, end: Node, cotangent: Any, into: dict[Node, np.ndarray] | None = None
+) -> dict[Node, Any]:
+    """Replay `tape` in reverse from `end`; return the cotangent of every node reached.
+
+    `into` maps input nodes used exactly once to arrays their cotangent is written into.
+    """
+    if into:
+        uses = collections.Counter(p for n in tape.nodes for _, p in n.parents)
+        into = {node: buf for node, buf in into.items() if uses[node] == 1}
     cts: dict[Node, Any] = {end: cotangent}
     for node in reversed(tape.nodes):
         g = cts.get(node)
         if g is None or node.prim is None:
             continue
         for argnum, parent in node.parents:
+            if into and parent in into:
+                cts[parent] = _pull_into(node, argnum, g, into[parent])
+                continue
             rule = node.prim.vjps[argnum]
             pg = rule(g, node.ans, *node.args, **node.kwargs)
             prev = cts.get(parent)
             cts[parent] = pg if prev is None else accumulate(prev, pg)
     return cts
+
+
+def _pull_into(node: Node, argnum: int, g: Any, out: np.ndarray) -> np.ndarray:
+    """The cotangent of one argument, written into `out` (directly when the op has an `into`
+    rule and nothing is traced; otherwise computed, then copied)."""
+    assert node.prim is not None
+    plain = not any(type(a) is Box for a in (g, *node.args))
+    if plain and argnum in node.prim.into:
+        pg = node.prim.into[argnum](g, node.ans, *node.args, out=out, **node.kwargs)
+    else:
+        pg = node.prim.vjps[argnum](g, node.ans, *node.args, **node.kwargs)
+    if pg is not out:
+        np.copyto(out, pg)
+    return out
 
 
 def accumulate(total: Any, more: Any) -> Any:
@@ -334,12 +367,15 @@ def tree_paths(tree: Any, prefix: str = "") -> list[str]:
 # ----------------------------------------------------------------------------- public API
 
 
-def vjp(f: Callable[..., Any], *args: Any) -> tuple[Any, Callable[[Any], tuple[Any, ...]]]:
+def vjp(f: Callable[..., Any], *args: Any) -> tuple[Any, Callable[..., tuple[Any, ...]]]:
     """Evaluate `f(*args)` on a fresh tape; return its value and its pullback.
 
     `pullback(cotangent)` takes a cotangent of the output's shape (a scalar for a
     scalar output) and returns one gradient per argument, each with the structure,
     shapes and dtypes of that argument. It may be called any number of times.
+    `pullback(cotangent, into={i: array})` writes array argument i's gradient into
+    the given array (of its shape and dtype) and returns that array: a large
+    gradient computed again and again need not be allocated again and again.
 
     Raises TypeError if `f` returns something that is not an array or scalar, and
     `ShapeError` if a cotangent's shape differs from the output's.
@@ -362,20 +398,41 @@ def vjp(f: Callable[..., Any], *args: Any) -> tuple[Any, Callable[[Any], tuple[A
     else:
         raise TypeError(f"vjp: f must return an array or scalar, not {type(out).__name__}")
 
-    def pullback(cotangent: Any) -> tuple[Any, ...]:
+    def pullback(cotangent: Any, *, into: dict[int, np.ndarray] | None = None) -> tuple[Any, ...]:
         if np.shape(cotangent) != np.shape(value):
             raise ShapeError(
                 f"pullback: cotangent shape {np.shape(cotangent)} != output shape {np.shape(value)}"
             )
-        cts = _backward(tape, end, cotangent) if end is not None else {}
+        targets = _into_nodes(into, inputs, args) if into else None
+        cts = _backward(tape, end, cotangent, targets) if end is not None else {}
         grads = []
         for (leaves, unflatten), boxes in zip(structs, inputs):
             grads.append(
                 unflatten([_leaf_grad(leaf, cts.get(b.node)) for leaf, b in zip(leaves, boxes)])
             )
+        for argnum, buf in (into or {}).items():  # an argument used twice was summed elsewhere
+            if grads[argnum] is not buf:
+                np.copyto(buf, grads[argnum])
+                grads[argnum] = buf
         return tuple(grads)
 
     return value, pullback
+
+
+def _into_nodes(
+    into: dict[int, np.ndarray], inputs: list[list[Box]], args: tuple[Any, ...]
+) -> dict[Node, np.ndarray]:
+    """Map `pullback(into={argnum: array})` to input nodes; ShapeError for a buffer that does
+    not match its argument (an array argument, same shape and dtype)."""
+    nodes = {}
+    for argnum, buf in into.items():
+        arg = args[argnum]
+        if not isinstance(arg, np.ndarray) or buf.shape != arg.shape or buf.dtype != arg.dtype:
+            raise ShapeError(
+                f"pullback: into[{argnum}] must be an array shaped like argument {argnum}"
+            )
+        nodes[inputs[argnum][0].node] = buf
+    return nodes
 
 
 def _box_input(leaf: Any, tape: Tape) -> Box:

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.autodiff import Box, defvjp, primitive, unbox
+from fcgrad.autodiff import Box, defvjp, defvjp_into, primitive, unbox
 from fcgrad.errors import ShapeError
 
 __all__ = [
@@ -241,6 +241,15 @@ def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 defvjp(matmul, _matmul_vjp_x, _matmul_vjp_y)
+defvjp_into(
+    matmul,
+    0,
+    lambda g, ans, x, y, out: (
+        _matmul_vjp_x(g, ans, x, y)
+        if np.ndim(y) == 1 or np.ndim(x) == 1
+        else np.matmul(g, np.transpose(y), out=out)
+    ),
+)
 
 
 # ----------------------------------------------------------------------------- reductions

@@ -20,7 +20,7 @@ import numpy as np
 from fcgrad import losses, ops
 from fcgrad.losses import Loss
 from fcgrad.model import Linear, Params
-from fcgrad.strategies import LossAndGrads
+from fcgrad.strategies import LossAndGrads, Workspace, input_buffer
 
 
 class Tensor:
@@ -33,10 +33,19 @@ class Tensor:
         self.grad: Any = None  # an array of value's shape once the backward pass has run
 
 
-def lin_grad(inp: Tensor, out: Tensor, w: Tensor, b: Tensor, *, input_grad: bool = True) -> None:
-    """Fill inp.grad (unless `input_grad` is False), w.grad and b.grad from out.grad."""
+def lin_grad(
+    inp: Tensor,
+    out: Tensor,
+    w: Tensor,
+    b: Tensor,
+    *,
+    input_grad: bool = True,
+    into: np.ndarray | None = None,
+) -> None:
+    """Fill inp.grad (unless `input_grad` is False; written `into` a given buffer), w.grad
+    and b.grad from out.grad."""
     if input_grad:
-        inp.grad = out.grad @ w.value.T
+        inp.grad = np.matmul(out.grad, w.value.T, out=into)
     w.grad = inp.value.T @ out.grad
     b.grad = out.grad.sum(axis=0)
 
@@ -82,16 +91,24 @@ def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
 
 
 def value_and_grads(
-    params: Params, x: np.ndarray, y: np.ndarray, loss: Loss, *, input_grad: bool = False
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    *,
+    input_grad: bool = False,
+    workspace: Workspace | None = None,
 ) -> LossAndGrads:
-    """The loss and, by the hand-written rules, every parameter's gradient (and x's if asked)."""
+    """The loss and, by the hand-written rules, every parameter's gradient (and x's if asked;
+    into the workspace's buffer when one is given)."""
     records = _forward(params, x)
     out = records[-1][1]
     loss_value = losses.value(loss, out.value, y)
     (mse_grad if loss is Loss.mse else cross_entropy_grad)(out, y)
     for i in range(len(records) - 1, -1, -1):
         inp, out, w, b = records[i]
-        lin_grad(inp, out, w, b, input_grad=input_grad or i > 0)
+        into = input_buffer(workspace, out.grad, w.value) if i == 0 and input_grad else None
+        lin_grad(inp, out, w, b, input_grad=input_grad or i > 0, into=into)
         if i > 0:
             relu_grad(records[i - 1][1], inp)
     grads = Params(tuple(Linear(w.grad, b.grad) for _, _, w, b in records))

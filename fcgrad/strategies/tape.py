@@ -15,7 +15,7 @@ from fcgrad import losses, ops
 from fcgrad.autodiff import vjp
 from fcgrad.losses import Loss
 from fcgrad.model import Params
-from fcgrad.strategies import LossAndGrads
+from fcgrad.strategies import LossAndGrads, Workspace
 
 
 def lin(x: Any, w: Any, b: Any) -> Any:
@@ -66,9 +66,18 @@ def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
 
 
 def value_and_grads(
-    params: Params, x: np.ndarray, y: np.ndarray, loss: Loss, *, input_grad: bool = False
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    *,
+    input_grad: bool = False,
+    workspace: Workspace | None = None,
 ) -> LossAndGrads:
     """The loss and its gradients, by replaying the tape backwards from the loss.
+
+    With a `workspace`, the input gradient is written into its buffer (`pullback(...,
+    into=...)`, which matmul's rule honours), as manual and vwc do.
 
     The parameters go to `vjp` as a flat list of arrays (w1, b1, ...), which saves
     flattening the `Params` pytree on every step; `vjp(f, params)` gives the same.
@@ -77,7 +86,8 @@ def value_and_grads(
     ws = list(params.arrays())
     if input_grad:
         out, pullback = vjp(lambda x, *ws: f(Params.from_arrays(ws), x), x, *ws)
-        dx, *grads = pullback(np.ones_like(out))
+        into = {0: workspace.buffer("input gradient", x.shape, x.dtype)} if workspace else None
+        dx, *grads = pullback(np.ones_like(out), into=into)
         return LossAndGrads(float(out), Params.from_arrays(grads), dx)
     out, pullback = vjp(lambda *ws: f(Params.from_arrays(ws), x), *ws)
     return LossAndGrads(float(out), Params.from_arrays(pullback(np.ones_like(out))), None)

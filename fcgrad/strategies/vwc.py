@@ -16,19 +16,26 @@ import numpy as np
 from fcgrad import losses, ops
 from fcgrad.losses import Loss
 from fcgrad.model import Linear, Params
-from fcgrad.strategies import LossAndGrads
+from fcgrad.strategies import LossAndGrads, Workspace, input_buffer
 
 Pullback = Callable[[Any], Any]
 
 
 def lin(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray, *, need_x: bool = True
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    *,
+    need_x: bool = True,
+    workspace: Workspace | None = None,
 ) -> tuple[np.ndarray, Pullback]:
-    """x @ w + b; pullback(g) -> (g @ w.T or None when not `need_x`, x.T @ g, sum of g rows)."""
+    """x @ w + b; pullback(g) -> (g @ w.T or None when not `need_x`, x.T @ g, sum of g rows);
+    g @ w.T goes into the workspace's buffer when one is given."""
     out = ops.add(ops.matmul(x, w), b)
 
     def pullback(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
-        return (g @ w.T if need_x else None), x.T @ g, g.sum(axis=0)
+        dx = np.matmul(g, w.T, out=input_buffer(workspace, g, w)) if need_x else None
+        return dx, x.T @ g, g.sum(axis=0)
 
     return out, pullback
 
@@ -60,13 +67,16 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
     return float(-np.mean(logp[rows, y])), pullback
 
 
-def model(params: Params, x: np.ndarray, *, need_x: bool = True) -> tuple[np.ndarray, Pullback]:
+def model(
+    params: Params, x: np.ndarray, *, need_x: bool = True, workspace: Workspace | None = None
+) -> tuple[np.ndarray, Pullback]:
     """The net as one op: output (N, n_out) and pullback(g) -> (dx or None, Params of grads)."""
     pullbacks: list[Pullback] = []
     h = x
     last = len(params.layers) - 1
     for i, layer in enumerate(params.layers):
-        h, pb_lin = lin(h, layer.w, layer.b, need_x=need_x or i > 0)
+        ws = workspace if i == 0 else None  # only the input gradient is large
+        h, pb_lin = lin(h, layer.w, layer.b, need_x=need_x or i > 0, workspace=ws)
         pullbacks.append(pb_lin)
         if i < last:
             h, pb_relu = relu(h)
@@ -93,10 +103,16 @@ def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
 
 
 def value_and_grads(
-    params: Params, x: np.ndarray, y: np.ndarray, loss: Loss, *, input_grad: bool = False
+    params: Params,
+    x: np.ndarray,
+    y: np.ndarray,
+    loss: Loss,
+    *,
+    input_grad: bool = False,
+    workspace: Workspace | None = None,
 ) -> LossAndGrads:
     """The loss and its gradients, by composing the ops' pullbacks in reverse."""
-    out, pb_model = model(params, x, need_x=input_grad)
+    out, pb_model = model(params, x, need_x=input_grad, workspace=workspace)
     loss_value, pb_loss = (mse if loss is Loss.mse else cross_entropy)(out, y)
     dx, grads = pb_model(pb_loss(1.0))
     return LossAndGrads(loss_value, grads, dx)
