@@ -125,14 +125,28 @@ class BenchResult:
     n_rows: int
     sizes: tuple[int, ...]
     timings: list[Timing]
+    blas: str = dataclasses.field(default_factory=lambda: blas_description())
 
     def to_dict(self) -> dict[str, object]:
         return {
             "config": losses.config_dict(self.config),
+            "blas": self.blas,
             "rows_used": self.n_rows,
             "sizes": list(self.sizes),
             "timings": [t.to_dict() for t in self.timings],
         }
+
+
+def blas_description() -> str:
+    """The BLAS numpy runs on, its kernel and threads, e.g. 'openblas SkylakeX, 2 threads'."""
+    from threadpoolctl import threadpool_info
+
+    pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
+    parts = [
+        f"{p['internal_api']} {p.get('architecture') or '?'}, {p['num_threads']} threads"
+        for p in pools
+    ]
+    return "; ".join(parts) or "unknown BLAS"
 
 
 def count_flops(sizes: Sequence[int], n: int, *, backward: bool, input_grad: bool = True) -> int:
@@ -194,9 +208,12 @@ def _strategy_phases(
     name: str, params: Params, x: np.ndarray, y: np.ndarray, loss: Loss
 ) -> dict[str, Callable[[], object]]:
     mod = strategies.get(name)
+    ws = strategies.Workspace()  # repeated full-batch passes reuse the input gradient's buffer
     return {
         "forward": lambda: mod.value(params, x, y, loss),
-        "fwd+bwd all": lambda: mod.value_and_grads(params, x, y, loss, input_grad=True),
+        "fwd+bwd all": lambda: mod.value_and_grads(
+            params, x, y, loss, input_grad=True, workspace=ws
+        ),
         "fwd+bwd weights": lambda: mod.value_and_grads(params, x, y, loss, input_grad=False),
     }
 
@@ -237,7 +254,7 @@ def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult
     runs = {(impl, phase): fn for impl, by_phase in cases.items() for phase, fn in by_phase.items()}
     times = _interleaved(runs, config.repeat, config.warmup)
     timings = _timings(
-        times, sizes, n, numpy_impls={REFERENCE, *config.strategies, "autograd"}, runs=runs
+        times, sizes, n, numpy_impls={REFERENCE, *config.strategies, "numpy", "autograd"}, runs=runs
     )
     if config.train_epoch:
         timings += _epoch_timings(params, x, y, config)

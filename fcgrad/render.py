@@ -280,7 +280,8 @@ def bench_table(result: BenchResult) -> Table:
     cfg = result.config
     table = Table(
         title=f"Timings, {_count(cfg.repeat, 'run')} after {cfg.warmup} warm-up "
-        f"({'-'.join(map(str, result.sizes))}, {cfg.loss.value}, {result.n_rows:,} rows)"
+        f"({'-'.join(map(str, result.sizes))}, {cfg.loss.value}, {result.n_rows:,} rows; "
+        f"{result.blas})"
     )
     for col in (
         "implementation",
