@@ -145,3 +145,27 @@ def test_namedtuple_and_mixed_key_dict_pytrees() -> None:
 def test_zero_d_array_gets_a_zero_d_array_gradient() -> None:
     g = grad(lambda x: x * x)(np.array(3.0, np.float32))
     assert isinstance(g, np.ndarray) and g.shape == () and g.dtype == np.float32 and g == 6.0
+
+
+def test_pullback_into_writes_the_gradient_into_the_given_array() -> None:
+    x, w = np.arange(6.0).reshape(2, 3), np.ones((3, 4))
+    _, pullback = vjp(lambda x: ops.sum(ops.matmul(x, w)), x)
+    buf = np.full_like(x, np.nan)
+    (g,) = pullback(1.0, into={0: buf})
+    assert g is buf
+    np.testing.assert_array_equal(buf, np.full((2, 3), 4.0))  # g @ w.T with g = ones(2, 4)
+
+
+def test_pullback_into_for_an_argument_used_twice_still_sums_both_uses() -> None:
+    x = np.ones((2, 3))
+    _, pullback = vjp(lambda x: ops.sum(ops.matmul(x, np.ones((3, 1)))) + ops.sum(x * 2.0), x)
+    buf = np.empty_like(x)
+    (g,) = pullback(1.0, into={0: buf})
+    assert g is buf
+    np.testing.assert_array_equal(buf, np.full((2, 3), 3.0))
+
+
+def test_pullback_into_rejects_a_buffer_of_the_wrong_shape() -> None:
+    _, pullback = vjp(lambda x: ops.sum(x), np.ones(3))
+    with pytest.raises(ShapeError, match="into"):
+        pullback(1.0, into={0: np.empty(4)})

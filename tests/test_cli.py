@@ -284,7 +284,7 @@ def test_bench_json_with_a_peer_and_a_training_epoch(mnist_data_dir: Path) -> No
 
 def test_bench_compare_with_a_missing_library_is_a_user_error(mnist_data_dir: Path) -> None:
     result = run("bench", "--compare", "tensorflow", "--data-dir", mnist_data_dir)
-    assert result.exit_code == 1 and "choose from torch, jax, autograd" in result.stderr
+    assert result.exit_code == 1 and "choose from numpy, torch, jax, autograd" in result.stderr
 
 
 # ----------------------------------------------------------------------------- user errors

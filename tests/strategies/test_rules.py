@@ -209,3 +209,22 @@ def test_unknown_strategy_is_a_config_error() -> None:
 
     with pytest.raises(ConfigError, match="unknown strategy 'adam'"):
         strategies.get("adam")
+
+
+@pytest.mark.parametrize("name", strategies.NAMES)
+def test_a_workspace_gives_the_same_gradients_in_a_reused_buffer(name: str) -> None:
+    rng = np.random.default_rng(9)
+    x = rng.standard_normal((40, 30)).astype(np.float32)
+    y = losses.targets(Loss.mse, rng.integers(0, 10, 40))
+    params = model.init_params([30, 8, 1], 0)
+    ws = strategies.Workspace()
+    first = strategies.get(name).value_and_grads(
+        params, x, y, Loss.mse, input_grad=True, workspace=ws
+    )
+    fresh = strategies.get(name).value_and_grads(params, x, y, Loss.mse, input_grad=True)
+    np.testing.assert_array_equal(first.input, fresh.input)
+    assert first.input is ws.buffer("input gradient", x.shape, x.dtype)  # reused, not allocated
+    again = strategies.get(name).value_and_grads(
+        params, 2 * x, y, Loss.mse, input_grad=True, workspace=ws
+    )
+    assert again.input is first.input  # the next call overwrites it, as documented
