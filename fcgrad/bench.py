@@ -179,23 +179,29 @@ def gemm_flops(sizes: Sequence[int], n: int, phase: str) -> int:
 
 
 def gemm_reference(params: Params, x: np.ndarray) -> dict[str, Callable[[], object]]:
-    """The phases' matrix products alone, on arrays of the workload's shapes and dtype."""
+    """The phases' matrix products alone, on arrays of the workload's shapes and dtype, each
+    written into a preallocated result (no allocation, no page faults): the practical limit."""
     ws = [layer.w for layer in params.layers]
     acts = [x]
     for w in ws[:-1]:
         acts.append(acts[-1] @ w)
     outs = [a @ w for a, w in zip(acts, ws)]
+    fwd_out = [np.empty_like(o) for o in outs]
+    w_grads = [np.empty_like(w) for w in ws]
+    in_grads = [np.empty_like(a) for a in acts]
 
-    def forward() -> list[np.ndarray]:
-        return [a @ w for a, w in zip(acts, ws)]
+    def forward() -> object:
+        for a, w, o in zip(acts, ws, fwd_out):
+            np.matmul(a, w, out=o)
+        return fwd_out
 
-    def backward(input_grad: bool) -> list[np.ndarray]:
-        got = forward()
+    def backward(input_grad: bool) -> object:
+        forward()
         for i in range(len(ws) - 1, -1, -1):
-            got.append(acts[i].T @ outs[i])
+            np.matmul(acts[i].T, outs[i], out=w_grads[i])
             if i > 0 or input_grad:
-                got.append(outs[i] @ ws[i].T)
-        return got
+                np.matmul(outs[i], ws[i].T, out=in_grads[i])
+        return w_grads
 
     return {
         "forward": forward,
@@ -261,15 +267,25 @@ def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult
     return BenchResult(config, n, sizes, timings)
 
 
+SETTLE_S = 0.1  # untimed pause after a peer: its spinning worker threads go idle
+
+
 def _interleaved(
     runs: dict[tuple[str, str], Callable[[], object]], repeat: int, warmup: int
 ) -> dict:
+    """Each case once per repetition, in turn; the first `warmup` repetitions untimed.
+
+    After a peer's run (torch, jax), an untimed pause of SETTLE_S lets its worker
+    threads, which spin for a while when idle, stop competing for the cores.
+    """
     times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
     for rep in range(warmup + repeat):
         for key, fn in runs.items():
             t = _timed(fn)
             if rep >= warmup:
                 times[key].append(t)
+            if key[0] in ("torch", "jax"):
+                time.sleep(SETTLE_S)
     return times
 
 

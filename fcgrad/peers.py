@@ -16,7 +16,6 @@ dependency: install them with the `peers` extra (`pip install 'fcgrad[peers]'`;
 from __future__ import annotations
 
 import importlib.util
-import os
 from collections.abc import Callable
 from typing import Any
 
@@ -28,9 +27,6 @@ from fcgrad.model import Params
 
 PEERS = ("numpy", "torch", "jax", "autograd")
 
-# Interleaved with numpy's BLAS threads, an OpenMP runtime that spins its idle threads
-# (torch's default) would steal the cores from whatever runs next; idle threads sleep.
-os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 Phases = dict[str, Callable[[], object]]
 
 
