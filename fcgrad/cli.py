@@ -7,16 +7,19 @@ the core becomes one red line on stderr and exit code 1; usage errors exit 2.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import enum
 import functools
 import json
 import math
 import os
+import signal
+import threading
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any, NoReturn, TypeVar
 
 import numpy as np
 import typer
@@ -40,7 +43,7 @@ from fcgrad.fileio import atomic_path, writable_target
 from fcgrad.gradcheck import GradCheckConfig, gradcheck
 from fcgrad.losses import Loss
 from fcgrad.normalize import normalize_pair
-from fcgrad.train import TrainConfig, save_params, train
+from fcgrad.train import Checkpoint, TrainConfig, TrainingInterrupted, TrainResult, train
 
 app = typer.Typer(
     help="Train a fully connected net on MNIST and verify its gradients three ways.",
@@ -132,7 +135,8 @@ StrategySet = Annotated[
 
 
 def user_errors(fn: F) -> F:
-    """Turn a FcgradError from the core into one red line on stderr and exit 1."""
+    """Turn a FcgradError from the core into one red line on stderr and exit 1, and Ctrl-C
+    into one line and exit 130 (files are written atomically, so nothing is half-written)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -141,6 +145,9 @@ def user_errors(fn: F) -> F:
         except FcgradError as e:
             err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True, highlight=False)
             raise typer.Exit(1) from None
+        except KeyboardInterrupt:  # outside training (which stops at a step boundary itself)
+            err.print("interrupted; nothing was left half-written", highlight=False)
+            raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
 
@@ -337,7 +344,22 @@ def train_cmd(
     seed: Seed = 0,
     save: Annotated[
         Path | None,
-        typer.Option("--save", help="Write the trained weights to this .npz file.", dir_okay=False),
+        typer.Option(
+            "--save",
+            help="Write a checkpoint (weights, epoch, RNG state, statistics, "
+            "configuration) to this .npz file; also on Ctrl-C.",
+            dir_okay=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run saved in this checkpoint (its configuration is used).",
+            dir_okay=False,
+            exists=True,
+            show_default=False,
+        ),
     ] = None,
     data_dir: DataDir = Path("data"),
     mirror: Mirrors = None,
@@ -346,27 +368,88 @@ def train_cmd(
     json_: Json = False,
 ) -> None:
     """Train the net with mini-batch SGD; report loss and accuracy on the 10,000 valid images."""
+
     from fcgrad import render
 
-    config = TrainConfig(strategy.value, loss, tuple(hidden), epochs, batch_size, lr, seed)  # type: ignore[arg-type]
+    checkpoint = Checkpoint.load(resume) if resume is not None else None
+    rate = lr if lr is not None else loss.default_lr
+    fresh = TrainConfig(strategy.value, loss, tuple(hidden), epochs, batch_size, rate, seed)
+    config = checkpoint.config if checkpoint else fresh
     config.validate()
     if save is not None:
         writable_target(save)  # fail now, not after training
-    x_train, y_train, x_valid, y_valid, _, _ = _normalized(
+    x_train, y_train, x_valid, y_valid, stats, _ = _normalized(
         Source.of(data_dir, mirror, no_default_mirrors, no_download), json_
     )
-    if json_:
-        result = train(x_train, y_train, x_valid, y_valid, config)
-    else:
-        sizes = "-".join(map(str, (784, *hidden, loss.n_out)))
-        title = f"Training {sizes} with {strategy.value}, {loss.value}"
-        with render.train_display(out, title) as display:
-            result = train(x_train, y_train, x_valid, y_valid, config, display)
+    if checkpoint and not np.allclose((checkpoint.mean, checkpoint.std), (stats.mean, stats.std)):
+        raise ConfigError(f"{resume} was trained on data with other statistics than {data_dir}")
+    data = (x_train, y_train, x_valid, y_valid)
+    try:
+        with _stop_on_sigint() as stop:
+            result = _train_shown(data, config, checkpoint, stop, (stats.mean, stats.std), json_)
+    except TrainingInterrupted as e:
+        _interrupted(e.checkpoint, save)
     if save is not None:
-        save_params(save, result)
+        result.checkpoint.save(save)
     _emit(result, json_, render.train_summary, saved=str(save) if save else None)
     if save is not None and not json_:
-        out.print(f"saved weights to {save}")
+        out.print(f"saved the checkpoint to {save}")
+
+
+def _train_shown(
+    data: tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray],
+    config: TrainConfig,
+    checkpoint: Checkpoint | None,
+    stop: Callable[[], bool],
+    stats: tuple[float, float],
+    quiet: bool,
+) -> TrainResult:
+    """train(), with the live epoch table unless `quiet`."""
+    from fcgrad import render
+
+    if quiet:
+        return train(*data, config, resume=checkpoint, should_stop=stop, stats=stats)
+    sizes = "-".join(map(str, (784, *config.hidden, config.loss.n_out)))
+    title = f"Training {sizes} with {config.strategy}, {config.loss.value}"
+    with render.train_display(out, title) as display:
+        return train(*data, config, display, resume=checkpoint, should_stop=stop, stats=stats)
+
+
+@contextlib.contextmanager
+def _stop_on_sigint() -> Iterator[Callable[[], bool]]:
+    """While training: the first Ctrl-C asks it to stop at the next step boundary; a second
+    one interrupts at once."""
+    asked = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield asked.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _interrupted(checkpoint: Checkpoint, save: Path | None) -> NoReturn:
+    """Save what there is (with --save), say how to resume, and exit 130 (as after SIGINT)."""
+    where = f"epoch {checkpoint.epoch}, step {checkpoint.step}"
+    if save is not None:
+        checkpoint.save(save)
+        err.print(
+            f"interrupted at {where}; saved to {save}; resume with: fcgrad train --resume {save}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    else:
+        err.print(
+            f"interrupted at {where}; nothing saved (use --save FILE to be able to resume)",
+            soft_wrap=True,
+            highlight=False,
+        )
+    raise typer.Exit(130)
 
 
 @app.command("gradcheck")

@@ -7,14 +7,16 @@ through an optional `TrainProgress` and returns a `TrainResult`. It never prints
 from __future__ import annotations
 
 import dataclasses
+import json
 import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
 import numpy as np
 
 from fcgrad import losses, model, strategies
-from fcgrad.errors import ConfigError, TrainingDiverged
+from fcgrad.errors import ConfigError, DataError, FcgradError, TrainingDiverged
 from fcgrad.fileio import atomic_path
 from fcgrad.losses import Loss
 from fcgrad.model import Params
@@ -67,11 +69,13 @@ class EpochResult:
 
 @dataclasses.dataclass
 class TrainResult:
-    """The configuration, one `EpochResult` per epoch, and the trained parameters."""
+    """The configuration, one `EpochResult` per epoch, the trained parameters, and the final
+    `Checkpoint` (what `--save` writes)."""
 
     config: TrainConfig
     epochs: list[EpochResult]
     params: Params
+    checkpoint: Checkpoint
 
     @property
     def valid_accuracy(self) -> float:
@@ -103,6 +107,87 @@ def evaluate(params: Params, x: np.ndarray, labels: np.ndarray, loss: Loss) -> t
     )
 
 
+class TrainingInterrupted(FcgradError):
+    """Training was asked to stop (Ctrl-C); `checkpoint` holds everything to resume it."""
+
+    def __init__(self, checkpoint: Checkpoint) -> None:
+        c = checkpoint
+        super().__init__(f"training interrupted at epoch {c.epoch}, step {c.step}")
+        self.checkpoint = checkpoint
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """A run's exact state at a step boundary: continuing from it gives the same weights as
+    never stopping.
+
+    `epoch` is the epoch in progress (config.epochs + 1 once finished), `step` the steps of
+    it already taken, `rng_state` the shuffling Generator's state at that epoch's start
+    (so its permutation can be drawn again), `loss_sum` the sum of its steps' losses so far,
+    `history` the finished epochs, `mean`/`std` the normalization statistics used.
+    Plain SGD keeps no optimizer state beyond the weights.
+    """
+
+    config: TrainConfig
+    params: Params
+    epoch: int
+    step: int
+    rng_state: Mapping[str, Any]
+    loss_sum: float
+    history: list[EpochResult]
+    mean: float
+    std: float
+
+    def save(self, path: str | Path) -> Path:
+        """Write the weights (w1, b1, ...) and the state (JSON) to `path` (.npz), atomically."""
+        meta = {
+            "config": losses.config_dict(self.config),
+            "epoch": self.epoch,
+            "step": self.step,
+            "rng_state": self.rng_state,
+            "loss_sum": self.loss_sum,
+            "mean": self.mean,
+            "std": self.std,
+            "history": [dataclasses.asdict(e) for e in self.history],
+        }
+        arrays: dict[str, Any] = {**self.params.named(), "checkpoint": np.array(json.dumps(meta))}
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Checkpoint:
+        """Read a checkpoint written by `save`; DataError naming the file when it is not one."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["checkpoint"]))
+                arrays = [data[f"{k}{i}"] for i in range(1, len(data.files) // 2 + 1) for k in "wb"]
+            cfg = dict(meta["config"], loss=Loss(meta["config"]["loss"]))
+            cfg["hidden"] = tuple(cfg["hidden"])
+            return cls(
+                TrainConfig(**cfg),
+                Params.from_arrays(arrays),
+                meta["epoch"],
+                meta["step"],
+                meta["rng_state"],
+                meta["loss_sum"],
+                [EpochResult(**e) for e in meta["history"]],
+                meta["mean"],
+                meta["std"],
+            )
+        except (OSError, KeyError, ValueError, TypeError) as e:
+            raise DataError(
+                f"{path} is not an fcgrad checkpoint ({type(e).__name__}: {e})"
+            ) from None
+
+
+class _Stop(Exception):
+    """Raised inside an epoch when `should_stop()` turns true after a step."""
+
+    def __init__(self, step: int, loss_sum: float) -> None:
+        self.step, self.loss_sum = step, loss_sum
+
+
 def train(
     x_train: np.ndarray,
     labels_train: np.ndarray,
@@ -110,32 +195,54 @@ def train(
     labels_valid: np.ndarray,
     config: TrainConfig,
     progress: TrainProgress | None = None,
+    *,
+    resume: Checkpoint | None = None,
+    should_stop: Callable[[], bool] | None = None,
+    stats: tuple[float, float] = (float("nan"), float("nan")),
 ) -> TrainResult:
-    """Train from kaiming init with shuffled mini-batch SGD; evaluate after every epoch.
+    """Train from kaiming init (or from `resume`) with shuffled mini-batch SGD; evaluate after
+    every epoch.
 
-    x_* are normalized (N, 784) float32; labels_* are (N,) int64 digits.
-    Raises ConfigError for unusable hyperparameters and TrainingDiverged, naming
-    the epoch, the step and the learning rate, when the loss becomes NaN or inf.
+    x_* are normalized (N, 784) float32; labels_* are (N,) int64 digits; `stats` the
+    (mean, std) they were normalized with, kept in checkpoints. `should_stop` is asked
+    after every step; when it answers True, TrainingInterrupted carries a Checkpoint.
+    Raises ConfigError for unusable hyperparameters and TrainingDiverged, naming the
+    epoch, the step and the learning rate, when the loss becomes NaN or inf.
     """
     config.validate()
     rng = np.random.default_rng(config.seed)
-    params = model.init_params(
-        [x_train.shape[1], *config.hidden, config.loss.n_out], rng, x_train.dtype.type
-    )
+    if resume is None:
+        params = model.init_params(
+            [x_train.shape[1], *config.hidden, config.loss.n_out], rng, x_train.dtype.type
+        )
+        first, step, loss_sum, results = 1, 0, 0.0, []
+    else:
+        params = resume.params
+        rng.bit_generator.state = resume.rng_state
+        first, step, loss_sum, results = (
+            resume.epoch,
+            resume.step,
+            resume.loss_sum,
+            list(resume.history),
+        )
+    y_train = losses.targets(config.loss, labels_train, x_train.dtype)
     run = EpochRunner(
-        config,
-        strategies.get(config.strategy),
-        params,
-        x_train,
-        losses.targets(config.loss, labels_train, x_train.dtype),
-        rng,
-        progress,
+        config, strategies.get(config.strategy), params, x_train, y_train, rng, progress
     )
-    results = []
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by the loss guard
-        for epoch in range(1, config.epochs + 1):
+        for epoch in range(first, config.epochs + 1):
+            start_state = rng.bit_generator.state
             start = time.perf_counter()
-            train_loss = run.epoch(epoch)
+            try:
+                train_loss = run.epoch(
+                    epoch, start_step=step, loss_sum=loss_sum, should_stop=should_stop
+                )
+            except _Stop as stop:
+                ck = Checkpoint(
+                    config, params, epoch, stop.step, start_state, stop.loss_sum, results, *stats
+                )
+                raise TrainingInterrupted(ck) from None
+            step, loss_sum = 0, 0.0
             valid_loss, valid_acc = evaluate(params, x_valid, labels_valid, config.loss)
             result = EpochResult(
                 epoch, train_loss, valid_loss, valid_acc, time.perf_counter() - start
@@ -143,7 +250,10 @@ def train(
             results.append(result)
             if progress:
                 progress.end_epoch(result)
-    return TrainResult(config, results, params)
+    done = Checkpoint(
+        config, params, config.epochs + 1, 0, rng.bit_generator.state, 0.0, results, *stats
+    )
+    return TrainResult(config, results, params, done)
 
 
 @dataclasses.dataclass
@@ -161,15 +271,23 @@ class EpochRunner:
     rng: np.random.Generator
     progress: TrainProgress | None
 
-    def epoch(self, epoch: int) -> float:
-        """One shuffled pass of SGD steps; returns the mean training loss of its steps."""
+    def epoch(
+        self,
+        epoch: int,
+        *,
+        start_step: int = 0,
+        loss_sum: float = 0.0,
+        should_stop: Callable[[], bool] | None = None,
+    ) -> float:
+        """One shuffled pass of SGD steps (from `start_step` on, when resuming); returns the
+        mean training loss of its steps. Raises _Stop at a step boundary when asked to."""
         cfg, n = self.config, self.x.shape[0]
         steps = -(-n // cfg.batch_size)
         if self.progress:
             self.progress.start_epoch(epoch, steps)
         order = self.rng.permutation(n)
-        total = 0.0
-        for step in range(steps):
+        total = loss_sum
+        for step in range(start_step, steps):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
             g = self.strategy.value_and_grads(self.params, self.x[idx], self.y[idx], cfg.loss)
             if not np.isfinite(g.loss):
@@ -181,18 +299,6 @@ class EpochRunner:
             total += g.loss
             if self.progress:
                 self.progress.step(g.loss)
+            if should_stop is not None and should_stop() and step + 1 < steps:
+                raise _Stop(step + 1, total)
         return total / steps
-
-
-def save_params(path: str | Path, result: TrainResult) -> Path:
-    """Write the trained weights (w1, b1, ...) and the configuration to `path` (.npz), atomically.
-
-    Raises FcgradError when the folder cannot be written.
-    """
-    path = Path(path)
-    config: dict[str, Any] = result.to_dict()["config"]  # type: ignore[assignment]
-    arrays: dict[str, Any] = {**result.params.named()}
-    arrays.update({f"config_{k}": np.asarray(v) for k, v in config.items()})
-    with atomic_path(path, suffix=".npz") as tmp:
-        np.savez(tmp, **arrays)
-    return path

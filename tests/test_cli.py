@@ -9,9 +9,11 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -459,3 +461,40 @@ def test_gradcheck_deeper_net_both_losses(mnist_data_dir: Path) -> None:
         result = run(*args, "--data-dir", mnist_data_dir)
         assert result.exit_code == 0, result.output
         assert "w3" in result.stdout and "784×128" in result.stdout
+
+
+def test_sigint_saves_a_checkpoint_that_resumes_to_the_same_weights(
+    mnist_data_dir: Path, tmp_path: Path
+) -> None:
+    script = Path(sys.executable).parent / "fcgrad"
+    argv = [
+        str(script if script.exists() else shutil.which("fcgrad")),
+        "train",
+        "--strategy",
+        "manual",
+        "--epochs",
+        "60",
+        "--data-dir",
+        str(mnist_data_dir),
+        "--json",
+    ]
+    reference = tmp_path / "reference.npz"
+    subprocess.run([*argv, "--save", str(reference)], capture_output=True, timeout=300, check=True)
+    saved = tmp_path / "ck.npz"
+    proc = subprocess.Popen(
+        [*argv, "--save", str(saved)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    time.sleep(6.0)  # loading takes 1.5-3 s; the 60 epochs take 9 s or more after it
+    proc.send_signal(signal.SIGINT)
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 130, stderr
+    assert "interrupted at epoch" in stderr and f"fcgrad train --resume {saved}" in stderr
+    assert "Traceback" not in stderr
+    resumed = tmp_path / "resumed.npz"
+    result = run(
+        "train", "--resume", saved, "--save", resumed, "--data-dir", mnist_data_dir, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    with np.load(reference) as a, np.load(resumed) as b:
+        for key in ("w1", "b1", "w2", "b2"):
+            np.testing.assert_array_equal(a[key], b[key])

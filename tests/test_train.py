@@ -9,9 +9,9 @@ import numpy as np
 import pytest
 
 from fcgrad import strategies
-from fcgrad.errors import ConfigError, TrainingDiverged
+from fcgrad.errors import ConfigError, DataError, TrainingDiverged
 from fcgrad.losses import Loss
-from fcgrad.train import TrainConfig, save_params, train
+from fcgrad.train import Checkpoint, TrainConfig, TrainingInterrupted, train
 
 
 def test_defaults_reach_97_percent(mnist_normalized: tuple[np.ndarray, ...]) -> None:
@@ -99,13 +99,36 @@ def test_progress_receives_every_step(mnist_normalized: tuple[np.ndarray, ...]) 
     assert calls == ["start 1 3", "step", "step", "step", "end 1"]  # 130 rows / 64 = 3 steps
 
 
-def test_save_writes_weights_atomically(
-    tmp_path: Path, mnist_normalized: tuple[np.ndarray, ...]
-) -> None:
+def test_save_writes_a_checkpoint_atomically(tmp_path: Path, mnist_normalized: Any) -> None:
     x, y, xv, yv = mnist_normalized
-    result = train(x[:640], y[:640], xv[:100], yv[:100], TrainConfig(epochs=1))
-    path = save_params(tmp_path / "w.npz", result)
+    cfg = TrainConfig(epochs=1)
+    result = train(x[:640], y[:640], xv[:100], yv[:100], cfg, stats=(0.1307, 0.3081))
+    path = result.checkpoint.save(tmp_path / "w.npz")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["w.npz"]  # no temporary left behind
     with np.load(path) as saved:
         np.testing.assert_array_equal(saved["w1"], result.params.layers[0].w)
-        assert str(saved["config_loss"]) == "cross-entropy"
+    back = Checkpoint.load(path)
+    assert back.config == result.config and back.epoch == 2 and back.step == 0
+    assert (back.mean, back.std) == (0.1307, 0.3081) and back.history == result.epochs
+
+
+def test_not_a_checkpoint_is_a_data_error(tmp_path: Path) -> None:
+    np.savez(tmp_path / "x.npz", a=np.ones(2))
+    with pytest.raises(DataError, match="is not an fcgrad checkpoint"):
+        Checkpoint.load(tmp_path / "x.npz")
+
+
+@pytest.mark.parametrize("name", strategies.NAMES)
+def test_interrupted_and_resumed_gives_the_same_weights(name: str, mnist_normalized: Any) -> None:
+    x, y, xv, yv = (a[:3000] for a in mnist_normalized)
+    cfg = TrainConfig(strategy=name, epochs=3)
+    reference = train(x, y, xv, yv, cfg)
+    calls = iter(range(10**6))
+    with pytest.raises(TrainingInterrupted) as stopped:  # stop after 60 steps: inside epoch 2
+        train(x, y, xv, yv, cfg, should_stop=lambda: next(calls) >= 59)
+    ck = stopped.value.checkpoint
+    assert (ck.epoch, ck.step) == (2, 13)  # 47 steps an epoch: 47 + 13 = 60
+    resumed = train(x, y, xv, yv, cfg, resume=ck)
+    for a, b in zip(resumed.params.arrays(), reference.params.arrays()):
+        np.testing.assert_array_equal(a, b)  # bit for bit: same steps, same order
+    assert [e.train_loss for e in resumed.epochs] == [e.train_loss for e in reference.epochs]
