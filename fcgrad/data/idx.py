@@ -32,6 +32,9 @@ GZIP_MAGIC = b"\x1f\x8b"
 MAX_PAYLOAD_BYTES = 2**31
 """Largest payload (bytes) a header may claim; larger claims are rejected before allocating."""
 
+MAX_NDIM = 32
+"""Most dimensions a header may declare (numpy 1.x arrays hold at most 32)."""
+
 CHUNK_BYTES = 1 << 20
 _GZIP_WBITS = 16 + zlib.MAX_WBITS
 _MAX_HEADER_BYTES = 4 + 4 * 255
@@ -84,17 +87,22 @@ def _header_or_none(head: bytes, source: str) -> IDXHeader | None:
     dtype = _TYPE_CODES.get(head[2])
     if dtype is None:
         raise _fail(source, f"unknown IDX type byte 0x{head[2]:02X} (known: {_KNOWN})")
+    if head[3] > MAX_NDIM:
+        raise _fail(source, f"header declares {head[3]} dimensions (at most {MAX_NDIM})")
     size = _needed_header_bytes(head)
     if len(head) < size:
         return None
     shape = struct.unpack(f">{head[3]}I", head[4:size])
     payload = math.prod(shape) * dtype.itemsize
-    if payload > MAX_PAYLOAD_BYTES:
+    # An empty array must still have a shape numpy can hold: bound it without its zeros.
+    bound = math.prod(d for d in shape if d) * dtype.itemsize
+    if max(payload, bound) > MAX_PAYLOAD_BYTES:
         dims = "x".join(map(str, shape))
         raise _fail(
             source,
-            f"header claims an absurd size: {dims} {dtype.name} is {payload} bytes "
-            f"(limit {MAX_PAYLOAD_BYTES})",
+            f"header claims an absurd size: {dims} {dtype.name} is {payload} bytes"
+            + (f" ({bound} without its zero dimensions)" if bound != payload else "")
+            + f" (limit {MAX_PAYLOAD_BYTES})",
         )
     return IDXHeader(dtype, tuple(shape), size, payload)
 
@@ -156,6 +164,14 @@ class IDXStream:
                 f"truncated payload: expected {self.header.payload_size} bytes, "
                 f"got {self._payload_len}",
             )
+
+    @property
+    def complete(self) -> bool:
+        """True once the header and the whole payload have arrived (and, for gzip, the
+        end of the compressed stream): `finish` would then succeed."""
+        if self.header is None or self._payload_len != self.header.payload_size:
+            return False
+        return self._mode == "raw" or (self._mode == "gzip" and self._z.eof)
 
     def raw_sha256(self) -> str:
         """Hex SHA-256 of the uncompressed bytes fed so far (needs hash_raw=True)."""
@@ -274,7 +290,7 @@ def _encode(array: np.ndarray, path: Path) -> bytes:
     code = _CODE_OF.get(native)
     if code is None:
         raise IDXError(f"{path}: cannot write dtype {array.dtype} as IDX (supported: {_KNOWN})")
-    if array.ndim > 255 or any(d >= 2**32 for d in array.shape):
+    if array.ndim > MAX_NDIM or any(d >= 2**32 for d in array.shape):
         raise IDXError(f"{path}: shape {array.shape} does not fit an IDX header")
     header = bytes([0, 0, code, array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
     return header + array.astype(native.newbyteorder(">")).tobytes()

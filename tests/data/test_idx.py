@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import gzip
+import math
+import re
 import struct
+import tracemalloc
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fcgrad.data import IDXHeader, parse_idx, parse_idx_header, read_idx, write_idx
+from fcgrad.data import IDXHeader, IDXStream, parse_idx, parse_idx_header, read_idx, write_idx
 from fcgrad.errors import DataError, IDXError
 
 # type byte -> dtype, from the IDX format description (not from the package).
@@ -234,3 +237,93 @@ def test_payload_length_is_checked_exactly(type_byte: int, dims: list[int], delt
     else:
         with pytest.raises(IDXError, match=r"truncated payload|trailing bytes"):
             parse_idx(data, "h")
+
+
+# ----------------------------------------------------------------------------- fuzzing headers
+
+dims_strategy = st.lists(
+    st.one_of(st.integers(0, 3), st.integers(0, 2**32 - 1)), min_size=0, max_size=80
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(
+    st.one_of(st.sampled_from(sorted(TYPE_BYTES)), st.integers(0, 255)),
+    dims_strategy,
+    st.booleans(),
+    st.binary(max_size=96),
+    st.booleans(),
+)
+def test_random_headers_only_raise_idx_error(
+    type_byte: int, dims: list[int], exact: bool, payload: bytes, compress: bool
+) -> None:
+    # up to 80 dimensions (IDX allows 255, numpy 32 or 64), zero and huge sizes; the
+    # payload is random or, where that is small, exactly as long as the header says
+    itemsize = np.dtype(TYPE_BYTES.get(type_byte, np.uint8)).itemsize
+    n = math.prod(dims) * itemsize
+    if exact and n <= 4096:
+        payload = bytes(n)
+    data = idx_bytes(type_byte, tuple(dims), payload)
+    blob = gzip.compress(data) if compress else data
+    try:
+        array = parse_idx(blob, "fuzz")
+    except IDXError as exc:
+        assert str(exc).startswith("fuzz: ") and "\n" not in str(exc)
+        return
+    assert type_byte in TYPE_BYTES
+    assert array.shape == tuple(dims) and array.dtype == np.dtype(TYPE_BYTES[type_byte])
+    assert array.nbytes == len(payload)
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.sampled_from(sorted(TYPE_BYTES)),
+    st.lists(st.integers(2**16, 2**32 - 1), min_size=2, max_size=6),
+    st.binary(max_size=64),
+)
+def test_huge_header_is_rejected_before_any_allocation(
+    type_byte: int, dims: list[int], payload: bytes
+) -> None:
+    # every such shape claims more than MAX_PAYLOAD_BYTES; the reader must say so from the
+    # header alone, before it allocates (or decompresses) anything of that size
+    stream = IDXStream("huge", keep=True)
+    tracemalloc.start()
+    try:
+        with pytest.raises(IDXError, match="absurd size"):
+            stream.feed(idx_bytes(type_byte, tuple(dims), payload))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 1 << 20
+
+
+def test_large_but_allowed_claim_allocates_only_what_arrives() -> None:
+    # 2 GiB claimed (the limit), 1 KiB sent: a truncated payload, not a 2 GiB buffer
+    stream = IDXStream("big", keep=True)
+    tracemalloc.start()
+    try:
+        stream.feed(gzip.compress(idx_bytes(0x08, (2**15, 2**16), b"\x07" * 1024)))
+        with pytest.raises(IDXError, match="truncated payload: expected 2147483648 bytes"):
+            stream.finish()
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 << 20
+
+
+@pytest.mark.parametrize(
+    ("dims", "expected"),
+    [
+        ((1,) * 33, "33 dimensions (at most 32)"),  # numpy cannot hold the array
+        ((1,) * 255, "255 dimensions"),
+        ((0, 2**32 - 1, 2**32 - 1), "absurd size"),  # empty, but no numpy shape
+    ],
+)
+def test_headers_numpy_cannot_represent_are_idx_errors(
+    dims: tuple[int, ...], expected: str
+) -> None:
+    data = idx_bytes(0x08, dims, b"\x01" if 0 not in dims else b"")
+    with pytest.raises(IDXError, match=re.escape(expected)):
+        parse_idx(data, "dims")
+    with pytest.raises(IDXError, match=re.escape(expected)):
+        parse_idx_header(data, "dims")
