@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from fcgrad.data import default_data_dir, load_mnist, missing_mnist_files, mnist_dir, write_idx
+from fcgrad.data import mnist as mnist_module
 from fcgrad.errors import DataError
 
 NAMES = [
@@ -141,3 +144,95 @@ def test_default_data_dir(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> No
     monkeypatch.setenv("FCGRAD_DATA_DIR", str(tmp_path))
     assert default_data_dir() == tmp_path
     assert mnist_dir(tmp_path) == tmp_path / "mnist"
+
+
+# ----------------------------------------------------------------------------- verified stamp
+
+
+@pytest.fixture
+def private_dir(tmp_path: Path, shared_mnist: Path) -> Path:
+    """A data dir with real copies of the four files (its stamp is its own)."""
+    folder = tmp_path / "data" / "mnist"
+    folder.mkdir(parents=True)
+    for name in NAMES:
+        shutil.copy(shared_mnist / name, folder / name)
+    return tmp_path / "data"
+
+
+def hashing_loads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Record the files load_mnist reads with SHA-256 hashing on."""
+    seen: list[str] = []
+    real = mnist_module.IDXStream
+
+    def spy(source: str, **kw: object) -> object:
+        if kw.get("hash_raw"):
+            seen.append(Path(source).name)
+        return real(source, **kw)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(mnist_module, "IDXStream", spy)
+    return seen
+
+
+def test_first_load_verifies_and_stamps_later_loads_skip_the_hash(
+    private_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    hashed = hashing_loads(monkeypatch)
+    first = load_mnist(private_dir)
+    assert hashed == NAMES
+    stamp = json.loads((private_dir / "mnist" / ".verified.json").read_text())
+    assert sorted(stamp["files"]) == sorted(NAMES)
+    for name, entry in stamp["files"].items():
+        st = (private_dir / "mnist" / name).stat()
+        assert (entry["size"], entry["mtime_ns"]) == (st.st_size, st.st_mtime_ns)
+    hashed.clear()
+    times = []
+    for _ in range(3):
+        began = time.perf_counter()
+        again = load_mnist(private_dir)
+        times.append(time.perf_counter() - began)
+    assert hashed == []
+    assert min(times) < 0.5
+    for a, b in zip(first, again):
+        np.testing.assert_array_equal(a, b)
+    assert sorted(p.name for p in (private_dir / "mnist").iterdir()) == sorted(
+        [*NAMES, ".verified.json"]
+    )  # no temp file left by the atomic write
+
+
+def test_a_file_changed_after_verification_is_verified_again(
+    private_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    load_mnist(private_dir)
+    hashed = hashing_loads(monkeypatch)
+    path = private_dir / "mnist" / NAMES[3]
+    raw = bytearray(gzip.decompress(path.read_bytes()))
+    raw[8] = (raw[8] + 1) % 10  # still a digit, still a valid gzip and IDX file
+    path.write_bytes(gzip.compress(bytes(raw)))
+    with pytest.raises(DataError) as info:
+        load_mnist(private_dir)
+    assert hashed == [NAMES[3]]
+    assert str(path) in str(info.value) and "SHA-256" in str(info.value)
+    assert "fcgrad download mnist --force --data-dir" in str(info.value)
+
+
+def test_a_broken_stamp_is_ignored_and_rewritten(
+    private_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    stamp = private_dir / "mnist" / ".verified.json"
+    stamp.write_text("{not json")
+    hashed = hashing_loads(monkeypatch)
+    load_mnist(private_dir)
+    assert hashed == NAMES
+    assert sorted(json.loads(stamp.read_text())["files"]) == sorted(NAMES)
+
+
+def test_an_unwritable_stamp_does_not_stop_loading(
+    private_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refuse(*args: object, **kw: object) -> object:
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(mnist_module.tempfile, "mkstemp", refuse)
+    x_train, *_ = load_mnist(private_dir)
+    assert x_train.shape == (60000, 784)
+    assert not (private_dir / "mnist" / ".verified.json").exists()
