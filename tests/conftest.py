@@ -134,18 +134,13 @@ def serve_folder() -> Iterator[Callable[[Path], ServedFolder]]:
         yield lambda folder: stack.enter_context(served(Path(folder)))
 
 
-def free_port_url() -> str:
-    """An http URL on a loopback port that was free a moment ago (nobody listens)."""
+@pytest.fixture
+def dead_mirror_url() -> Iterator[str]:
+    """A mirror URL whose connection is refused: a loopback port bound for the test's whole
+    duration but never listened on, so no other server can be given it meanwhile."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
-    return f"http://127.0.0.1:{port}/"
-
-
-@pytest.fixture
-def dead_mirror_url() -> str:
-    """A mirror URL whose connection is refused."""
-    return free_port_url()
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}/"
 
 
 @pytest.fixture(scope="session")
