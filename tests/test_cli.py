@@ -25,6 +25,12 @@ from typer.testing import CliRunner
 from fcgrad.cli import app
 
 runner = CliRunner()
+MNIST_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 COMMANDS = ("download", "normalize", "train", "gradcheck", "bench")
 
 
@@ -498,3 +504,26 @@ def test_sigint_saves_a_checkpoint_that_resumes_to_the_same_weights(
     with np.load(reference) as a, np.load(resumed) as b:
         for key in ("w1", "b1", "w2", "b2"):
             np.testing.assert_array_equal(a[key], b[key])
+
+
+@pytest.mark.parametrize("name", MNIST_FILES)
+def test_a_truncated_cached_file_makes_train_exit_1_naming_it(
+    name: str, mnist_data_dir: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(mnist_data_dir / "mnist", tmp_path / "mnist")
+    target = tmp_path / "mnist" / name
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    result = run("train", "--epochs", "1", "--no-download", "--data-dir", tmp_path)
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        name in line
+        and "fcgrad download mnist --force" in line
+        and "Traceback" not in result.output
+    )
+
+
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    result = run("normalize", "--no-download", "--data-dir", tmp_path / "file")
+    assert result.exit_code == 2 and "Traceback" not in result.output
