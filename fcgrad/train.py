@@ -175,9 +175,9 @@ class Checkpoint:
                 meta["mean"],
                 meta["std"],
             )
-        except (OSError, KeyError, ValueError, TypeError) as e:
+        except (OSError, KeyError, ValueError, TypeError):
             raise DataError(
-                f"{path} is not an fcgrad checkpoint ({type(e).__name__}: {e})"
+                f"{path} is not an fcgrad checkpoint (an .npz written by `fcgrad train --save`)"
             ) from None
 
 

@@ -527,3 +527,25 @@ def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
     (tmp_path / "file").write_text("not a folder")
     result = run("normalize", "--no-download", "--data-dir", tmp_path / "file")
     assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["download", "mnist", "--no-default-mirrors", "--mirror", "."],
+            "cannot create /proc/fcgrad/mnist",
+        ),
+        (
+            ["train", "--resume", str(Path(__file__).resolve().parents[1] / "pyproject.toml")],
+            "is not an fcgrad checkpoint",
+        ),
+    ],
+)
+def test_unwritable_data_dir_and_a_bad_checkpoint_are_one_line_errors(
+    args: list[str], message: str
+) -> None:
+    result = run(*args, "--data-dir", "/proc/fcgrad")  # /proc: no folder can be made there
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line and "Traceback" not in result.output
