@@ -1,5 +1,5 @@
 """`python -m fcgrad`: the same as the `fcgrad` command."""
 
-from fcgrad.cli import main
+from fcgrad.entry import main
 
 main()

@@ -15,9 +15,10 @@ import json
 import math
 import os
 import signal
+import sys
 import threading
 import warnings
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, NoReturn, TypeVar
 
@@ -25,6 +26,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
+from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer's own click
 
 from fcgrad import strategies, userfn
 from fcgrad.bench import BenchConfig, bench
@@ -45,7 +47,51 @@ from fcgrad.losses import Loss
 from fcgrad.normalize import normalize_pair
 from fcgrad.train import Checkpoint, TrainConfig, TrainingInterrupted, TrainResult, train
 
+
+class _OneLineErrors(typer.core.TyperGroup):
+    """Usage errors (a bad value, a missing file) as one line on stderr and exit 2, like the
+    core's errors (exit 1), instead of a framed usage box."""
+
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        call = {
+            "args": args,
+            "prog_name": prog_name,
+            "complete_var": complete_var,
+            "windows_expand_args": windows_expand_args,
+            **extra,
+        }
+        if not standalone_mode:
+            return super().main(**call, standalone_mode=False)
+        try:
+            code = super().main(**call, standalone_mode=False)
+        except NoArgsIsHelpError as e:  # `fcgrad` alone: the help, as usual
+            print(e.ctx.get_help() if e.ctx else e.format_message())
+            sys.exit(0)
+        except ClickException as e:
+            ctx = getattr(e, "ctx", None)
+            where = f" (see {ctx.command_path} --help)" if ctx else ""
+            err.print(
+                f"[bold red]error:[/] {escape(e.format_message())}{where}",
+                soft_wrap=True,
+                highlight=False,
+            )
+            sys.exit(e.exit_code)
+        except typer.Abort:
+            err.print("interrupted", highlight=False)
+            sys.exit(130)
+        sys.exit(code if isinstance(code, int) else 0)
+
+
 app = typer.Typer(
+    cls=_OneLineErrors,
     help="Train a fully connected net on MNIST and verify its gradients three ways.",
     no_args_is_help=True,
     add_completion=False,
@@ -146,7 +192,11 @@ def user_errors(fn: F) -> F:
             err.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True, highlight=False)
             raise typer.Exit(1) from None
         except KeyboardInterrupt:  # outside training (which stops at a step boundary itself)
-            err.print("interrupted; nothing was left half-written", highlight=False)
+            err.print(
+                "interrupted; files are renamed into place only when complete (a partial "
+                "download stays as a .part file for the next run)",
+                highlight=False,
+            )
             raise typer.Exit(130) from None
 
     return wrapper  # type: ignore[return-value]
@@ -433,13 +483,25 @@ def _stop_on_sigint() -> Iterator[Callable[[], bool]]:
         signal.signal(signal.SIGINT, previous)
 
 
+def _data_dir_flag() -> str:
+    """' --data-dir X' as given on the command line, for a hint the user can paste."""
+    argv = sys.argv
+    for i, a in enumerate(argv):
+        if a == "--data-dir" and i + 1 < len(argv):
+            return f" --data-dir {argv[i + 1]}"
+        if a.startswith("--data-dir="):
+            return f" {a}"
+    return ""
+
+
 def _interrupted(checkpoint: Checkpoint, save: Path | None) -> NoReturn:
     """Save what there is (with --save), say how to resume, and exit 130 (as after SIGINT)."""
     where = f"epoch {checkpoint.epoch}, step {checkpoint.step}"
     if save is not None:
         checkpoint.save(save)
         err.print(
-            f"interrupted at {where}; saved to {save}; resume with: fcgrad train --resume {save}",
+            f"interrupted at {where}; saved to {save}; resume with: "
+            f"fcgrad train --resume {save}{_data_dir_flag()}",
             soft_wrap=True,
             highlight=False,
         )

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
+import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -59,10 +60,10 @@ def parse_shape(text: str) -> tuple[int, ...]:
     text = text.strip().strip("()")
     if text in ("", "scalar"):
         return ()
-    try:
-        shape = tuple(int(part) for part in text.replace("x", ",").split(",") if part.strip())
-    except ValueError:
-        raise ConfigError(f"--shape {text!r}: expected sizes like 3,4 (or 'scalar')") from None
+    parts = [p.strip() for p in re.split(r"[,x]", text)]
+    if not all(p.isdigit() for p in parts):
+        raise ConfigError(f"--shape {text!r}: expected sizes like 3,4 (or 'scalar')")
+    shape = tuple(int(p) for p in parts)
     if any(n < 1 for n in shape):
         raise ConfigError(f"--shape {text!r}: sizes must be at least 1")
     return shape

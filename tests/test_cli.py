@@ -340,6 +340,8 @@ def test_user_error_is_one_line_and_exit_1(tmp_path: Path, args: list[str], mess
 def test_usage_errors_exit_2(args: list[str]) -> None:
     result = run(*args)
     assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()  # one line, not a framed usage box
+    assert line.startswith("error: ") and "--help" in line
 
 
 def test_diverging_training_is_a_one_line_error(mnist_data_dir: Path) -> None:
@@ -446,6 +448,7 @@ def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
         (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'"),
         (["--function", "mine:loss"], "--inputs FILE.npz or with --shape"),
         (["--function", "mine:loss", "--shape", "3,a"], "--shape"),
+        (["--function", "mine:loss", "--shape", "3,x"], "--shape"),
         (["--function", "mine:loss", "--shape", "3"], "mine:loss raised"),
         (
             ["--function", "mine:returns_none", "--shape", "3"],
