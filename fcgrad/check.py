@@ -55,6 +55,7 @@ import numpy as np
 
 from fcgrad.autodiff import tree_flatten, tree_paths, vjp
 from fcgrad.errors import ConfigError, GradCheckFailed
+from fcgrad.jsonio import finite
 
 EPS = float(np.finfo(np.float64).eps)
 STEP = EPS ** (1 / 3)
@@ -212,17 +213,7 @@ class GradCheckReport:
 
     def to_json(self) -> str:
         """`to_dict()` as JSON text (NaN and infinities as null)."""
-        return json.dumps(_finite(self.to_dict()), indent=2)
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if np.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
+        return json.dumps(finite(self.to_dict()), indent=2)
 
 
 # ----------------------------------------------------------------------------- the checker

@@ -12,7 +12,6 @@ import dataclasses
 import enum
 import functools
 import json
-import math
 import os
 import signal
 import sys
@@ -43,6 +42,7 @@ from fcgrad.data import (
 from fcgrad.errors import ConfigError, FcgradError
 from fcgrad.fileio import atomic_path, writable_target
 from fcgrad.gradcheck import GradCheckConfig, gradcheck
+from fcgrad.jsonio import finite
 from fcgrad.losses import Loss
 from fcgrad.normalize import normalize_pair
 from fcgrad.train import Checkpoint, TrainConfig, TrainingInterrupted, TrainResult, train
@@ -212,17 +212,7 @@ def _emit(result: Any, json_: bool, draw: Callable[[Any], Any], **extra: object)
 
 def _print_json(obj: object) -> None:
     """One JSON object on stdout; NaN and infinities (not JSON) become null."""
-    print(json.dumps(_finite(obj), indent=2, default=_json_default, allow_nan=False))
-
-
-def _finite(obj: Any) -> Any:
-    if isinstance(obj, float):
-        return obj if math.isfinite(obj) else None
-    if isinstance(obj, dict):
-        return {k: _finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [_finite(v) for v in obj]
-    return obj
+    print(json.dumps(finite(obj), indent=2, default=_json_default, allow_nan=False))
 
 
 def _json_default(o: object) -> object:

@@ -373,9 +373,9 @@ def test_save_through_a_symlink_keeps_the_link(tmp_path: Path, mnist_data_dir: P
 
 
 def test_json_has_no_bare_nan() -> None:
-    from fcgrad.cli import _finite
+    from fcgrad.jsonio import finite
 
-    got = _finite({"a": [float("nan"), 1.0], "b": float("inf"), "c": "x"})
+    got = finite({"a": [float("nan"), 1.0], "b": float("inf"), "c": "x"})
     assert got == {"a": [None, 1.0], "b": None, "c": "x"}
 
 

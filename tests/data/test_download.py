@@ -24,6 +24,7 @@ from fcgrad.data import (
     verify_file,
 )
 from fcgrad.errors import ConfigError, DataError, DownloadError
+from tests.data.faulty_server import Recorder
 
 Serve = Callable[[Path], Any]  # conftest.serve_folder -> ServedFolder
 
@@ -48,22 +49,6 @@ README = {
 }
 NAMES = list(README)
 TRAIN_IMAGES, TRAIN_LABELS, T10K_IMAGES, T10K_LABELS = NAMES
-
-
-class Recorder:
-    """A DownloadProgress that records its calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, object]] = []
-
-    def start(self, name: str, total_bytes: int | None, source: str) -> None:
-        self.calls.append(("start", (name, total_bytes, source)))
-
-    def advance(self, n_bytes: int) -> None:
-        self.calls.append(("advance", n_bytes))
-
-    def end(self, ok: bool) -> None:
-        self.calls.append(("end", ok))
 
 
 def raw_digest(path: Path) -> tuple[int, str]:

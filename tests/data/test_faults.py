@@ -26,6 +26,7 @@ from tests.data.faulty_server import (
     HTML,
     IGNORE_RANGE,
     FaultyServer,
+    Recorder,
     redirect,
     reset,
     stall,
@@ -49,37 +50,6 @@ def servers(shared_mnist: Path) -> Iterator[Servers]:
     """Factory: servers() -> a new FaultyServer on the shared MNIST; all stop at teardown."""
     with contextlib.ExitStack() as stack:
         yield lambda: stack.enter_context(FaultyServer(shared_mnist))
-
-
-class Recorder:
-    """A DownloadProgress that records its calls."""
-
-    def __init__(self) -> None:
-        self.calls: list[tuple[str, Any]] = []
-
-    def start(self, name: str, total_bytes: int | None, source: str) -> None:
-        self.calls.append(("start", (name, total_bytes, source)))
-
-    def advance(self, n_bytes: int) -> None:
-        self.calls.append(("advance", n_bytes))
-
-    def end(self, ok: bool) -> None:
-        self.calls.append(("end", ok))
-
-    def attempts_of(self, name: str) -> list[tuple[Any, list[int], bool]]:
-        """(start args, advances, ok) of each started attempt for `name`."""
-        out: list[tuple[Any, list[int], bool]] = []
-        current: tuple[Any, list[int]] | None = None
-        for kind, arg in self.calls:
-            if kind == "start":
-                current = (arg, [])
-            elif kind == "advance" and current is not None:
-                current[1].append(arg)
-            elif kind == "end" and current is not None:
-                if current[0][0] == name:
-                    out.append((current[0], current[1], arg))
-                current = None
-        return out
 
 
 def http(server: FaultyServer) -> Mirror:
