@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import gzip
 import hashlib
 import json
 import os
 import shutil
 import socket
+import threading
+import urllib.parse
 from collections.abc import Callable, Iterator
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -345,3 +349,39 @@ def test_a_folder_in_place_of_a_file_is_a_local_error(tmp_path: Path, dead_mirro
     (tmp_path / "mnist" / NAMES[0]).mkdir(parents=True)
     with pytest.raises(DataError, match="not a regular file"):
         download_mnist(tmp_path, [http(dead_mirror_url)], timeout=5)
+
+
+class _ForwardProxy(SimpleHTTPRequestHandler):
+    """A forward proxy for tests: answers `GET http://any.host/NAME` with the shared file NAME."""
+
+    def translate_path(self, path: str) -> str:
+        return super().translate_path(urllib.parse.urlsplit(path).path)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+
+def test_the_http_proxy_setting_is_honoured(
+    tmp_path: Path, shared_mnist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    handler = functools.partial(_ForwardProxy, directory=str(shared_mnist))
+    with ThreadingHTTPServer(("127.0.0.1", 0), handler) as proxy:
+        threading.Thread(target=proxy.serve_forever, daemon=True).start()
+        monkeypatch.setenv("HTTP_PROXY", f"http://127.0.0.1:{proxy.server_address[1]}")
+        monkeypatch.delenv("NO_PROXY", raising=False)
+        monkeypatch.delenv("no_proxy", raising=False)
+        # mnist.invalid is never resolved here: the request goes to the proxy on loopback
+        report = download_mnist(tmp_path, [http("http://mnist.invalid/")], timeout=10)
+        proxy.shutdown()
+    assert [r.status for r in report.rows] == ["downloaded"] * 4
+
+
+def test_tls_verification_uses_requests_ca_bundle(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, dead_mirror_url: str
+) -> None:
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(tmp_path / "no-such-bundle.pem"))
+    https = dead_mirror_url.replace("http://", "https://")
+    with pytest.raises(DownloadError) as failed:
+        download_mnist(tmp_path, [http(https)], timeout=5, retries=0)
+    # the bundle named in the environment was used (and verification stayed on)
+    assert "bundle" in str(failed.value).lower() or "certificate" in str(failed.value).lower()
