@@ -36,7 +36,6 @@ from fcgrad.strategies import LossAndGrads
 
 CROSS_RTOL, CROSS_ATOL_SCALE = 1e-4, 1e-5
 FD_RTOL, FD_ATOL_SCALE, FD_STEP = 1e-5, 1e-5, 1e-6
-FD_ROUNDOFF = 32 * float(np.finfo(np.float64).eps)  # relative rounding error of a float64 loss
 REL_FLOOR = 1e-12
 CHUNK = 1 << 18  # elements per comparison chunk (2 MB of float64)
 FD_REFERENCE = "central diff"
