@@ -652,8 +652,3 @@ def bench_cmd(
     )
     result = bench(x_train, y_train, config)
     _emit(result, json_, render.bench_table)
-
-
-def main() -> None:
-    """Console-script entry point."""
-    app()
