@@ -61,7 +61,10 @@ class Primitive:
         self.__doc__ = fwd.__doc__
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        top = _top_trace(args)
+        top = None  # the innermost trace among the arguments (inlined: called for every op)
+        for a in args:
+            if type(a) is Box and (top is None or a.tape.id > top.id):
+                top = a.tape
         if top is None:
             return self.fwd(*args, **kwargs)
         return _record(self, top, args, kwargs)
@@ -211,14 +214,6 @@ class Box:
         )
 
     # The arithmetic dunders are attached in fcgrad.ops, next to the primitives.
-
-
-def _top_trace(args: Sequence[Any]) -> Tape | None:
-    top = None
-    for a in args:
-        if type(a) is Box and (top is None or a.tape.id > top.id):
-            top = a.tape
-    return top
 
 
 def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Box:

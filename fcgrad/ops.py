@@ -57,7 +57,7 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     `shape` are summed with keepdims. The dtype of `g` is kept. Returns `g`
     itself when nothing was broadcast.
     """
-    gshape = np.shape(g)
+    gshape = g.shape if type(g) is np.ndarray else np.shape(g)
     if gshape == shape:
         return g
     extra = len(gshape) - len(shape)
@@ -69,8 +69,9 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     return g
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return np.shape(x.value if isinstance(x, Box) else x)
+def _nd(x: Any) -> int:
+    """np.ndim, without numpy's dispatch for the common case of an array (a hot path)."""
+    return x.ndim if type(x) is np.ndarray else np.ndim(x)
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -219,23 +220,23 @@ def _positive(x: Any) -> np.ndarray:
 @primitive
 def matmul(x: Any, y: Any) -> Any:
     """x @ y for 1-D or 2-D operands (numpy's matmul rules); ShapeError for more dimensions."""
-    if np.ndim(x) > 2 or np.ndim(y) > 2 or np.ndim(x) == 0 or np.ndim(y) == 0:
+    if not (0 < _nd(x) <= 2 and 0 < _nd(y) <= 2):
         raise ShapeError(f"matmul: operands must be 1-D or 2-D, got {np.shape(x)} @ {np.shape(y)}")
     return np.matmul(x, y)
 
 
 def _matmul_vjp_x(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    if np.ndim(y) == 1:  # (..., k) @ (k,) -> (...)
+    if _nd(y) == 1:  # (..., k) @ (k,) -> (...)
         return mul(expand_dims(g, -1), y)
-    if np.ndim(x) == 1:  # (k,) @ (k, n) -> (n,)
+    if _nd(x) == 1:  # (k,) @ (k, n) -> (n,)
         return matmul(y, g)
     return matmul(g, transpose(y))
 
 
 def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
-    if np.ndim(x) == 1:  # (k,) @ (k, n) -> (n,)
-        return mul(expand_dims(x, -1), g) if np.ndim(y) == 2 else mul(g, x)
-    if np.ndim(y) == 1:  # (m, k) @ (k,) -> (m,)
+    if _nd(x) == 1:  # (k,) @ (k, n) -> (n,)
+        return mul(expand_dims(x, -1), g) if _nd(y) == 2 else mul(g, x)
+    if _nd(y) == 1:  # (m, k) @ (k,) -> (m,)
         return matmul(g, x)
     return matmul(transpose(x), g)
 
@@ -258,6 +259,8 @@ defvjp_into(
 @primitive
 def sum(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
     """Sum over `axis` (all axes when None)."""
+    if type(x) is np.ndarray:  # the method skips numpy's function dispatch (a hot path)
+        return x.sum(axis=axis, keepdims=keepdims)
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
@@ -275,6 +278,8 @@ defvjp(sum, lambda g, ans, x, axis=None, keepdims=False: _restore(g, np.shape(x)
 @primitive
 def mean(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
     """Arithmetic mean over `axis` (all axes when None)."""
+    if type(x) is np.ndarray:
+        return x.mean(axis=axis, keepdims=keepdims)
     return np.mean(x, axis=axis, keepdims=keepdims)
 
 
