@@ -543,7 +543,7 @@ def _within(a: float, n: float, tol: float) -> bool:
 
 
 @dataclasses.dataclass(frozen=True)
-class _Diff:
+class Differences:
     """Finite differences at one step: central, left and right, and the central one's noise."""
 
     central: float
@@ -552,7 +552,9 @@ class _Diff:
     noise: float
 
 
-def _diff(f: Callable[[], float], f0: float, at: Callable[[float], None], h: float) -> _Diff:
+def differences(
+    f: Callable[[], float], f0: float, at: Callable[[float], None], h: float
+) -> Differences:
     """Differences of f along `at`, which puts the input at offset s from the point (0: back);
     f0 is f at the point."""
     with np.errstate(all="ignore"):  # a step out of f's domain is handled, not warned about
@@ -562,7 +564,7 @@ def _diff(f: Callable[[], float], f0: float, at: Callable[[float], None], h: flo
         down = f()
         at(0.0)
     noise = ROUNDOFF * (abs(up) + abs(down)) / (2 * h)
-    return _Diff((up - down) / (2 * h), (f0 - down) / h, (up - f0) / h, noise)
+    return Differences((up - down) / (2 * h), (f0 - down) / h, (up - f0) / h, noise)
 
 
 def judge(
@@ -574,7 +576,8 @@ def judge(
     rtol: float,
     atol: float,
     relative: float = 0.0,
-) -> tuple[str, _Diff, float]:
+    first: Differences | None = None,
+) -> tuple[str, Differences, float]:
     """(verdict, the differences used, the tolerance) for the analytic derivative `a`.
 
     `f` evaluates the function with the input wherever `at` last put it; `f0` is its
@@ -591,12 +594,13 @@ def judge(
 
     A step that leaves f's domain (a non-finite value, e.g. log below 0) is replaced
     by `relative` (the step scaled to the coordinate's own size) or shrunk tenfold.
+    `first`: the differences at step h when the caller has them already (not redone).
     """
-    h, d = _finite_step(f, f0, at, h, relative)
+    h, d = _finite_step(f, f0, at, h, relative, first)
     tol = atol + rtol * abs(d.central) + d.noise
     spread = abs(d.right - d.left)
     if spread > tol + 2 * ROUNDOFF * abs(f0) / h:
-        small = _diff(f, f0, at, h / 100)
+        small = differences(f, f0, at, h / 100)
         if abs(small.right - small.left) > spread / 2:
             lo, hi = min(small.left, small.right), max(small.left, small.right)
             tol_kink = atol + rtol * max(abs(lo), abs(hi)) + 100 * small.noise
@@ -605,28 +609,33 @@ def judge(
     if _within(a, d.central, tol):
         return "pass", d, tol
     for scale in (0.1, 0.01):
-        smaller = _diff(f, f0, at, h * scale)
+        smaller = differences(f, f0, at, h * scale)
         if _within(a, smaller.central, atol + rtol * abs(smaller.central) + d.noise):
             return "pass", smaller, tol
     return "fail", d, tol
 
 
 def _finite_step(
-    f: Callable[[], float], f0: float, at: Callable[[float], None], h: float, relative: float
-) -> tuple[float, _Diff]:
+    f: Callable[[], float],
+    f0: float,
+    at: Callable[[float], None],
+    h: float,
+    relative: float,
+    first: Differences | None = None,
+) -> tuple[float, Differences]:
     """A step whose differences are finite (f stays in its domain): h; else the step
     relative to the coordinate's own size (`relative`, e.g. 6e-12 at t = 1e-6, where
     log's domain ends 1e-6 away); else tenfold smaller, four times at most."""
-    d = _diff(f, f0, at, h)
+    d = first if first is not None else differences(f, f0, at, h)
     if np.isfinite(d.central) or not np.isfinite(f0):
         return h, d
     h = relative if 0 < relative < h else h / 10
-    d = _diff(f, f0, at, h)
+    d = differences(f, f0, at, h)
     for _ in range(4):
         if np.isfinite(d.central):
             break
         h /= 10
-        d = _diff(f, f0, at, h)
+        d = differences(f, f0, at, h)
     return h, d
 
 
@@ -642,14 +651,16 @@ def _check_leaf(
     count = x.size if opts.full else min(opts.samples, x.size)
     picks = np.sort(rng.choice(x.size, size=count, replace=False))
     indices = [tuple(int(j) for j in np.unravel_index(int(k), x.shape)) for k in picks]
+    firsts = [
+        differences(problem.value, problem.f0, at_coordinate(x, ix), _step(opts, x[ix]))
+        for ix in indices
+    ]
     atol = opts.atol
-    if atol is None:  # the leaf's scale, from a first pass of central differences
-        first = [
-            _diff(problem.value, problem.f0, at_coordinate(x, ix), _step(opts, x[ix])).central
-            for ix in indices
-        ]
-        atol = opts.rtol * max((abs(n) for n in first if np.isfinite(n)), default=0.0)
-    for ix in indices:
+    if atol is None:  # the leaf's scale, from the first central differences
+        atol = opts.rtol * max(
+            (abs(d.central) for d in firsts if np.isfinite(d.central)), default=0.0
+        )
+    for ix, first in zip(indices, firsts):
         verdict, d, tol = judge(
             problem.value,
             problem.f0,
@@ -659,6 +670,7 @@ def _check_leaf(
             opts.rtol,
             atol,
             relative=opts.step * abs(float(x[ix])),
+            first=first,
         )
         sides = (d.left, d.right) if verdict.startswith("kink") else (float("nan"),) * 2
         _fold(report, verdict, Element(ix, float(analytic[ix]), d.central, tol, *sides))

@@ -28,7 +28,7 @@ from collections.abc import Callable, Sequence
 import numpy as np
 
 from fcgrad import losses, model, strategies
-from fcgrad.check import at_coordinate, judge
+from fcgrad.check import Differences, at_coordinate, differences, judge
 from fcgrad.errors import ConfigError
 from fcgrad.losses import Loss
 from fcgrad.model import Params
@@ -298,7 +298,7 @@ def _fd_rows(
         for name, a in arrays.items()
     }
     scale = {
-        name: FD_ATOL_SCALE * _max_abs(np.array([c.first() for c in cs]))
+        name: FD_ATOL_SCALE * _max_abs(np.array([c.first.central for c in cs]))
         for name, cs in coords.items()
     }
     rows = []
@@ -327,15 +327,7 @@ class _Coordinate:
     f0: float
     at: Callable[[float], None]
     h: float
-
-    def first(self) -> float:
-        """The central difference at the first step (sets the array's atol scale)."""
-        self.at(self.h)
-        up = self.f()
-        self.at(-self.h)
-        down = self.f()
-        self.at(0.0)
-        return (up - down) / (2 * self.h)
+    first: Differences  # at step h: sets the array's atol scale, and judge() reuses it
 
 
 def _coordinate(
@@ -363,7 +355,8 @@ def _coordinate(
 
         ix = (0, *index[1:])
         t, at = float(row[ix]), at_coordinate(row, ix)
-    return _Coordinate(index, f, f(), at, FD_STEP * max(1.0, abs(t)))
+    f0, h = f(), FD_STEP * max(1.0, abs(t))
+    return _Coordinate(index, f, f0, at, h, differences(f, f0, at, h))
 
 
 def _judged_row(
@@ -374,7 +367,7 @@ def _judged_row(
     keep: list[tuple[int, ...]] = []
     for c in cs:
         value = float(got[c.index])
-        verdict, d, t = judge(c.f, c.f0, c.at, value, c.h, FD_RTOL, atol)
+        verdict, d, t = judge(c.f, c.f0, c.at, value, c.h, FD_RTOL, atol, first=c.first)
         if verdict.startswith("kink"):  # through many ReLUs at 0 the chain rule may leave the range
             kinks += 1
             continue
