@@ -619,7 +619,7 @@ def bench_cmd(
         typer.Option(
             "--compare",
             help="Also time these libraries, e.g. torch,jax,autograd "
-            "(pip install 'fcgrad[peers]').",
+            "(pip install 'fcgrad\\[peers]').",
             show_default=False,
         ),
     ] = None,

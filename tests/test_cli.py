@@ -54,6 +54,11 @@ def test_help_lists_the_five_commands() -> None:
         assert command in result.stdout
 
 
+def test_help_keeps_square_brackets_that_rich_would_take_for_markup() -> None:
+    result = run("bench", "--help", env={"COLUMNS": "200"})
+    assert "pip install 'fcgrad[peers]'" in result.stdout
+
+
 @pytest.mark.parametrize(
     "argv", [["fcgrad"], [sys.executable, "-m", "fcgrad"]], ids=["script", "module"]
 )
