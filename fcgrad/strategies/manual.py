@@ -75,13 +75,14 @@ def _forward(params: Params, x: np.ndarray) -> list[tuple[Tensor, Tensor, Tensor
     A ReLU sits between a layer's output and the next layer's input, so the
     input of layer i+1 is relu(output of layer i).
     """
-    records = []
+    records: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
     h = Tensor(x)
-    for layer in params.layers:
+    for i, layer in enumerate(params.layers):
+        if i:
+            h = Tensor(ops.relu(records[-1][1].value))
         w, b = Tensor(layer.w), Tensor(layer.b)
         out = Tensor(ops.add(ops.matmul(h.value, w.value), b.value))
         records.append((h, out, w, b))
-        h = Tensor(ops.relu(out.value))
     return records
 
 
