@@ -41,6 +41,22 @@ VJPRule = Callable[..., Any]
 
 # ----------------------------------------------------------------------------- primitives
 
+# Bumped whenever a primitive's forward code or a VJP rule changes, so that programs
+# recorded from the old ones (`fcgrad.replay`) are recorded again.
+rules_version = [0]
+
+
+class _Rules(dict[int, "VJPRule"]):
+    """A primitive's VJP rules by argument number; changing one bumps `rules_version`."""
+
+    def __setitem__(self, argnum: int, rule: VJPRule) -> None:
+        super().__setitem__(argnum, rule)
+        rules_version[0] += 1
+
+    def __delitem__(self, argnum: int) -> None:
+        super().__delitem__(argnum)
+        rules_version[0] += 1
+
 
 class Primitive:
     """A differentiable numpy function: `fwd` plus one VJP rule per argument.
@@ -51,16 +67,26 @@ class Primitive:
     `Box` records a node on the box's tape.
     """
 
-    __slots__ = ("__dict__", "fwd", "into", "name", "vjps")
+    __slots__ = ("__dict__", "fwd", "fwd_into", "into", "name", "nondiff", "vjps")
 
-    def __init__(self, fwd: Callable[..., Any], name: str | None = None) -> None:
+    def __init__(
+        self, fwd: Callable[..., Any], name: str | None = None, *, nondiff: bool = False
+    ) -> None:
         self.fwd = fwd
         self.name = name or fwd.__name__
-        self.vjps: dict[int, VJPRule] = {}
-        self.into: dict[int, VJPRule] = {}  # first-order rules that write into an `out` array
+        self.nondiff = nondiff  # the output carries no gradient (a comparison, a mask)
+        self.vjps: dict[int, VJPRule] = _Rules()
+        self.into: dict[int, VJPRule] = _Rules()  # first-order rules writing into an `out` array
+        self.fwd_into: Callable[..., Any] | None = None  # fwd(*args, out=array), if it has one
         self.__doc__ = fwd.__doc__
 
+    def __setattr__(self, name: str, value: Any) -> None:
+        object.__setattr__(self, name, value)
+        rules_version[0] += 1
+
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        if not _live_tapes:  # no trace is alive, so no argument is a Box: plain numpy
+            return self.fwd(*args, **kwargs)
         top = None  # the innermost trace among the arguments (inlined: called for every op)
         for a in args:
             if type(a) is Box and (top is None or a.tape.id > top.id):
@@ -76,6 +102,13 @@ class Primitive:
 def primitive(fwd: Callable[..., Any]) -> Primitive:
     """Decorator: turn a numpy function into a `Primitive` (give it rules with `defvjp`)."""
     return Primitive(fwd)
+
+
+def nondiff_primitive(fwd: Callable[..., Any]) -> Primitive:
+    """Decorator: a `Primitive` whose output carries no gradient, such as a comparison or a
+    mask. It is recorded on the tape (so a replayed tape recomputes it) but never
+    differentiated: its inputs receive nothing through it."""
+    return Primitive(fwd, nondiff=True)
 
 
 def defvjp(prim: Primitive, *rules: VJPRule | None) -> None:
@@ -108,6 +141,7 @@ def custom_vjp(
 # ----------------------------------------------------------------------------- tracing
 
 _trace_ids = itertools.count(1)
+_live_tapes: set[int] = set()  # ids of the tapes not yet garbage-collected
 
 
 class Tape:
@@ -127,7 +161,8 @@ class Tape:
         self.id = next(_trace_ids)
         self.nodes: list[Node] = []
         self.frozen: list[np.ndarray] = []
-        weakref.finalize(self, _thaw, self.frozen)
+        _live_tapes.add(self.id)
+        weakref.finalize(self, _end, self.id, self.frozen)
 
 
 # id -> (array, number of live tapes that froze it)
@@ -147,6 +182,11 @@ def _freeze(tape: Tape, a: np.ndarray) -> None:
     tape.frozen.append(a)
 
 
+def _end(tape_id: int, frozen: list[np.ndarray]) -> None:
+    _live_tapes.discard(tape_id)
+    _thaw(frozen)
+
+
 def _thaw(arrays: list[np.ndarray]) -> None:
     for a in arrays:
         arr, n = _frozen_by[id(a)]
@@ -158,9 +198,14 @@ def _thaw(arrays: list[np.ndarray]) -> None:
 
 
 class Node:
-    """One recorded primitive call: the op, its arguments and output, and its boxed parents."""
+    """One recorded primitive call: the op, its arguments and output, and its parents (the
+    arguments that were traced, as (argnum, node)).
 
-    __slots__ = ("ans", "args", "kwargs", "parents", "prim")
+    `needs_grad` is False for a value no gradient flows through: the output of a
+    `nondiff_primitive`, or of ops on such values only. The backward pass skips it.
+    """
+
+    __slots__ = ("ans", "args", "kwargs", "needs_grad", "parents", "prim")
 
     def __init__(
         self,
@@ -169,12 +214,14 @@ class Node:
         kwargs: dict[str, Any],
         ans: Any,
         parents: tuple[tuple[int, Node], ...],
+        needs_grad: bool = True,
     ) -> None:
         self.prim = prim
         self.args = args
         self.kwargs = kwargs
         self.ans = ans
         self.parents = parents
+        self.needs_grad = needs_grad
 
 
 class Box:
@@ -220,18 +267,21 @@ def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str
     parents = []
     raw = list(args)
     nested = False  # a Box of an outer trace among the arguments (higher order)
+    needs_grad = False
     for i, a in enumerate(args):
         if type(a) is Box:
             if a.tape is tape:
-                if i not in prim.vjps:
-                    raise TypeError(f"{prim.name}: argument {i} is not differentiable")
+                if a.node.needs_grad and not prim.nondiff:
+                    if i not in prim.vjps:
+                        raise TypeError(f"{prim.name}: argument {i} is not differentiable")
+                    needs_grad = True
                 parents.append((i, a.node))
                 raw[i] = a = a.value
             nested = nested or type(a) is Box
         elif type(a) is np.ndarray and a.flags.writeable:
             _freeze(tape, a)  # a constant the rules will read (inputs are frozen when boxed)
     ans = prim(*raw, **kwargs) if nested else prim.fwd(*raw, **kwargs)
-    node = Node(prim, tuple(raw), kwargs, ans, tuple(parents))
+    node = Node(prim, tuple(raw), kwargs, ans, tuple(parents), needs_grad)
     tape.nodes.append(node)
     return Box(ans, tape, node)
 
@@ -249,11 +299,15 @@ def _backward(
     cts: dict[Node, Any] = {end: cotangent}
     for node in reversed(tape.nodes):
         g = cts.get(node)
-        if g is None or node.prim is None:
+        if g is None or node.prim is None or not node.needs_grad:
             continue
         for argnum, parent in node.parents:
+            if not parent.needs_grad:
+                continue
             if into and parent in into:
-                cts[parent] = _pull_into(node, argnum, g, into[parent])
+                cts[parent] = pull_into(
+                    node.prim, argnum, g, node.ans, node.args, node.kwargs, into[parent]
+                )
                 continue
             rule = node.prim.vjps[argnum]
             pg = rule(g, node.ans, *node.args, **node.kwargs)
@@ -262,15 +316,23 @@ def _backward(
     return cts
 
 
-def _pull_into(node: Node, argnum: int, g: Any, out: np.ndarray) -> np.ndarray:
-    """The cotangent of one argument, written into `out` (directly when the op has an `into`
-    rule and nothing is traced; otherwise computed, then copied)."""
-    assert node.prim is not None
-    plain = not any(type(a) is Box for a in (g, *node.args))
-    if plain and argnum in node.prim.into:
-        pg = node.prim.into[argnum](g, node.ans, *node.args, out=out, **node.kwargs)
+def pull_into(
+    prim: Primitive,
+    argnum: int,
+    g: Any,
+    ans: Any,
+    args: Sequence[Any],
+    kwargs: dict[str, Any],
+    out: np.ndarray,
+) -> np.ndarray:
+    """The cotangent of argument `argnum` of a call `ans = prim(*args, **kwargs)`, written
+    into `out` (directly when the op has an `into` rule and nothing is traced; otherwise
+    computed, then copied)."""
+    plain = not any(type(a) is Box for a in (g, *args))
+    if plain and argnum in prim.into:
+        pg = prim.into[argnum](g, ans, *args, out=out, **kwargs)
     else:
-        pg = node.prim.vjps[argnum](g, node.ans, *node.args, **node.kwargs)
+        pg = prim.vjps[argnum](g, ans, *args, **kwargs)
     if pg is not out:
         np.copyto(out, pg)
     return out
@@ -331,9 +393,9 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
 
     Containers are those of `_children`; everything else is a leaf.
     """
-    node = _children(tree)
+    node = None if type(tree) is np.ndarray else _children(tree)
     if node is None:
-        return [tree], lambda xs: xs[0]
+        return [tree], _only
     _, children, rebuild = node
     leaves: list[Any] = []
     spans = []
@@ -346,6 +408,10 @@ def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
         return rebuild([un(new[a:b]) for a, b, un in spans])
 
     return leaves, unflatten
+
+
+def _only(leaves: list[Any]) -> Any:
+    return leaves[0]
 
 
 def tree_paths(tree: Any, prefix: str = "") -> list[str]:
@@ -403,7 +469,7 @@ def vjp(f: Callable[..., Any], *args: Any) -> tuple[Any, Callable[..., tuple[Any
         grads = []
         for (leaves, unflatten), boxes in zip(structs, inputs):
             grads.append(
-                unflatten([_leaf_grad(leaf, cts.get(b.node)) for leaf, b in zip(leaves, boxes)])
+                unflatten([leaf_grad(leaf, cts.get(b.node)) for leaf, b in zip(leaves, boxes)])
             )
         for argnum, buf in (into or {}).items():  # an argument used twice was summed elsewhere
             if grads[argnum] is not buf:
@@ -430,28 +496,38 @@ def _into_nodes(
     return nodes
 
 
-def _box_input(leaf: Any, tape: Tape) -> Box:
+def input_value(leaf: Any) -> Any:
+    """The value an input leaf is traced as: integers become float64 arrays, so that their
+    gradient is defined; TypeError for a leaf that is not a number, array or Box."""
+    if type(leaf) is np.ndarray and leaf.dtype.kind in "fc":
+        return leaf  # the common case first
     if isinstance(leaf, (bool, np.bool_)) or not isinstance(
         leaf, (Box, np.ndarray, np.generic, float, int)
     ):
         raise TypeError(f"cannot differentiate with respect to a {type(leaf).__name__}")
-    value = leaf
     if isinstance(leaf, int) or (
         isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind in "iu"
     ):
-        value = np.asarray(leaf, dtype=np.float64)
+        return np.asarray(leaf, dtype=np.float64)
+    return leaf
+
+
+def _box_input(leaf: Any, tape: Tape) -> Box:
+    value = input_value(leaf)
     if type(value) is np.ndarray and value.flags.writeable:
         _freeze(tape, value)
     node = Node(None, (), {}, value, ())
     return Box(value, tape, node)
 
 
-def _leaf_grad(leaf: Any, g: Any) -> Any:
+def leaf_grad(leaf: Any, g: Any) -> Any:
     """The gradient of one input leaf: zeros if unreached, and always the leaf's kind and dtype.
 
     A float32 leaf gets a float32 gradient even where a float64 constant in `f`
     promoted the computation; a Python float gets a float; an array, an array.
     """
+    if type(g) is np.ndarray and type(leaf) is np.ndarray and g.dtype == leaf.dtype:
+        return g  # the common case first
     if isinstance(g, Box):  # higher order: the gradient is itself traced
         return g
     if isinstance(leaf, Box):

@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.autodiff import Box, defvjp, defvjp_into, primitive, unbox
+from fcgrad.autodiff import Box, defvjp, defvjp_into, nondiff_primitive, primitive
 from fcgrad.errors import ShapeError
 
 __all__ = [
@@ -38,6 +38,7 @@ __all__ = [
     "mean",
     "mul",
     "neg",
+    "positive",
     "relu",
     "reshape",
     "sin",
@@ -57,21 +58,27 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     `shape` are summed with keepdims. The dtype of `g` is kept. Returns `g`
     itself when nothing was broadcast.
     """
-    gshape = g.shape if type(g) is np.ndarray else np.shape(g)
+    gshape = _shape(g)
     if gshape == shape:
         return g
     extra = len(gshape) - len(shape)
     if extra:
-        g = sum(g, axis=tuple(range(extra)))
-    ones = tuple(i for i, n in enumerate(shape) if n == 1 and np.shape(g)[i] != 1)
-    if ones:
-        g = sum(g, axis=ones, keepdims=True)
+        g = sum(g, axis=0 if extra == 1 else tuple(range(extra)))
+    if 1 in shape:
+        ones = tuple(i for i, n in enumerate(shape) if n == 1 and _shape(g)[i] != 1)
+        if ones:
+            g = sum(g, axis=ones, keepdims=True)
     return g
 
 
 def _nd(x: Any) -> int:
     """np.ndim, without numpy's dispatch for the common case of an array (a hot path)."""
     return x.ndim if type(x) is np.ndarray else np.ndim(x)
+
+
+def _shape(x: Any) -> tuple[int, ...]:
+    """np.shape, without numpy's dispatch for the common case of an array (a hot path)."""
+    return x.shape if type(x) is np.ndarray else np.shape(x)
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -94,8 +101,8 @@ def add(x: Any, y: Any) -> Any:
 
 defvjp(
     add,
-    lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
-    lambda g, ans, x, y: unbroadcast(g, np.shape(y)),
+    lambda g, ans, x, y: unbroadcast(g, _shape(x)),
+    lambda g, ans, x, y: unbroadcast(g, _shape(y)),
 )
 
 
@@ -107,8 +114,8 @@ def sub(x: Any, y: Any) -> Any:
 
 defvjp(
     sub,
-    lambda g, ans, x, y: unbroadcast(g, np.shape(x)),
-    lambda g, ans, x, y: unbroadcast(neg(g), np.shape(y)),
+    lambda g, ans, x, y: unbroadcast(g, _shape(x)),
+    lambda g, ans, x, y: unbroadcast(neg(g), _shape(y)),
 )
 
 
@@ -120,8 +127,8 @@ def mul(x: Any, y: Any) -> Any:
 
 defvjp(
     mul,
-    lambda g, ans, x, y: unbroadcast(mul(g, y), np.shape(x)),
-    lambda g, ans, x, y: unbroadcast(mul(g, x), np.shape(y)),
+    lambda g, ans, x, y: unbroadcast(mul(g, y), _shape(x)),
+    lambda g, ans, x, y: unbroadcast(mul(g, x), _shape(y)),
 )
 
 
@@ -133,8 +140,8 @@ def div(x: Any, y: Any) -> Any:
 
 defvjp(
     div,
-    lambda g, ans, x, y: unbroadcast(div(g, y), np.shape(x)),
-    lambda g, ans, x, y: unbroadcast(neg(mul(g, div(ans, y))), np.shape(y)),
+    lambda g, ans, x, y: unbroadcast(div(g, y), _shape(x)),
+    lambda g, ans, x, y: unbroadcast(neg(mul(g, div(ans, y))), _shape(y)),
 )
 
 
@@ -187,10 +194,15 @@ def maximum(x: Any, y: Any) -> Any:
     return np.maximum(x, y)
 
 
+@nondiff_primitive
+def _share(ans: Any, mine: Any, other: Any) -> Any:
+    """The share of max(mine, other)'s cotangent that goes to `mine`: 1, 0, or 0.5 at a tie."""
+    share = (np.asarray(mine) == ans) * np.where(np.asarray(other) == ans, 0.5, 1.0)
+    return share.astype(np.result_type(ans))
+
+
 def _max_share(g: Any, ans: Any, mine: Any, other: Any) -> Any:
-    a, m, o = (unbox(v) for v in (ans, mine, other))
-    share = (np.asarray(m) == a) * np.where(np.asarray(o) == a, 0.5, 1.0).astype(np.result_type(a))
-    return unbroadcast(mul(g, share), np.shape(m))
+    return unbroadcast(mul(g, _share(ans, mine, other)), _shape(mine))
 
 
 defvjp(
@@ -206,12 +218,15 @@ def relu(x: Any) -> Any:
     return np.maximum(x, 0)
 
 
-defvjp(relu, lambda g, ans, x: mul(g, _positive(x)))
+@nondiff_primitive
+def positive(x: Any) -> Any:
+    """1 where x > 0, else 0, in x's dtype: the derivative of relu (0 at exactly 0)."""
+    if type(x) is np.ndarray:  # a hot path
+        return (x > 0).astype(x.dtype)
+    return (np.asarray(x) > 0).astype(np.result_type(x))
 
 
-def _positive(x: Any) -> np.ndarray:
-    v = unbox(x)
-    return (np.asarray(v) > 0).astype(np.result_type(v))
+defvjp(relu, lambda g, ans, x: mul(g, positive(x)))
 
 
 # ----------------------------------------------------------------------------- linear algebra
@@ -242,6 +257,7 @@ def _matmul_vjp_y(g: Any, ans: Any, x: Any, y: Any) -> Any:
 
 
 defvjp(matmul, _matmul_vjp_x, _matmul_vjp_y)
+matmul.fwd_into = lambda x, y, out: np.matmul(x, y, out=out)
 defvjp_into(
     matmul,
     0,
@@ -259,8 +275,8 @@ defvjp_into(
 @primitive
 def sum(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
     """Sum over `axis` (all axes when None)."""
-    if type(x) is np.ndarray:  # the method skips numpy's function dispatch (a hot path)
-        return x.sum(axis=axis, keepdims=keepdims)
+    if type(x) is np.ndarray and x.dtype.kind == "f":  # what np.sum runs, minus its dispatch
+        return np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
     return np.sum(x, axis=axis, keepdims=keepdims)
 
 
@@ -272,20 +288,24 @@ def _restore(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     return broadcast_to(g, shape)
 
 
-defvjp(sum, lambda g, ans, x, axis=None, keepdims=False: _restore(g, np.shape(x), axis, keepdims))
+defvjp(sum, lambda g, ans, x, axis=None, keepdims=False: _restore(g, _shape(x), axis, keepdims))
 
 
 @primitive
 def mean(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
     """Arithmetic mean over `axis` (all axes when None)."""
-    if type(x) is np.ndarray:
-        return x.mean(axis=axis, keepdims=keepdims)
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.dtype.itemsize >= 4:
+        # what np.mean does for these dtypes (the same sum, then one division), minus its
+        # Python-level dispatch: a hot path
+        total = np.add.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
+        n = x.size // max(total.size, 1)
+        return total / n if type(total) is not np.ndarray else np.divide(total, n, out=total)
     return np.mean(x, axis=axis, keepdims=keepdims)
 
 
 def _mean_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     n = np.size(x) // max(np.size(ans), 1)
-    return div(_restore(g, np.shape(x), axis, keepdims), float(n))
+    return _restore(div(g, float(n)), _shape(x), axis, keepdims)  # divide before broadcasting
 
 
 defvjp(mean, _mean_vjp)
@@ -309,19 +329,28 @@ defvjp(
 @primitive
 def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
     """x broadcast to `shape` (a read-only view)."""
+    a = np.asarray(x)
+    if a.size == 1 and a.ndim <= len(shape) and a.flags.c_contiguous:
+        # a hot path (the cotangent of a full reduction): the all-zero-strides view that
+        # np.broadcast_to makes, without its nditer setup
+        view = np.ndarray(shape, a.dtype, a, 0, (0,) * len(shape))
+        view.flags.writeable = False
+        return view
     return np.broadcast_to(x, shape)
 
 
-defvjp(broadcast_to, lambda g, ans, x, shape: unbroadcast(g, np.shape(x)))
+defvjp(broadcast_to, lambda g, ans, x, shape: unbroadcast(g, _shape(x)))
 
 
 @primitive
 def reshape(x: Any, shape: tuple[int, ...]) -> Any:
     """x viewed with a new shape (same number of elements)."""
+    if type(x) is np.ndarray:  # the method skips numpy's function dispatch (a hot path)
+        return x.reshape(shape)
     return np.reshape(x, shape)
 
 
-defvjp(reshape, lambda g, ans, x, shape: reshape(g, np.shape(x)))
+defvjp(reshape, lambda g, ans, x, shape: reshape(g, _shape(x)))
 
 
 @primitive
@@ -330,7 +359,7 @@ def squeeze(x: Any, axis: int | tuple[int, ...]) -> Any:
     return np.squeeze(x, axis=axis)
 
 
-defvjp(squeeze, lambda g, ans, x, axis: reshape(g, np.shape(x)))
+defvjp(squeeze, lambda g, ans, x, axis: reshape(g, _shape(x)))
 
 
 @primitive
@@ -339,12 +368,14 @@ def expand_dims(x: Any, axis: int) -> Any:
     return np.expand_dims(x, axis)
 
 
-defvjp(expand_dims, lambda g, ans, x, axis: reshape(g, np.shape(x)))
+defvjp(expand_dims, lambda g, ans, x, axis: reshape(g, _shape(x)))
 
 
 @primitive
 def transpose(x: Any, axes: tuple[int, ...] | None = None) -> Any:
     """Permute axes (reverse them when `axes` is None)."""
+    if axes is None and type(x) is np.ndarray:  # a hot path
+        return x.T
     return np.transpose(x, axes)
 
 

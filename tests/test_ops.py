@@ -16,7 +16,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fcgrad import ops
-from fcgrad.autodiff import vjp
+from fcgrad.autodiff import grad, vjp
 
 SHAPES = [(), (4,), (3, 4), (1, 4), (3, 1)]
 PAIRS = [(a, b) for a in SHAPES for b in SHAPES if np.broadcast_shapes(a, b) is not None]
@@ -84,7 +84,18 @@ OP_TABLE: dict[
 
 def test_every_op_is_in_the_table() -> None:
     ops_tested = {name for name in OP_TABLE if name in ops.__all__}
-    assert set(ops.__all__) - {"unbroadcast"} == ops_tested
+    assert set(ops.__all__) - {"unbroadcast", "positive"} == ops_tested
+
+
+def test_positive_is_relus_derivative_and_carries_no_gradient() -> None:
+    x = np.array([-1.5, 0.0, 2.0], np.float32)
+    mask = ops.positive(x)
+    assert mask.dtype == np.float32 and mask.tolist() == [0.0, 0.0, 1.0]
+    # the mask is a constant of the tape: d/dx sum(positive(x) * x) = positive(x)
+    g = grad(lambda x: ops.sum(ops.mul(ops.positive(x), x)))(x.astype(np.float64))
+    assert g.tolist() == [0.0, 0.0, 1.0]
+    # and nothing flows back through it alone
+    assert grad(lambda x: ops.sum(ops.positive(x)))(x.astype(np.float64)).tolist() == [0.0] * 3
 
 
 def numeric_vjp(
