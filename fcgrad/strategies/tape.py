@@ -1,20 +1,23 @@
 """Strategy `tape`: the net written with the primitive ops, differentiated by the tape.
 
 Nothing here knows a derivative: `lin`, `relu`, `mse` and `cross_entropy` are
-compositions of `fcgrad.ops` primitives, and `fcgrad.autodiff.vjp` records them
-and replays the tape backwards.
+compositions of `fcgrad.ops` primitives; `fcgrad.autodiff` records them on a tape
+and replays it backwards. The tape of a step is recorded once per batch shape and
+replayed on every later batch (`fcgrad.replay.cached_vjp`), so that at batch 64 the
+bookkeeping of boxes and nodes does not cost as much as the arithmetic.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from fcgrad import losses, ops
-from fcgrad.autodiff import vjp
 from fcgrad.losses import Loss
 from fcgrad.model import Params
+from fcgrad.replay import cached_vjp
 from fcgrad.strategies import LossAndGrads, Workspace
 
 
@@ -35,11 +38,23 @@ def mse(out: Any, y: np.ndarray) -> Any:
 
 
 def cross_entropy(logits: Any, y: np.ndarray) -> Any:
-    """-mean over rows of log_softmax(logits) at the label, in nats:
-    sum(log_softmax(logits) * (-onehot(y) / N))."""
+    """-mean over rows of log_softmax(logits) at the label, in nats."""
     losses.check_ce_shapes(logits.shape, y.shape)
-    weights = losses.onehot(y, logits.shape[1], logits.dtype)
+    return weighted_log_softmax(logits, label_weights(y, logits.shape[1], logits.dtype))
+
+
+def label_weights(y: np.ndarray, n_classes: int, dtype: Any) -> np.ndarray:
+    """-onehot(y) / N, (N, n_classes): the labels as weights of the log-probabilities.
+
+    Plain numpy, outside the tape: labels are not differentiable.
+    """
+    weights = losses.onehot(y, n_classes, dtype)
     weights *= -1.0 / y.shape[0]
+    return weights
+
+
+def weighted_log_softmax(logits: Any, weights: Any) -> Any:
+    """sum(log_softmax(logits) * weights): cross-entropy, given `label_weights`."""
     return ops.sum(ops.mul(ops.log_softmax(logits), weights))
 
 
@@ -54,15 +69,42 @@ def model(params: Params, x: Any) -> Any:
     return h
 
 
-def _objective(loss: Loss, y: np.ndarray) -> Any:
-    fn = mse if loss is Loss.mse else cross_entropy
-    return lambda params, x: fn(model(params, x), y)
+def _mse_objective(x: Any, y: Any, *ws: Any) -> Any:
+    return mse(model(Params.from_arrays(ws), x), y)
+
+
+def _ce_objective(x: Any, weights: Any, *ws: Any) -> Any:
+    return weighted_log_softmax(model(Params.from_arrays(ws), x), weights)
+
+
+# The tapes of the two objectives, recorded once per shape and replayed (`cached_vjp`):
+# (loss, input_grad, number of arrays in the params) -> vjp of the objective.
+_VJPS: dict[tuple[Loss, bool, int], Callable[..., Any]] = {}
+
+
+def _vjp(loss: Loss, input_grad: bool, n_arrays: int) -> Callable[..., Any]:
+    key = (loss, input_grad, n_arrays)
+    if key not in _VJPS:
+        f = _mse_objective if loss is Loss.mse else _ce_objective
+        argnums = range(0 if input_grad else 2, 2 + n_arrays)
+        _VJPS[key] = cached_vjp(f, tuple(i for i in argnums if i != 1))
+    return _VJPS[key]
+
+
+def _target(loss: Loss, params: Params, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The objective's second argument: y for mse, `label_weights` for cross-entropy."""
+    if loss is Loss.mse:
+        return y
+    out = params.layers[-1].w
+    losses.check_ce_shapes((x.shape[0], out.shape[1]), y.shape)
+    return label_weights(y, out.shape[1], np.result_type(x, out))
 
 
 def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
     """The loss of the net on (x, y), recorded on a tape as a forward pass does."""
-    f = _objective(loss, y)
-    return float(vjp(lambda *ws: f(Params.from_arrays(ws), x), *params.arrays())[0])
+    ws = tuple(params.arrays())
+    out, _ = _vjp(loss, False, len(ws))(x, _target(loss, params, x, y), *ws)
+    return float(out)
 
 
 def value_and_grads(
@@ -76,18 +118,15 @@ def value_and_grads(
 ) -> LossAndGrads:
     """The loss and its gradients, by replaying the tape backwards from the loss.
 
-    With a `workspace`, the input gradient is written into its buffer (`pullback(...,
-    into=...)`, which matmul's rule honours), as manual and vwc do.
-
-    The parameters go to `vjp` as a flat list of arrays (w1, b1, ...), which saves
-    flattening the `Params` pytree on every step; `vjp(f, params)` gives the same.
+    The tape is recorded on the first call for each shape of x and replayed after
+    that (`fcgrad.replay.cached_vjp`); the gradients are identical to a fresh
+    `vjp`'s. With a `workspace`, the input gradient is written into its buffer
+    (`pullback(..., into=...)`, which matmul's rule honours), as manual and vwc do.
     """
-    f = _objective(loss, y)
-    ws = list(params.arrays())
-    if input_grad:
-        out, pullback = vjp(lambda x, *ws: f(Params.from_arrays(ws), x), x, *ws)
-        into = {0: workspace.buffer("input gradient", x.shape, x.dtype)} if workspace else None
-        dx, *grads = pullback(np.ones_like(out), into=into)
-        return LossAndGrads(float(out), Params.from_arrays(grads), dx)
-    out, pullback = vjp(lambda *ws: f(Params.from_arrays(ws), x), *ws)
-    return LossAndGrads(float(out), Params.from_arrays(pullback(np.ones_like(out))), None)
+    ws = tuple(params.arrays())
+    out, pullback = _vjp(loss, input_grad, len(ws))(x, _target(loss, params, x, y), *ws)
+    if not input_grad:
+        return LossAndGrads(float(out), Params.from_arrays(pullback(np.ones_like(out))), None)
+    into = {0: workspace.buffer("input gradient", x.shape, x.dtype)} if workspace else None
+    dx, *grads = pullback(np.ones_like(out), into=into)
+    return LossAndGrads(float(out), Params.from_arrays(grads), dx)

@@ -1,0 +1,167 @@
+"""cached_vjp: a recorded program must give exactly what a fresh tape gives, on new values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fcgrad import ops, replay
+from fcgrad.autodiff import custom_vjp, grad, unbox, vjp
+from fcgrad.errors import ShapeError
+from fcgrad.losses import Loss
+from fcgrad.model import init_params
+from fcgrad.replay import cached_vjp
+from fcgrad.strategies import Workspace, tape
+from tests.test_ops import OP_TABLE
+
+
+def programs(vjp_of: Any) -> dict[Any, replay.Program]:
+    """The programs a cached_vjp function holds (from its closure)."""
+    cells = [c.cell_contents for c in vjp_of.__closure__]
+    return next(c for c in cells if isinstance(c, dict))
+
+
+def assert_same(a: Any, b: Any) -> None:
+    assert type(a) is type(b)
+    assert np.result_type(a) == np.result_type(b)
+    np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name", sorted(OP_TABLE))
+def test_every_op_replays_bit_for_bit_on_new_values(name: str) -> None:
+    fn, gens, shape_list = OP_TABLE[name]
+    shapes = shape_list[0]
+    f = cached_vjp(lambda *xs: ops.sum(fn(*xs)), tuple(range(len(gens))))
+    for seed in range(3):  # the first call records, the others replay
+        rng = np.random.default_rng(seed)
+        args = [np.asarray(gen(s, rng), dtype=np.float64) for gen, s in zip(gens, shapes)]
+        value, pullback = f(*args)
+        expected_value, expected_pullback = vjp(lambda *xs: ops.sum(fn(*xs)), *args)
+        assert_same(value, expected_value)
+        for got, want in zip(pullback(np.float64(1.5)), expected_pullback(np.float64(1.5))):
+            assert_same(got, want)
+    assert len(programs(f)) == 1 and next(iter(programs(f).values())).safe
+
+
+@pytest.mark.parametrize("loss", list(Loss))
+@pytest.mark.parametrize("input_grad", [False, True])
+def test_the_tape_strategy_matches_a_fresh_tape_step_after_step(
+    loss: Loss, input_grad: bool
+) -> None:
+    params = init_params((784, 50, loss.n_out), seed=1)
+    rng = np.random.default_rng(2)
+    ws = Workspace()
+    objective = tape.mse if loss is Loss.mse else tape.cross_entropy
+    for _ in range(3):
+        x = rng.standard_normal((64, 784)).astype(np.float32)
+        labels = rng.integers(0, 10, 64)
+        y = labels.astype(np.float32) if loss is Loss.mse else labels
+        got = tape.value_and_grads(params, x, y, loss, input_grad=input_grad, workspace=ws)
+        value, pullback = vjp(lambda x, p, y=y: objective(tape.model(p, x), y), x, params)
+        dx, dp = pullback(np.ones_like(value))
+        assert got.loss == float(value)
+        for a, b in zip(got.params.arrays(), dp.arrays()):
+            assert_same(a, b)
+        if input_grad:
+            assert_same(got.input, dx)
+            assert got.input is ws.buffer("input gradient", x.shape, x.dtype)  # written in place
+
+
+def test_targets_are_inputs_not_constants_of_the_recording() -> None:
+    params = init_params((4, 3, 1), seed=0)
+    x = np.ones((5, 4), np.float32)
+    first = tape.value_and_grads(params, x, np.zeros(5, np.float32), Loss.mse)
+    second = tape.value_and_grads(params, x, np.full(5, 9.0, np.float32), Loss.mse)
+    assert first.loss != second.loss
+    assert not np.array_equal(first.params.layers[1].b, second.params.layers[1].b)
+
+
+def test_a_new_shape_is_recorded_again_and_old_programs_are_dropped() -> None:
+    f = cached_vjp(lambda x: ops.sum(ops.square(x)))
+    for n in range(1, replay.MAX_SIGNATURES + 3):
+        _, pullback = f(np.arange(n, dtype=np.float64))
+        np.testing.assert_array_equal(pullback(1.0)[0], 2 * np.arange(n))
+    assert len(programs(f)) == replay.MAX_SIGNATURES
+
+
+def test_the_program_is_the_forward_then_the_backward_numpy_calls() -> None:
+    f = cached_vjp(lambda x, w: ops.sum(ops.relu(ops.matmul(x, w))), 1)
+    f(np.ones((2, 3)), np.ones((3, 4)))
+    source = next(iter(programs(f).values())).source
+    forward, backward = source.split("\n\n")
+    assert [line.split("# ")[1] for line in forward.splitlines()[1:-1]] == ["matmul", "relu", "sum"]
+    # the rules' own decisions (unbroadcasting, which transpose) are gone: numpy calls remain
+    assert "positive" in backward and "matmul" in backward and "broadcast_to" in backward
+
+
+def test_a_rule_that_computes_with_plain_numpy_falls_back_to_a_fresh_tape() -> None:
+    # the rule reads the values of `ans` outside the primitives: replaying would reuse them
+    tanh = custom_vjp(np.tanh, lambda g, ans, x: ops.mul(g, 1.0 - unbox(ans) ** 2))
+    f = cached_vjp(lambda x: ops.sum(tanh(x)))
+    for x in (np.array([0.1, 0.2]), np.array([1.5, -2.0])):
+        np.testing.assert_allclose(f(x)[1](1.0)[0], 1 - np.tanh(x) ** 2)
+    assert not next(iter(programs(f).values())).safe
+
+
+def test_changing_a_rule_records_the_program_again(monkeypatch: pytest.MonkeyPatch) -> None:
+    f = cached_vjp(lambda x: ops.sum(ops.square(x)))
+    x = np.array([1.0, 2.0])
+    np.testing.assert_array_equal(f(x)[1](1.0)[0], [2.0, 4.0])
+    monkeypatch.setitem(ops.square.vjps, 0, lambda g, ans, x: ops.mul(g, x))  # factor 2 lost
+    np.testing.assert_array_equal(f(x)[1](1.0)[0], [1.0, 2.0])
+
+
+def test_numpy_on_a_non_differentiated_argument_raises_instead_of_being_baked_in() -> None:
+    f = cached_vjp(lambda x, y: ops.sum(ops.mul(x, np.exp(y))), 0)
+    with pytest.raises(TypeError, match="Box"):
+        f(np.ones(3), np.zeros(3))
+
+
+def test_only_the_differentiated_arguments_get_gradients_and_into_buffers() -> None:
+    f = cached_vjp(lambda x, w, y: ops.sum(ops.mul(ops.matmul(x, w), y)), (0, 1))
+    x, w, y = np.ones((2, 3)), np.full((3, 2), 0.5), np.array([1.0, 2.0])
+    _, pullback = f(x, w, y)
+    buf = np.empty_like(x)
+    dx, dw = pullback(1.0, into={0: buf})
+    assert dx is buf
+    np.testing.assert_array_equal(dx, np.tile(w @ y, (2, 1)))
+    np.testing.assert_array_equal(dw, np.outer(x.sum(0), y))
+    with pytest.raises(ShapeError, match="into"):
+        pullback(1.0, into={2: np.empty(2)})  # y is not differentiated
+    with pytest.raises(ShapeError, match="into"):
+        pullback(1.0, into={0: np.empty((3, 2))})
+    with pytest.raises(ShapeError, match="cotangent shape"):
+        pullback(np.ones(2))
+
+
+def test_pytrees_python_floats_and_integers_as_in_vjp() -> None:
+    def f(p: dict[str, Any], k: Any) -> Any:
+        return ops.sum(ops.mul(ops.mul(p["w"], p["s"]), k))
+
+    g = cached_vjp(f, (0, 1))
+    for s in (2.0, 3.0):
+        p = {"w": np.arange(3, dtype=np.float32), "s": s}
+        (dp, dk), (ep, ek) = g(p, 4)[1](np.float32(1)), vjp(f, p, 4)[1](np.float32(1))
+        assert_same(dp["w"], ep["w"])
+        assert dp["s"] == ep["s"] and type(dp["s"]) is float
+        assert_same(dk, ek)
+
+
+def test_inside_grad_it_uses_a_fresh_tape_so_second_derivatives_work() -> None:
+    f = cached_vjp(lambda x: ops.sum(ops.mul(ops.square(x), x)))  # sum x^3
+
+    def first(x: Any) -> Any:
+        return ops.sum(f(x)[1](1.0)[0])  # sum 3 x^2
+
+    np.testing.assert_allclose(grad(first)(np.array([1.0, 2.0])), [6.0, 12.0])
+
+
+def test_a_closed_over_traced_value_is_refused() -> None:
+    def outer(z: Any) -> Any:
+        f = cached_vjp(lambda x: ops.sum(ops.mul(x, z)))
+        return f(np.ones(2))[0]
+
+    with pytest.raises(TypeError, match="traced outside"):
+        grad(outer)(np.ones(2))
