@@ -7,7 +7,9 @@ slow patch of the machine hits every case alike. Phases:
 - `forward`: the loss only;
 - `fwd+bwd all`: the loss and every gradient, the input's included (five arrays for
   784-50-1, as the lesson's benchmark computes);
-- `fwd+bwd weights`: the loss and the parameters' gradients (what training needs).
+- `fwd+bwd weights`: the loss and the parameters' gradients (what training needs);
+- with `train_epoch`, `batch step` (the same on one batch of `batch_size` rows, in ms
+  per step) and `train epoch` (a whole SGD epoch at that batch size).
 
 The *GEMM reference* runs the same matrix products and nothing else (x @ w1, h @ w2
 forward; h.T @ g2, g2 @ w2.T, x.T @ g1 and, for `all`, g1 @ w1.T backward): the
@@ -26,6 +28,7 @@ import itertools
 import statistics
 import time
 import tracemalloc
+import types
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -39,6 +42,8 @@ from fcgrad.model import Params
 PHASES = ("forward", "fwd+bwd all", "fwd+bwd weights")
 REFERENCE = "gemm reference"
 EPOCH_PHASE = "train epoch"
+STEP_PHASE = "batch step"
+STEPS_PER_RUN = 100  # batch steps per timed run: one step at batch 64 is below 0.1 ms
 
 
 @dataclasses.dataclass(frozen=True)
@@ -263,7 +268,7 @@ def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult
         times, sizes, n, numpy_impls={REFERENCE, *config.strategies, "numpy", "autograd"}, runs=runs
     )
     if config.train_epoch:
-        timings += _epoch_timings(params, x, y, config)
+        timings += _step_timings(params, x, y, config) + _epoch_timings(params, x, y, config)
     return BenchResult(config, n, sizes, timings)
 
 
@@ -319,6 +324,38 @@ def _timings(
             )
         )
     return out
+
+
+def _step_timings(
+    params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
+) -> list[Timing]:
+    """One training step's forward+backward (the weights' gradients) at `batch_size`, per
+    strategy, in ms per step: each run takes STEPS_PER_RUN steps on different random
+    batches, gathered beforehand so that only the strategies are timed."""
+    rng = np.random.default_rng(config.seed)
+    rows = rng.integers(0, x.shape[0], size=(STEPS_PER_RUN, config.batch_size))
+    batches = [(x[r], y[r]) for r in rows]
+    runs: dict[tuple[str, str], Callable[[], object]] = {}
+    for s in config.strategies:
+        mod = strategies.get(s)
+
+        def steps(mod: types.ModuleType = mod) -> object:
+            return [mod.value_and_grads(params, xb, yb, config.loss) for xb, yb in batches]
+
+        runs[(s, STEP_PHASE)] = steps
+    times = _interleaved(runs, config.repeat, config.warmup)
+    per_step = {k: [t / STEPS_PER_RUN for t in v] for k, v in times.items()}
+    fastest = min(statistics.median(v) for v in per_step.values())
+    flops = count_flops(
+        (x.shape[1], *config.hidden, config.loss.n_out),
+        config.batch_size,
+        backward=True,
+        input_grad=False,
+    )
+    return [
+        Timing(k[0], STEP_PHASE, tuple(v), flops, statistics.median(v) / fastest, None)
+        for k, v in per_step.items()
+    ]
 
 
 def _epoch_timings(

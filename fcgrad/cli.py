@@ -624,7 +624,12 @@ def bench_cmd(
         ),
     ] = None,
     train_epoch: Annotated[
-        bool, typer.Option("--train-epoch", help="Also time one SGD epoch of each (and of torch).")
+        bool,
+        typer.Option(
+            "--train-epoch",
+            help="Also time training at --batch-size: single steps, and one SGD epoch "
+            "(also torch's, with --compare torch).",
+        ),
     ] = False,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Rows per step for --train-epoch.")

@@ -304,10 +304,10 @@ def bench_table(result: BenchResult) -> Table:
         table.add_row(
             t.implementation,
             t.phase,
-            f"{t.mean_ms:.2f}",
-            f"{t.min_ms:.2f}",
-            f"{t.max_ms:.2f}",
-            f"{t.median_ms:.2f}",
+            _ms(t.mean_ms),
+            _ms(t.min_ms),
+            _ms(t.max_ms),
+            _ms(t.median_ms),
             "" if t.ratio_to_reference is None else f"{t.ratio_to_reference:.2f}x",
             f"{t.ratio:.2f}x",
             f"{t.gflops:.1f}",
@@ -316,7 +316,18 @@ def bench_table(result: BenchResult) -> Table:
     return table
 
 
-_PHASE_ORDER = {"forward": 0, "fwd+bwd all": 1, "fwd+bwd weights": 2, "train epoch": 3}
+_PHASE_ORDER = {
+    "forward": 0,
+    "fwd+bwd all": 1,
+    "fwd+bwd weights": 2,
+    "batch step": 3,
+    "train epoch": 4,
+}
+
+
+def _ms(value: float) -> str:
+    """Milliseconds with three significant digits below 1 ms (a batch step), else two decimals."""
+    return f"{value:.3f}" if value < 1 else f"{value:.2f}"
 
 
 # ----------------------------------------------------------------------------- check_grads

@@ -58,6 +58,13 @@ def test_bench_train_epoch() -> None:
     result = bench(x, y, BenchConfig(repeat=3, train_epoch=True, strategies=("manual", "tape")))
     epochs = [t for t in result.timings if t.phase == "train epoch"]
     assert [t.implementation for t in epochs] == ["manual", "tape"]
+    steps = [t for t in result.timings if t.phase == "batch step"]
+    assert [t.implementation for t in steps] == ["manual", "tape"]
+    assert min(t.ratio for t in steps) == 1.0 and all(len(t.times_ms) == 3 for t in steps)
+    # per step, not per run of STEPS_PER_RUN steps: a step is far shorter than the epoch
+    for step, epoch in zip(steps, epochs):
+        assert step.median_ms < epoch.median_ms / 5
+        assert step.flops == epoch.flops * 64 // 640
 
 
 def test_peers_unknown_or_missing(monkeypatch: pytest.MonkeyPatch) -> None:
