@@ -200,7 +200,9 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
     `pullback(cotangent, *, into={i: array})` returns gradients for the arguments in
     `argnums` only (a tuple, in that order; `into` is keyed by argument number). The
     other arguments are inputs all the same, never constants. At most
-    `MAX_SIGNATURES` programs are kept per function, the oldest dropped first.
+    `MAX_SIGNATURES` programs are kept per function, the oldest dropped first; the
+    returned function's `programs` attribute holds them by signature (a `Program`'s
+    `source` is the code it runs).
 
     `f` must not branch on values, only on shapes and dtypes, and the arrays it
     closes over are constants (see the module's docstring). Unlike `vjp`, the
@@ -226,6 +228,7 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
             return _fresh_vjp(f, nums, args)
         return _run(program, raw, leaves, spans, nums)
 
+    vjp_of.programs = programs  # type: ignore[attr-defined]  # by signature, to inspect
     return vjp_of
 
 

@@ -12,7 +12,7 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
-    autodiff, checking = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    autodiff, checking, replaying = re.findall(r"```python\n(.*?)```", README, flags=re.S)
     exec(compile(autodiff, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "[0.5 1.  1.5 2. ]"
@@ -20,6 +20,10 @@ def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
     assert printed[3].endswith("(784, 50) (784, 50)")
     exec(compile(checking, "README.md", "exec"), {})
     assert capsys.readouterr().out.splitlines() == ["True [12, 20]", "True 1", "True"]
+    exec(compile(replaying, "README.md", "exec"), {})
+    printed = capsys.readouterr().out.splitlines()
+    assert printed[0] == "1 float32"
+    assert printed[1].strip().startswith("v[") and printed[1].endswith("# matmul")
 
 
 def test_ci_runs_the_readme_setup_and_test_commands() -> None:
