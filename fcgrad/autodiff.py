@@ -47,11 +47,13 @@ rules_version = [0]
 
 
 class _Rules(dict[int, "VJPRule"]):
-    """A primitive's VJP rules by argument number; changing one bumps `rules_version`."""
+    """A primitive's VJP rules by argument number; replacing one bumps `rules_version` (a
+    new rule cannot be in a recorded program: recording without it raised)."""
 
     def __setitem__(self, argnum: int, rule: VJPRule) -> None:
+        if argnum in self:
+            rules_version[0] += 1
         super().__setitem__(argnum, rule)
-        rules_version[0] += 1
 
     def __delitem__(self, argnum: int) -> None:
         super().__delitem__(argnum)
@@ -81,8 +83,9 @@ class Primitive:
         self.__doc__ = fwd.__doc__
 
     def __setattr__(self, name: str, value: Any) -> None:
+        if name in ("fwd", "fwd_into", "nondiff") and hasattr(self, name):  # not in __init__
+            rules_version[0] += 1
         object.__setattr__(self, name, value)
-        rules_version[0] += 1
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
         if not _live_tapes:  # no trace is alive, so no argument is a Box: plain numpy

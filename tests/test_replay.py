@@ -164,3 +164,17 @@ def test_a_closed_over_traced_value_is_refused() -> None:
 
     with pytest.raises(TypeError, match="traced outside"):
         grad(outer)(np.ones(2))
+
+
+def test_new_primitives_keep_programs_and_a_new_forward_records_again(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    f = cached_vjp(lambda x: ops.sum(ops.relu(x)))
+    x = np.array([-1.0, 2.0])
+    f(x)
+    program = next(iter(programs(f).values()))
+    custom_vjp(np.tanh, lambda g, ans, x: g)  # defining another op changes nothing recorded
+    f(x)
+    assert next(iter(programs(f).values())) is program
+    monkeypatch.setattr(ops.relu, "fwd", lambda x: np.maximum(x, 1.0))
+    assert f(x)[0] == 3.0  # max(-1, 1) + max(2, 1), not the recorded relu's 2.0
