@@ -60,6 +60,18 @@ class _Rules(dict[int, "VJPRule"]):
         rules_version[0] += 1
 
 
+def _bumping(method: Callable[..., Any]) -> Callable[..., Any]:
+    def changed(self: _Rules, *args: Any, **kwargs: Any) -> Any:
+        rules_version[0] += 1
+        return method(self, *args, **kwargs)
+
+    return changed
+
+
+for _name in ("update", "pop", "popitem", "clear", "setdefault", "__ior__"):
+    setattr(_Rules, _name, _bumping(getattr(dict, _name)))
+
+
 class Primitive:
     """A differentiable numpy function: `fwd` plus one VJP rule per argument.
 
@@ -83,8 +95,10 @@ class Primitive:
         self.__doc__ = fwd.__doc__
 
     def __setattr__(self, name: str, value: Any) -> None:
-        if name in ("fwd", "fwd_into", "nondiff") and hasattr(self, name):  # not in __init__
-            rules_version[0] += 1
+        if name in ("vjps", "into"):
+            value = _Rules(value)  # (so that changing a rule is seen, also after this)
+        if name in ("fwd", "fwd_into", "nondiff", "vjps", "into") and hasattr(self, name):
+            rules_version[0] += 1  # a change, not the first assignment in __init__
         object.__setattr__(self, name, value)
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
@@ -490,13 +504,26 @@ def _into_nodes(
     not match its argument (an array argument, same shape and dtype)."""
     nodes = {}
     for argnum, buf in into.items():
-        arg = args[argnum]
-        if not isinstance(arg, np.ndarray) or buf.shape != arg.shape or buf.dtype != arg.dtype:
-            raise ShapeError(
-                f"pullback: into[{argnum}] must be an array shaped like argument {argnum}"
-            )
+        check_into(argnum, buf, args[argnum])
         nodes[inputs[argnum][0].node] = buf
     return nodes
+
+
+def check_into(argnum: int, buf: Any, arg: Any) -> None:
+    """Raise ShapeError unless `buf` can hold the gradient of array argument `argnum`: an
+    array of the argument's shape and dtype."""
+    if not (
+        isinstance(arg, np.ndarray)
+        and isinstance(buf, np.ndarray)
+        and buf.shape == arg.shape
+        and buf.dtype == arg.dtype
+    ):
+        raise ShapeError(f"pullback: into[{argnum}] must be an array shaped like argument {argnum}")
+
+
+def shape_of(x: Any) -> tuple[int, ...]:
+    """np.shape, without numpy's dispatch for the common case of an array (a hot path)."""
+    return x.shape if type(x) is np.ndarray else np.shape(x)
 
 
 def input_value(leaf: Any) -> Any:

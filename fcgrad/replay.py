@@ -22,9 +22,12 @@ The price is the contract of `jax.jit`: `f` may branch on shapes and dtypes,
 never on values, and an array `f` closes over is a constant of the recording.
 Values `f` depends on must be arguments; those not differentiated (a batch's
 targets, say) are boxed too, so numpy code on them raises instead of being baked
-into the program. A VJP rule must likewise compute with primitives only (a mask
-is a `nondiff_primitive`); a rule that computes an array from values with plain
-numpy is detected, and that signature falls back to a fresh tape per call.
+into the program. VJP rules must likewise compute with primitives (a mask is a
+`nondiff_primitive`). To catch the breaches that do not raise (`unbox` in `f`, a
+rule that computes with plain numpy or Python numbers on values, a branch on a
+value), each new signature is traced twice, the second time on other values
+(`_other_values`); if the two programs differ in any constant or step, the
+signature is not replayed and every call uses a fresh tape.
 """
 
 from __future__ import annotations
@@ -42,19 +45,22 @@ from fcgrad.autodiff import (
     _box_input,
     _children,
     _only,
+    check_into,
     input_value,
     leaf_grad,
     rules_version,
+    shape_of,
     tree_flatten,
     unbox,
     vjp,
 )
-from fcgrad.errors import ShapeError
+from fcgrad.errors import ConfigError, ShapeError
 
 MAX_SIGNATURES = 8  # programs kept per function; a training loop needs two (full and last batch)
 
 Pullback = Callable[..., tuple[Any, ...]]
 Span = tuple[int, int, Callable[[list[Any]], Any]]  # an argument's leaves: start, stop, unflatten
+Compiled = Callable[[list[Any], dict[int, np.ndarray]], None]
 
 
 class Step:
@@ -72,72 +78,38 @@ class Step:
 class Program:
     """A function's forward and backward pass as two straight-line lists of `Step`s.
 
-    Slots 0 .. n_inputs-1 hold the input leaves (all arguments, flattened) and slot
-    `cotangent` the output's cotangent; then come the constants the recording saw and
-    one slot per step's output. `value` and `grads` (one per differentiated leaf)
-    are slots. `safe` is False when a VJP rule computed an array outside the
-    primitives, so that replaying would reuse a value of the recording.
+    `template` is the initial slot list: the input leaves (slots 0 .. n_inputs-1,
+    all arguments flattened, empty here), the output's cotangent (slot `cotangent`),
+    the constants the recording saw, and one slot per step's output. `value` and
+    `grads` (one per differentiated leaf) are slots; `fresh` are the gradient slots
+    holding a constant (the zeros of a leaf the output does not depend on), which
+    are copied for each caller. `safe` is False when a second recording on other
+    values differed, so that replaying would reuse values of the first.
     """
 
     def __init__(
         self,
-        tape: Tape,
-        inputs: list[Box],
-        n_forward: int,
-        value: Any,
-        grads: list[Any],
+        template: list[Any],
+        steps: tuple[list[Step], list[Step]],
+        value: int,
+        grads: list[int],
         version: int,
     ) -> None:
-        self.version = version  # `rules_version` when recorded
-        self.n_inputs = len(inputs) - 1
+        self.template = template
+        self.n_inputs = template.index(_COTANGENT)
         self.cotangent = self.n_inputs
-        self.template: list[Any] = [None] * len(inputs)
-        self._slot_of = {id(b.node): i for i, b in enumerate(inputs)}
-        steps = [self._step(node) for node in tape.nodes]
-        self.forward_steps, self.backward_steps = steps[:n_forward], steps[n_forward:]
-        recorded = {id(c) for s in self.forward_steps for c in self._constants(s)}
-        self.safe = all(
-            id(c) in recorded for s in self.backward_steps for c in self._constants(s)
-        ) and not any(type(g) is not Box and np.any(g) for g in grads)
-        self.value = self._slot(value)
-        self.grads = [self._slot(g) for g in grads]
-        # slots a step may write straight into a caller's array: read by no step, and the
-        # gradient of one leaf only
-        read = {i for s in steps for i in s.args}
-        self.writable = {s.out for s in self.backward_steps if self.grads.count(s.out) == 1} - read
+        self.forward_steps, self.backward_steps = steps
+        self.value, self.grads = value, grads
+        self.version = version  # `rules_version` when recorded
+        outputs = {s.out for s in (*self.forward_steps, *self.backward_steps)}
+        self.fresh = {i for i in grads if i > self.cotangent and i not in outputs}
+        self.safe = True
+        # steps that may write straight into a caller's array: their output is one leaf's
+        # gradient and is read by no other step
+        read = {i for s in (*self.forward_steps, *self.backward_steps) for i in s.args}
+        writable = {s.out for s in self.backward_steps if grads.count(s.out) == 1} - read
         self._forward, self._forward_source = _compile(self.forward_steps, set(), "forward")
-        self._backward, self._backward_source = _compile(
-            self.backward_steps, self.writable, "backward"
-        )
-        del self._slot_of
-
-    def _slot(self, value: Any) -> int:
-        """The slot of a traced value, or a new constant slot for a plain one."""
-        if type(value) is Box and id(value.node) in self._slot_of:
-            return self._slot_of[id(value.node)]
-        if type(value) is Box:
-            raise TypeError("cached_vjp: f reads a value traced outside it; use vjp")
-        self.template.append(value)
-        return len(self.template) - 1
-
-    def _step(self, node: Node) -> Step:
-        assert node.prim is not None
-        traced = dict(node.parents)
-        args = tuple(
-            self._slot_of[id(traced[i])] if i in traced else self._slot(a)
-            for i, a in enumerate(node.args)
-        )
-        out = self._slot_of[id(node)] = len(self.template)
-        self.template.append(None)
-        return Step(node.prim, args, node.kwargs, out)
-
-    def _constants(self, step: Step) -> list[Any]:
-        """The arrays and numpy scalars among a step's constant arguments."""
-        return [
-            self.template[i]
-            for i in step.args
-            if i > self.n_inputs and isinstance(self.template[i], (np.ndarray, np.generic))
-        ]
+        self._backward, self._backward_source = _compile(self.backward_steps, writable, "backward")
 
     def forward(self, leaves: list[Any]) -> list[Any]:
         """Every slot's value after the forward steps on new input leaves."""
@@ -149,12 +121,30 @@ class Program:
     def backward(self, vals: list[Any], cotangent: Any, into: dict[int, np.ndarray]) -> list[Any]:
         """The gradient slots' values after the backward steps, from the output's `cotangent`.
 
-        `into` maps gradient slots to arrays to write them into: directly when the step
-        that computes one can write into an array (matmul) and nothing reads it later.
+        `into` maps gradient slots to C-contiguous arrays that the step computing the slot
+        writes into, where it can (matmul) and nothing else reads the slot.
         """
         vals[self.cotangent] = cotangent
         self._backward(vals, into)
-        return [vals[i] for i in self.grads]
+        return [vals[i].copy() if i in self.fresh else vals[i] for i in self.grads]
+
+    def same_as(self, other: Program) -> bool:
+        """Whether two recordings are the same program: steps, slots and constants."""
+        return (
+            len(self.template) == len(other.template)
+            and all(_same(a, b) for a, b in zip(self.template, other.template))
+            and all(
+                _same_step(a, b)
+                for mine, theirs in zip(
+                    (self.forward_steps, self.backward_steps),
+                    (other.forward_steps, other.backward_steps),
+                )
+                for a, b in zip(mine, theirs, strict=False)
+            )
+            and [len(self.forward_steps), len(self.backward_steps)]
+            == [len(other.forward_steps), len(other.backward_steps)]
+            and (self.value, self.grads) == (other.value, other.grads)
+        )
 
     @property
     def source(self) -> str:
@@ -162,16 +152,36 @@ class Program:
         return self._forward_source + "\n\n" + self._backward_source
 
 
+_COTANGENT = object()  # the cotangent's place in a template
 _NO_BUFFERS: dict[int, np.ndarray] = {}
 
 
-def _compile(
-    steps: list[Step], writable: set[int], name: str
-) -> tuple[Callable[[list[Any], dict[int, np.ndarray]], None], str]:
-    """Steps as one straight-line Python function `name(v, o)` over the slot list `v`, with
-    no interpreter loop: about 0.3 µs a step less, which at batch 64 is a tenth of a step.
+def _same_step(a: Step, b: Step) -> bool:
+    return (a.prim, a.args, a.out) == (b.prim, b.args, b.out) and _same(a.kwargs, b.kwargs)
 
-    A step that computes a slot in `writable` writes into `o[slot]` when `o` has one.
+
+def _same(a: Any, b: Any) -> bool:
+    """Equal constants of two recordings: same type, and equal values (NaN equal to NaN)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, (np.ndarray, np.generic)):
+        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
+    if isinstance(a, float):
+        return a == b or (a != a and b != b)
+    if isinstance(a, (tuple, list)):
+        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
+    return bool(a is b or a == b)
+
+
+def _compile(steps: list[Step], writable: set[int], name: str) -> tuple[Compiled, str]:
+    """Steps as one straight-line Python function `name(v, o)`: `v` is the slot list, `o`
+    maps slots to arrays to write into. With no interpreter loop a step costs about
+    0.3 µs less, which at batch 64 is a tenth of a training step.
+
+    A step whose output is in `writable` and whose primitive has a `fwd_into` writes
+    into `o[slot]` when `o` has one.
     """
     env: dict[str, Any] = {}
     lines = [f"def {name}(v, o):"]
@@ -193,68 +203,191 @@ def _compile(
     return env[name], source
 
 
+# ----------------------------------------------------------------------------- recording
+
+
+class _Recorder:
+    """Turns an outer tape, holding a forward and a backward pass, into a `Program`."""
+
+    def __init__(self, inputs: list[Box], cotangent: Box) -> None:
+        self.template: list[Any] = [None] * len(inputs) + [_COTANGENT]
+        self.slot_of = {id(b.node): i for i, b in enumerate([*inputs, cotangent])}
+
+    def program(
+        self, tape: Tape, n_forward: int, value: Any, grads: list[Any], version: int
+    ) -> Program:
+        steps = [self.step(node) for node in tape.nodes]
+        value_slot, grad_slots = self.slot(value), [self.slot(g) for g in grads]
+        return Program(
+            self.template, (steps[:n_forward], steps[n_forward:]), value_slot, grad_slots, version
+        )
+
+    def slot(self, value: Any) -> int:
+        """The slot of a value traced on the tape, or a new constant slot for a plain one."""
+        if type(value) is Box and id(value.node) in self.slot_of:
+            return self.slot_of[id(value.node)]
+        if type(value) is Box:
+            raise TypeError("cached_vjp: f reads a value traced outside it; use vjp")
+        self.template.append(value)
+        return len(self.template) - 1
+
+    def step(self, node: Node) -> Step:
+        assert node.prim is not None
+        traced = dict(node.parents)
+        args = tuple(
+            self.slot_of[id(traced[i])] if i in traced else self.slot(a)
+            for i, a in enumerate(node.args)
+        )
+        out = self.slot_of[id(node)] = len(self.template)
+        self.template.append(None)
+        return Step(node.prim, args, node.kwargs, out)
+
+
+def _trace(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) -> Program:
+    """Trace f's forward pass and its pullback on one outer tape (see the module docstring)."""
+    version = rules_version[0]
+    tape = Tape()
+    inputs: list[Box] = []
+    boxed = []
+    for argnum, arg in enumerate(args):
+        leaves, unflatten = tree_flatten(arg)
+        mine = [
+            _box_input(leaf, tape) if argnum in nums else _box_as_is(leaf, tape) for leaf in leaves
+        ]
+        inputs.extend(mine)
+        boxed.append(unflatten(mine))
+    value, pullback = _fresh_vjp(f, nums, tuple(boxed))
+    n_forward = len(tape.nodes)
+    cotangent = _box_input(np.ones_like(unbox(value)), tape)
+    grads = [leaf for g in pullback(cotangent) for leaf in tree_flatten(g)[0]]
+    return _Recorder(inputs, cotangent).program(tape, n_forward, value, grads, version)
+
+
+def _box_as_is(leaf: Any, tape: Tape) -> Box:
+    """A non-differentiated input, boxed without `input_value`'s conversion of integers (so
+    that a Python int stays a weak scalar, as in `vjp`)."""
+    if isinstance(leaf, (bool, np.bool_)) or not isinstance(
+        leaf, (np.ndarray, np.generic, float, int)
+    ):
+        raise TypeError(
+            f"cached_vjp: an argument not differentiated is a {type(leaf).__name__}; pass "
+            "numbers and arrays, and close over anything else"
+        )
+    return Box(leaf, tape, Node(None, (), {}, leaf, ()))
+
+
+def _record(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) -> Program:
+    """Trace twice, on the arguments and on other values; unsafe if the programs differ."""
+    program = _trace(f, args, nums)
+    try:
+        with np.errstate(all="ignore"):
+            again = _trace(f, tuple(_other_values(a) for a in args), nums)
+        program.safe = program.same_as(again)
+    except Exception:  # the other values broke f (a value check, say): do not replay
+        program.safe = False
+    return program
+
+
+def _other_values(tree: Any) -> Any:
+    """The same structure, shapes and dtypes with other values: 0.25 - 1.5 x, rows reversed.
+
+    No value is its own image but 0.1, and reversing the rows also moves equal elements
+    of different rows; a constant of the recording that depends on values changes.
+    """
+    leaves, unflatten = tree_flatten(tree)
+    out = []
+    for x in leaves:
+        if isinstance(x, (bool, np.bool_)) or not isinstance(
+            x, (np.ndarray, np.generic, float, int)
+        ):
+            out.append(x)
+        elif isinstance(x, int) and not isinstance(x, np.generic):
+            out.append(7 - 3 * x)
+        else:
+            a = np.asarray(x)
+            other = (0.25 - 1.5 * a[::-1] if a.ndim else 0.25 - 1.5 * a).astype(a.dtype)
+            out.append(other if isinstance(x, np.ndarray) else type(x)(other))
+    return unflatten(out)
+
+
+# ----------------------------------------------------------------------------- calling
+
+
 def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
     """`vjp` of `f` with respect to `args[argnums]`, traced once per signature and replayed.
 
     `cached_vjp(f, argnums)(*args)` returns `(value, pullback)` as `vjp` does, but
     `pullback(cotangent, *, into={i: array})` returns gradients for the arguments in
     `argnums` only (a tuple, in that order; `into` is keyed by argument number). The
-    other arguments are inputs all the same, never constants. At most
-    `MAX_SIGNATURES` programs are kept per function, the oldest dropped first; the
+    other arguments are inputs all the same, never constants; they must be numbers
+    or arrays (trees of them). A new signature is traced twice (see the module's
+    docstring), so `f` should have no side effects. At most `MAX_SIGNATURES`
+    programs are kept per function, the least recently used dropped first; the
     returned function's `programs` attribute holds them by signature (a `Program`'s
     `source` is the code it runs).
 
     `f` must not branch on values, only on shapes and dtypes, and the arrays it
     closes over are constants (see the module's docstring). Unlike `vjp`, the
     inputs are not made read-only: call the pullback before changing them.
-    Arguments that are themselves traced (higher order) use a fresh tape.
+    Traced arguments or cotangents (higher order) use a fresh tape.
 
     Raises what `vjp` raises: TypeError for an argument or output that is not a
-    number or array, ShapeError for a cotangent of the wrong shape.
+    number or array, ShapeError for a cotangent of the wrong shape or an `into`
+    array unlike its argument; ConfigError for repeated `argnums` and an `into`
+    array that shares memory with an input.
     """
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
+    if len(set(nums)) != len(nums):
+        raise ConfigError(f"cached_vjp: argnums must be distinct, got {nums}")
     programs: dict[Any, Program] = {}
 
     def vjp_of(*args: Any) -> tuple[Any, Pullback]:
-        raw, leaves, key, spans = _flatten(args)
-        program = programs.get(key) if key is not None else None
-        if program is not None and program.version != rules_version[0]:
-            program = None  # a rule changed since it was recorded
-        if program is None and key is not None:
-            program = programs[key] = _record(f, args, nums)
-            if len(programs) > MAX_SIGNATURES:
-                del programs[next(iter(programs))]
-        if program is None or not program.safe:
+        given, leaves, key, spans = _flatten(args, nums)
+        if key is None:
             return _fresh_vjp(f, nums, args)
-        return _run(program, raw, leaves, spans, nums)
+        program = programs.pop(key, None)
+        if program is None or program.version != rules_version[0]:  # new, or a rule changed
+            program = _record(f, args, nums)
+            if len(programs) >= MAX_SIGNATURES:
+                del programs[next(iter(programs))]
+        programs[key] = program  # (last: the most recently used)
+        if not program.safe:
+            return _fresh_vjp(f, nums, args)
+        return _run(program, f, args, given, leaves, spans, nums)
 
-    vjp_of.programs = programs  # type: ignore[attr-defined]  # by signature, to inspect
+    vjp_of.programs = programs  # type: ignore[attr-defined]
     return vjp_of
 
 
 def _flatten(
-    args: tuple[Any, ...],
+    args: tuple[Any, ...], nums: tuple[int, ...]
 ) -> tuple[list[Any], list[Any], tuple[Any, ...] | None, list[Span]]:
-    """The arguments' leaves as given and as traced (`input_value`), their signature (None
-    if a leaf is traced by an outer `vjp`), and each argument's span of leaves."""
-    raw: list[Any] = []
+    """The arguments' leaves as given and as traced (`input_value` for the differentiated),
+    their signature (None if a leaf is traced by an outer `vjp`), and each argument's span
+    of leaves."""
+    given: list[Any] = []
     key: list[Any] = []
     spans: list[Span] = []
     traced = False
+    plain = True  # every argument a float array, traced as it is
     for a in args:
-        start = len(raw)
+        start = len(given)
         if type(a) is np.ndarray and a.dtype.kind == "f":  # the common case, made short
-            raw.append(a)
+            given.append(a)
             key.append((a.shape, a.dtype))
             spans.append((start, start + 1, _only))
             continue
+        plain = False
         leaves, unflatten = tree_flatten(a)
-        raw.extend(leaves)
+        given.extend(leaves)
         traced = traced or any(type(leaf) is Box for leaf in leaves)
         key.append(None if traced else treedef(a))
-        spans.append((start, len(raw), unflatten))
-    leaves = [input_value(leaf) for leaf in raw]
-    return raw, leaves, None if traced else tuple(key), spans
+        spans.append((start, len(given), unflatten))
+    if plain:
+        return given, given, tuple(key), spans
+    diff = {i for n in nums for i in range(spans[n][0], spans[n][1])}
+    leaves = [input_value(x) if i in diff else x for i, x in enumerate(given)]
+    return given, leaves, None if traced else tuple(key), spans
 
 
 def treedef(tree: Any) -> Any:
@@ -268,47 +401,36 @@ def treedef(tree: Any) -> Any:
     return (type(tree), tuple(labels), tuple(treedef(c) for c in children))
 
 
-def _record(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) -> Program:
-    """Trace f's forward pass and its pullback on one outer tape (see the module docstring)."""
-    version = rules_version[0]
-    tape = Tape()
-    inputs: list[Box] = []
-    boxed = []
-    for arg in args:
-        leaves, unflatten = tree_flatten(arg)
-        mine = [_box_input(leaf, tape) for leaf in leaves]
-        inputs.extend(mine)
-        boxed.append(unflatten(mine))
-    value, pullback = _fresh_vjp(f, nums, tuple(boxed))
-    n_forward = len(tape.nodes)
-    cotangent = _box_input(np.ones_like(unbox(value)), tape)
-    grads = [leaf for g in pullback(cotangent) for leaf in tree_flatten(g)[0]]
-    return Program(tape, [*inputs, cotangent], n_forward, value, grads, version)
-
-
 def _run(
-    program: Program, raw: list[Any], leaves: list[Any], spans: list[Span], nums: tuple[int, ...]
+    program: Program,
+    f: Callable[..., Any],
+    args: tuple[Any, ...],
+    given: list[Any],
+    leaves: list[Any],
+    spans: list[Span],
+    nums: tuple[int, ...],
 ) -> tuple[Any, Pullback]:
     vals = program.forward(leaves)
     value = vals[program.value]
-    shape = _shape(value)
+    shape = shape_of(value)
 
     def pullback(cotangent: Any, *, into: dict[int, np.ndarray] | None = None) -> tuple[Any, ...]:
-        if _shape(cotangent) != shape:
+        if type(cotangent) is Box:  # differentiated itself (higher order): a fresh tape
+            return _fresh_vjp(f, nums, args)[1](cotangent, into=into)
+        if shape_of(cotangent) != shape:
             raise ShapeError(
                 f"pullback: cotangent shape {np.shape(cotangent)} != output shape {shape}"
             )
-        slots = _into_slots(program, into, raw, spans, nums) if into else None
-        flat = program.backward(vals.copy(), cotangent, slots or {})
+        direct = _into_slots(program, into, given, spans, nums) if into else _NO_BUFFERS
+        flat = program.backward(vals.copy(), cotangent, direct)
         grads = []
         k = 0
         for argnum in nums:
             start, stop, unflatten = spans[argnum]
-            n = stop - start
-            grad = unflatten([leaf_grad(raw[start + i], flat[k + i]) for i in range(n)])
-            k += n
+            grad = unflatten([leaf_grad(given[i], flat[k + i - start]) for i in range(start, stop)])
+            k += stop - start
             buf = into.get(argnum) if into else None
-            if buf is not None and grad is not buf:  # computed elsewhere: copied in
+            if buf is not None and grad is not buf:  # not written in place: copied in
                 np.copyto(buf, grad)
                 grad = buf
             grads.append(grad)
@@ -317,35 +439,25 @@ def _run(
     return value, pullback
 
 
-def _shape(x: Any) -> tuple[int, ...]:
-    return x.shape if type(x) is np.ndarray else np.shape(x)
-
-
 def _into_slots(
     program: Program,
     into: dict[int, np.ndarray],
-    raw: list[Any],
+    given: list[Any],
     spans: list[Span],
     nums: tuple[int, ...],
 ) -> dict[int, np.ndarray]:
-    """Map `pullback(into={argnum: array})` to gradient slots; ShapeError for a buffer that
-    does not match its argument (a differentiated array argument, same shape and dtype)."""
-    slots = {}
+    """The gradient slots to write straight into `into`'s arrays (the C-contiguous ones);
+    ShapeError for an array unlike its argument, ConfigError for one that overlaps an input."""
+    direct = {}
     for argnum, buf in into.items():
-        start, stop, _ = spans[argnum] if 0 <= argnum < len(spans) else (0, 0, None)
-        arg = raw[start] if stop == start + 1 else None
-        if (
-            argnum not in nums
-            or type(arg) is not np.ndarray
-            or buf.shape != arg.shape
-            or (buf.dtype != arg.dtype)
-        ):
-            raise ShapeError(
-                f"pullback: into[{argnum}] must be an array shaped like argument {argnum}"
-            )
-        k = sum(spans[i][1] - spans[i][0] for i in nums[: nums.index(argnum)])
-        slots[program.grads[k]] = buf
-    return slots
+        start, stop, _ = spans[argnum] if argnum in nums else (0, 0, None)
+        check_into(argnum, buf, given[start] if stop == start + 1 else None)
+        if any(isinstance(x, np.ndarray) and np.may_share_memory(buf, x) for x in given):
+            raise ConfigError(f"pullback: into[{argnum}] shares memory with an argument of f")
+        if buf.flags.c_contiguous:
+            k = sum(spans[i][1] - spans[i][0] for i in nums[: nums.index(argnum)])
+            direct[program.grads[k]] = buf
+    return direct
 
 
 def _fresh_vjp(

@@ -9,7 +9,7 @@ import pytest
 
 from fcgrad import ops, replay
 from fcgrad.autodiff import custom_vjp, grad, unbox, vjp
-from fcgrad.errors import ShapeError
+from fcgrad.errors import ConfigError, ShapeError
 from fcgrad.losses import Loss
 from fcgrad.model import init_params
 from fcgrad.replay import cached_vjp
@@ -178,3 +178,119 @@ def test_new_primitives_keep_programs_and_a_new_forward_records_again(
     assert next(iter(programs(f).values())) is program
     monkeypatch.setattr(ops.relu, "fwd", lambda x: np.maximum(x, 1.0))
     assert f(x)[0] == 3.0  # max(-1, 1) + max(2, 1), not the recorded relu's 2.0
+
+
+# ---------------------------------------------------------------- what a reviewer broke
+
+
+def test_value_dependent_rules_and_unbox_in_f_are_caught_by_a_second_recording() -> None:
+    cases = {
+        # a plain-numpy rule whose result was all zeros when recorded
+        "zeros at recording": (
+            custom_vjp(
+                lambda x: np.maximum(x, 0.0),
+                lambda g, ans, x: np.where(unbox(x) > 0, unbox(g), 0.0),
+            ),
+            np.array([-1.0, -2.0]),
+            np.array([1.0, 2.0]),
+        ),
+        # a Python float computed from a value
+        "python float": (
+            custom_vjp(lambda x: x * x, lambda g, ans, x: ops.mul(g, 2 * float(unbox(x)))),
+            3.0,
+            5.0,
+        ),
+        # a branch on a value
+        "branch": (
+            custom_vjp(np.abs, lambda g, ans, x: g if float(unbox(x)) >= 0 else ops.neg(g)),
+            np.array(2.0),
+            np.array(-2.0),
+        ),
+    }
+    for name, (op, first, second) in cases.items():
+        f = cached_vjp(lambda x, op=op: ops.sum(op(x)))
+        f(first)
+        got = f(second)[1](1.0)[0]
+        want = vjp(lambda x, op=op: ops.sum(op(x)), second)[1](1.0)[0]
+        assert_same(got, want), name
+        assert not next(iter(programs(f).values())).safe, name
+    f = cached_vjp(lambda x: ops.sum(ops.mul(x, unbox(x))))  # unbox: a stop-gradient in f
+    f(np.array([1.0, 2.0]))
+    value, pullback = f(np.array([10.0, 20.0]))
+    assert value == 500.0 and pullback(1.0)[0].tolist() == [10.0, 20.0]
+
+
+def test_zero_gradients_are_fresh_arrays_for_each_caller() -> None:
+    f = cached_vjp(lambda x, y: ops.sum(x), (0, 1))
+    o = np.ones(3)
+    dy = f(o, o)[1](1.0)[1]
+    dy += 5
+    assert f(o, o)[1](1.0)[1].tolist() == [0.0, 0.0, 0.0]
+
+
+def test_arguments_not_differentiated_keep_their_type() -> None:
+    f = cached_vjp(lambda x, k: ops.sum(ops.mul(x, k)), 0)
+    value, _ = f(np.ones(3, np.float32), 3)  # a Python int stays a weak scalar, as in vjp
+    assert type(value) is np.float32 and value == 9.0
+    with pytest.raises(TypeError, match="not differentiated is a NoneType"):
+        f(np.ones(3), None)
+
+
+def test_into_arrays_that_overlap_an_input_or_are_not_c_contiguous() -> None:
+    def f(x: Any, w: Any) -> Any:
+        return ops.sum(ops.square(ops.matmul(x, w)))
+
+    rng = np.random.default_rng(0)
+    x, w = rng.standard_normal((8, 30)), rng.standard_normal((30, 5))
+    _, pullback = cached_vjp(f, (0, 1))(x, w)
+    with pytest.raises(ConfigError, match="shares memory"):
+        pullback(1.0, into={0: x})
+    want = vjp(f, x, w)[1](1.0)
+    fortran = np.empty_like(x, order="F")
+    dx, dw = pullback(1.0, into={0: fortran})
+    assert dx is fortran
+    assert_same(np.ascontiguousarray(dx), want[0])
+    assert_same(dw, want[1])
+
+
+def test_a_traced_cotangent_differentiates_through_the_pullback() -> None:
+    x = np.array([0.5, 1.0])
+    _, pullback = cached_vjp(ops.sin)(x)
+    np.testing.assert_allclose(grad(lambda c: ops.sum(pullback(c)[0]))(np.ones(2)), np.cos(x))
+
+
+def test_repeated_argnums_are_refused() -> None:
+    with pytest.raises(ConfigError, match="distinct"):
+        cached_vjp(ops.mul, (0, 0))
+
+
+def test_every_way_of_changing_a_rule_is_seen(monkeypatch: pytest.MonkeyPatch) -> None:
+    f = cached_vjp(lambda x: ops.sum(ops.square(x)))
+    x = np.array([1.0, 2.0])
+    f(x)
+    wrong = {0: lambda g, ans, x: ops.mul(g, x)}
+    monkeypatch.setattr(ops.square, "vjps", wrong)  # the whole dict
+    assert f(x)[1](1.0)[0].tolist() == [1.0, 2.0]
+    ops.square.vjps.update({0: lambda g, ans, x: ops.mul(g, ops.mul(x, 3.0))})  # and after it
+    assert f(x)[1](1.0)[0].tolist() == [3.0, 6.0]
+
+
+def test_least_recently_used_programs_are_kept() -> None:
+    f = cached_vjp(lambda x: ops.sum(x))
+    hot = np.ones(1)
+    for n in range(2, 2 + 3 * replay.MAX_SIGNATURES):
+        f(hot)
+        f(np.ones(n))
+    assert ((1,), hot.dtype) in {key[0] for key in programs(f)}
+
+
+def test_mixed_dtype_params_match_a_fresh_tape() -> None:
+    params = init_params((20, 7, 10), seed=0)
+    params.layers[0].w = params.layers[0].w.astype(np.float64)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((6, 20)).astype(np.float32), rng.integers(0, 10, 6)
+    got = tape.value_and_grads(params, x, y, Loss.cross_entropy)
+    value, pullback = vjp(lambda p: tape.cross_entropy(tape.model(p, x), y), params)
+    assert got.loss == float(value)
+    for a, b in zip(got.params.arrays(), pullback(np.ones_like(value))[0].arrays()):
+        assert_same(a, b)

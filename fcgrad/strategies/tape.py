@@ -95,9 +95,9 @@ def _target(loss: Loss, params: Params, x: np.ndarray, y: np.ndarray) -> np.ndar
     """The objective's second argument: y for mse, `label_weights` for cross-entropy."""
     if loss is Loss.mse:
         return y
-    out = params.layers[-1].w
-    losses.check_ce_shapes((x.shape[0], out.shape[1]), y.shape)
-    return label_weights(y, out.shape[1], np.result_type(x, out))
+    n_classes = params.layers[-1].w.shape[1]
+    losses.check_ce_shapes((x.shape[0], n_classes), y.shape)
+    return label_weights(y, n_classes, np.result_type(x, *params.arrays()))  # the logits' dtype
 
 
 def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
