@@ -130,20 +130,13 @@ class Program:
 
     def same_as(self, other: Program) -> bool:
         """Whether two recordings are the same program: steps, slots and constants."""
+        mine = self.forward_steps + self.backward_steps
+        theirs = other.forward_steps + other.backward_steps
         return (
-            len(self.template) == len(other.template)
-            and all(_same(a, b) for a, b in zip(self.template, other.template))
-            and all(
-                _same_step(a, b)
-                for mine, theirs in zip(
-                    (self.forward_steps, self.backward_steps),
-                    (other.forward_steps, other.backward_steps),
-                )
-                for a, b in zip(mine, theirs, strict=False)
-            )
-            and [len(self.forward_steps), len(self.backward_steps)]
-            == [len(other.forward_steps), len(other.backward_steps)]
-            and (self.value, self.grads) == (other.value, other.grads)
+            (len(self.forward_steps), len(mine), self.value, self.grads)
+            == (len(other.forward_steps), len(theirs), other.value, other.grads)
+            and _same(self.template, other.template)
+            and all(_same_step(a, b) for a, b in zip(mine, theirs))
         )
 
     @property
