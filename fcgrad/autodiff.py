@@ -579,6 +579,20 @@ def _as_argnums(argnums: int | Sequence[int]) -> tuple[int, ...]:
     return (argnums,) if isinstance(argnums, int) else tuple(argnums)
 
 
+def holding_fixed(
+    f: Callable[..., Any], args: tuple[Any, ...], nums: Sequence[int]
+) -> Callable[..., Any]:
+    """`f` as a function of `args[nums]` alone, its other arguments held at `args`."""
+
+    def g(*diff: Any) -> Any:
+        full = list(args)
+        for i, d in zip(nums, diff):
+            full[i] = d
+        return f(*full)
+
+    return g
+
+
 def value_and_grad(
     f: Callable[..., Any], argnums: int | Sequence[int] = 0
 ) -> Callable[..., tuple[Any, Any]]:
@@ -592,13 +606,7 @@ def value_and_grad(
     nums = _as_argnums(argnums)
 
     def wrapped(*args: Any) -> tuple[Any, Any]:
-        def g(*diff: Any) -> Any:
-            full = list(args)
-            for i, d in zip(nums, diff):
-                full[i] = d
-            return f(*full)
-
-        value, pullback = vjp(g, *(args[i] for i in nums))
+        value, pullback = vjp(holding_fixed(f, args, nums), *(args[i] for i in nums))
         if np.shape(value) != ():
             raise ShapeError(
                 f"grad: f must return a scalar, got shape {np.shape(value)}; use vjp for vectors"

@@ -46,6 +46,7 @@ from fcgrad.autodiff import (
     _children,
     _only,
     check_into,
+    holding_fixed,
     input_value,
     leaf_grad,
     rules_version,
@@ -458,13 +459,7 @@ def _fresh_vjp(
 ) -> tuple[Any, Pullback]:
     """`vjp` on a fresh tape with respect to args[nums], the other arguments held fixed."""
 
-    def g(*diff: Any) -> Any:
-        full = list(args)
-        for i, d in zip(nums, diff):
-            full[i] = d
-        return f(*full)
-
-    value, pull = vjp(g, *(args[i] for i in nums))
+    value, pull = vjp(holding_fixed(f, args, nums), *(args[i] for i in nums))
 
     def pullback(cotangent: Any, *, into: dict[int, np.ndarray] | None = None) -> tuple[Any, ...]:
         if into and any(k not in nums for k in into):
