@@ -15,7 +15,12 @@ Public API, in the spirit of Swift's `gradient(at:in:)`, `valueWithGradient`
 and `pullback(at:in:)`:
 
 - `vjp(f, *args) -> (value, pullback)`, `pullback(cotangent) -> tuple of gradients`;
-- `grad(f, argnums=0)` and `value_and_grad(f, argnums=0)` for scalar-valued `f`.
+- `grad(f, argnums=0)` and `value_and_grad(f, argnums=0)` for scalar-valued `f`;
+- `primitive`, `nondiff_primitive` (a mask or comparison: recorded, never
+  differentiated), `defvjp` and `custom_vjp` to add ops.
+
+`fcgrad.replay.cached_vjp` records a function's tape once per signature and
+replays it, for the same function called again and again (a training step).
 
 Arguments may be Python floats, numpy scalars and arrays, or *pytrees* of them:
 tuples, lists, dicts and dataclass instances (such as `fcgrad.model.Params`).

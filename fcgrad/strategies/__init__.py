@@ -13,7 +13,8 @@ Gradients have the dtype of the inputs: no strategy promotes float32 to float64.
   `lin_grad`, `relu_grad`, `mse_grad`, `cross_entropy_grad` (the lesson's first version);
 - `vwc` ("value with chain"): each op returns `(value, pullback)` and the model
   composes the pullbacks in reverse (the lesson's second version);
-- `tape`: reverse-mode autodiff of the primitive ops (`fcgrad.autodiff`).
+- `tape`: reverse-mode autodiff of the primitive ops (`fcgrad.autodiff`), its tape
+  recorded once per batch shape and replayed (`fcgrad.replay`).
 """
 
 from __future__ import annotations
