@@ -248,15 +248,16 @@ class Source:
         return cls(data_dir, tuple(mirror or ()), not no_default, not no_download)
 
 
-def _download(src: Source, *, force: bool, quiet: bool) -> Any:
+def _download(src: Source, *, force: bool, quiet: bool, **settings: Any) -> Any:
+    """download_mnist from the source's mirrors; `settings`: timeout, retries, backoff."""
     from fcgrad import render
 
     defaults = DEFAULT_MNIST_MIRRORS if src.default_mirrors else ()
     sources = resolve_mirrors(src.mirrors, os.environ, defaults=defaults)
     if quiet:
-        return download_mnist(src.data_dir, sources, force=force)
+        return download_mnist(src.data_dir, sources, force=force, **settings)
     with render.download_bar(err) as bar:
-        return download_mnist(src.data_dir, sources, force=force, progress=bar)
+        return download_mnist(src.data_dir, sources, force=force, progress=bar, **settings)
 
 
 def _normalized(src: Source, quiet: bool) -> Any:
@@ -309,12 +310,38 @@ def download(
     force: Annotated[
         bool, typer.Option("--force", help="Download again even if verified files are here.")
     ] = False,
+    timeout: Annotated[
+        float, typer.Option("--timeout", help="Seconds to wait to connect, and for each read.")
+    ] = 30.0,
+    retries: Annotated[
+        int,
+        typer.Option(
+            "--retries",
+            help="Further attempts on the same mirror after a transient failure "
+            "(a reset, a timeout, HTTP 5xx) before the next mirror.",
+        ),
+    ] = 2,
+    backoff: Annotated[
+        float,
+        typer.Option(
+            "--backoff",
+            help="Seconds before the first retry, doubled for each next one "
+            "(at most 5 s of waiting per run).",
+        ),
+    ] = 0.5,
     json_: Json = False,
 ) -> None:
     """Fetch the four MNIST IDX files, verify their SHA-256, and keep them in DATA_DIR/mnist."""
     from fcgrad import render
 
-    report = _download(Source.of(data_dir, mirror, no_default_mirrors), force=force, quiet=json_)
+    report = _download(
+        Source.of(data_dir, mirror, no_default_mirrors),
+        force=force,
+        quiet=json_,
+        timeout=timeout,
+        retries=retries,
+        backoff=backoff,
+    )
     _emit(report, json_, render.download_table)
 
 

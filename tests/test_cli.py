@@ -76,6 +76,26 @@ def test_installed_entry_points(argv: list[str]) -> None:
 # ----------------------------------------------------------------------------- download
 
 
+def test_download_retries_and_backoff_options(tmp_path: Path, shared_mnist: Path) -> None:
+    from tests.data.faulty_server import FaultyServer, status
+
+    name = "t10k-labels-idx1-ubyte.gz"
+    for retries, backoff, code in (("1", "0", 1), ("2", "0.2", 0)):
+        with FaultyServer(shared_mnist) as server:
+            server.plan(name, status(503), status(503))  # the third GET gets the file
+            started = time.monotonic()
+            result = run(
+                *("download", "mnist", "--mirror", server.url, "--no-default-mirrors"),
+                *("--retries", retries, "--backoff", backoff, "--data-dir", tmp_path / retries),
+            )
+            assert result.exit_code == code, result.output
+            assert len(server.requests(name)) == 1 + int(retries)
+        if code:
+            assert "HTTP 503" in result.stderr
+        else:
+            assert time.monotonic() - started >= 0.2 + 0.4  # waited 0.2 s, then 0.4 s
+
+
 def test_download_then_cached_then_fallback(
     tmp_path: Path, shared_mnist: Path, serve_folder: Callable[[Path], Any], dead_mirror_url: str
 ) -> None:
@@ -316,6 +336,9 @@ USER_ERRORS = [
     (["download", "mnist", "--mirror", ""], "empty MNIST mirror"),
     (["download", "mnist", "--mirror", "http://[::1"], "bad MNIST mirror"),
     (["train", "--save", "/nonexistent-dir/w.npz"], "folder /nonexistent-dir does not exist"),
+    (["download", "mnist", "--mirror", "/", "--retries", "-1"], "--retries must be 0 or more"),
+    (["download", "mnist", "--mirror", "/", "--backoff", "nan"], "--backoff must be 0 or more"),
+    (["download", "mnist", "--mirror", "/", "--timeout", "0"], "--timeout must be above 0"),
 ]
 
 

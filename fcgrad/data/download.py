@@ -666,11 +666,14 @@ def download_mnist(
     """
     if not mirrors:
         raise ConfigError("no MNIST mirrors to download from; give one with --mirror URL_OR_FOLDER")
-    if retries < 0 or backoff < 0 or not timeout > 0:
-        raise ConfigError(
-            f"bad download settings: retries={retries}, backoff={backoff}, timeout={timeout} "
-            "(retries and backoff must be >= 0, timeout > 0)"
-        )
+    checks = (
+        ("--retries", retries, retries >= 0, "0 or more"),
+        ("--backoff", backoff, backoff >= 0, "0 or more seconds"),
+        ("--timeout", timeout, timeout > 0, "above 0 seconds"),
+    )
+    for flag, value, ok, wanted in checks:
+        if not ok:  # (NaN fails every check)
+            raise ConfigError(f"{flag} must be {wanted}, got {value}")
     folder = _make_folder(Path(data_dir))
     own_session = session is None
     job = _Job(
