@@ -12,6 +12,7 @@ from fcgrad.autodiff import (
     hvp,
     nondiff_primitive,
     primitive,
+    unbox,
     value_and_grad,
     vjp,
 )
@@ -38,6 +39,7 @@ __all__ = [
     "load_mnist",
     "nondiff_primitive",
     "primitive",
+    "unbox",
     "value_and_grad",
     "vjp",
 ]

@@ -619,7 +619,10 @@ def _fetch(spec: MnistFile, mirrors: Sequence[Mirror], job: _Job) -> FileResult:
     finally:
         part.close(keep)
     tried = "; ".join(f"{url} ({reason})" for url, reason in attempts)
-    raise DownloadError(f"could not download {spec.name}: {tried}")
+    raise DownloadError(
+        f"could not download {spec.name}: {tried}; offline, give a folder or a reachable "
+        "URL holding the four files with --mirror"
+    )
 
 
 def _ensure(spec: MnistFile, mirrors: Sequence[Mirror], job: _Job, force: bool) -> FileResult:
