@@ -23,11 +23,13 @@ never on values, and an array `f` closes over is a constant of the recording.
 Values `f` depends on must be arguments; those not differentiated (a batch's
 targets, say) are boxed too, so numpy code on them raises instead of being baked
 into the program. VJP rules must likewise compute with primitives (a mask is a
-`nondiff_primitive`). To catch the breaches that do not raise (`unbox` in `f`, a
-rule that computes with plain numpy or Python numbers on values, a branch on a
-value), each new signature is traced twice, the second time on other values
+`nondiff_primitive`). As a guard against breaches that do not raise (`unbox` in
+`f`, a rule that computes with plain numpy or Python numbers on values, a branch
+on a value), each new signature is traced twice, the second time on other values
 (`_other_values`); if the two programs differ in any constant or step, the
-signature is not replayed and every call uses a fresh tape.
+signature is not replayed and every call uses a fresh tape. The guard sees a
+breach only when the other values change its outcome: a threshold both
+recordings fall on the same side of goes unnoticed.
 """
 
 from __future__ import annotations
