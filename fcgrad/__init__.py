@@ -20,7 +20,7 @@ from fcgrad.check import GradCheckReport, check_grads
 from fcgrad.data import load_mnist
 from fcgrad.errors import FcgradError
 from fcgrad.model import Linear, Params, init_params
-from fcgrad.replay import cached_vjp
+from fcgrad.replay import ReplayWarning, cached_vjp
 
 __version__ = "0.1.0"
 
@@ -29,6 +29,7 @@ __all__ = [
     "GradCheckReport",
     "Linear",
     "Params",
+    "ReplayWarning",
     "cached_vjp",
     "check_grads",
     "custom_vjp",

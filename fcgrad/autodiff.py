@@ -30,6 +30,7 @@ A gradient has the structure, shapes and dtypes of its argument.
 from __future__ import annotations
 
 import collections
+import contextlib
 import copy
 import dataclasses
 import itertools
@@ -210,12 +211,15 @@ def _end(tape_id: int, frozen: list[np.ndarray]) -> None:
 
 
 def _thaw(arrays: list[np.ndarray]) -> None:
-    for a in arrays:
+    """Restore the arrays one tape froze, last frozen first (a view frozen before its base
+    can be made writeable again only after the base)."""
+    for a in reversed(arrays):
         arr, n = _frozen_by[id(a)]
         if n > 1:
             _frozen_by[id(a)] = (arr, n - 1)
-        else:
-            del _frozen_by[id(a)]
+            continue
+        del _frozen_by[id(a)]
+        with contextlib.suppress(ValueError):  # a base another live tape froze: stays so
             arr.flags.writeable = True
 
 

@@ -283,7 +283,8 @@ def sum(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = Fals
 def _restore(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     """Broadcast a reduced cotangent back to `shape`."""
     if not keepdims and axis is not None:
-        axes = {a % len(shape) for a in ((axis,) if isinstance(axis, int) else axis)}
+        one = isinstance(axis, (int, np.integer))
+        axes = {int(a) % len(shape) for a in ((axis,) if one else axis)}
         g = reshape(g, tuple(1 if i in axes else n for i, n in enumerate(shape)))
     return broadcast_to(g, shape)
 

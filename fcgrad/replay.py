@@ -21,8 +21,9 @@ for bit.
 The price is the contract of `jax.jit`: `f` may branch on shapes and dtypes,
 never on values, and an array `f` closes over is a constant of the recording.
 Values `f` depends on must be arguments; those not differentiated (a batch's
-targets, say) are boxed too, so numpy code on them raises instead of being baked
-into the program. VJP rules must likewise compute with primitives (a mask is a
+targets, say) are boxed too, so numpy code on them fails to record instead of
+being baked into the program (the signature then runs on fresh tapes, with a
+`ReplayWarning`). VJP rules must likewise compute with primitives (a mask is a
 `nondiff_primitive`). As a guard against breaches that do not raise (`unbox` in
 `f`, a rule that computes with plain numpy or Python numbers on values, a branch
 on a value), each new signature is traced twice, the second time on other values
@@ -34,6 +35,8 @@ recordings fall on the same side of goes unnoticed.
 
 from __future__ import annotations
 
+import dataclasses
+import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -86,8 +89,7 @@ class Program:
     the constants the recording saw, and one slot per step's output. `value` and
     `grads` (one per differentiated leaf) are slots; `fresh` are the gradient slots
     holding a constant (the zeros of a leaf the output does not depend on), which
-    are copied for each caller. `safe` is False when a second recording on other
-    values differed, so that replaying would reuse values of the first.
+    are copied for each caller (as is a constant `value`).
     """
 
     def __init__(
@@ -105,8 +107,9 @@ class Program:
         self.value, self.grads = value, grads
         self.version = version  # `rules_version` when recorded
         outputs = {s.out for s in (*self.forward_steps, *self.backward_steps)}
-        self.fresh = {i for i in grads if i > self.cotangent and i not in outputs}
-        self.safe = True
+        self.fresh = {i for i in (value, *grads) if i > self.cotangent and i not in outputs}
+        # the value is made read-only when the backward pass reads it (as vjp freezes it)
+        self.freeze_value = value in outputs and any(value in s.args for s in self.backward_steps)
         # steps that may write straight into a caller's array: their output is one leaf's
         # gradient and is read by no other step
         read = {i for s in (*self.forward_steps, *self.backward_steps) for i in s.args}
@@ -152,7 +155,7 @@ class Program:
         """
         vals[self.cotangent] = cotangent
         self._backward(vals, into)
-        return [vals[i].copy() if i in self.fresh else vals[i] for i in self.grads]
+        return [_copy(vals[i]) if i in self.fresh else vals[i] for i in self.grads]
 
     def same_as(self, other: Program) -> bool:
         """Whether two recordings are the same program: steps, slots and constants."""
@@ -172,6 +175,12 @@ class Program:
 
 
 _COTANGENT = object()  # the cotangent's place in a template
+
+
+def _copy(x: Any) -> Any:
+    return x.copy() if isinstance(x, np.ndarray) else x
+
+
 _NO_BUFFERS: dict[int, np.ndarray] = {}
 
 
@@ -267,7 +276,12 @@ class _Recorder:
 
 
 def _trace(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) -> Program:
-    """Trace f's forward pass and its pullback on one outer tape (see the module docstring)."""
+    """Trace f's forward pass and its pullback on one outer tape (see the module docstring).
+
+    The outer tape is only ever replayed, never differentiated: its inputs need no
+    gradient, so primitives without a rule for an argument that is not differentiated
+    record there as they run under `vjp`.
+    """
     version = rules_version[0]
     tape = Tape()
     inputs: list[Box] = []
@@ -277,6 +291,8 @@ def _trace(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) 
         mine = [
             _box_input(leaf, tape) if argnum in nums else _box_as_is(leaf, tape) for leaf in leaves
         ]
+        for box in mine:
+            box.node.needs_grad = False
         inputs.extend(mine)
         boxed.append(unflatten(mine))
     value, pullback = _fresh_vjp(f, nums, tuple(boxed))
@@ -296,27 +312,47 @@ def _box_as_is(leaf: Any, tape: Tape) -> Box:
             f"cached_vjp: an argument not differentiated is a {type(leaf).__name__}; pass "
             "numbers and arrays, and close over anything else"
         )
-    return Box(leaf, tape, Node(None, (), {}, leaf, ()))
+    return Box(leaf, tape, Node(None, (), {}, leaf, (), needs_grad=False))
 
 
-def _record(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) -> Program:
-    """Trace twice, on the arguments and on other values; unsafe if the programs differ."""
-    program = _trace(f, args, nums)
+@dataclasses.dataclass(frozen=True)
+class NotReplayed:
+    """Why a signature runs on a fresh tape each call instead of a program."""
+
+    reason: str
+    version: int  # `rules_version` when decided
+
+
+class ReplayWarning(RuntimeWarning):
+    """A signature of a `cached_vjp` function cannot be replayed: it runs on fresh tapes."""
+
+
+def _record(
+    f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]
+) -> Program | NotReplayed:
+    """A program for these arguments' signature, or why there is none (also warned, as a
+    `ReplayWarning`): recording the pullback raised (`vjp` raises it when the pullback is
+    called), or a second recording on other values differed or raised."""
+    version = rules_version[0]
     try:
+        program = _trace(f, args, nums)
         with np.errstate(all="ignore"):
             again = _trace(f, tuple(_other_values(a) for a in args), nums)
-        program.safe = program.same_as(again)
-    except Exception:  # the other values broke f (a value check, say): do not replay
-        program.safe = False
-    return program
+    except Exception as exc:
+        vjp(holding_fixed(f, args, nums), *(args[i] for i in nums))  # the forward's own error
+        reason = f"recording raised {type(exc).__name__}: {exc}"
+    else:
+        if program.same_as(again):
+            return program
+        reason = "a second recording on other values differed: f or a rule depends on values"
+    warnings.warn(f"cached_vjp: {reason}; it runs on a fresh tape", ReplayWarning, stacklevel=3)
+    return NotReplayed(reason, version)
 
 
 def _other_values(tree: Any) -> Any:
-    """The same structure, shapes and dtypes with other values: 0.25 - 1.5 x, rows reversed.
-
-    No value is its own image but 0.1, and reversing the rows also moves equal elements
-    of different rows; a constant of the recording that depends on values changes.
-    """
+    """The same structure, shapes and dtypes with other values: floats become 0.25 - 1.5 x
+    with the rows reversed (no value is its own image but 0.1), integer arrays are only
+    reversed (to stay in their range) and a Python int grows by one."""
     leaves, unflatten = tree_flatten(tree)
     out = []
     for x in leaves:
@@ -325,7 +361,9 @@ def _other_values(tree: Any) -> Any:
         ):
             out.append(x)
         elif isinstance(x, int) and not isinstance(x, np.generic):
-            out.append(7 - 3 * x)
+            out.append(x + 1)  # (not negative: it may meet unsigned arrays)
+        elif np.result_type(x).kind not in "fc":  # integers and flags: only moved
+            out.append(x[::-1] if isinstance(x, np.ndarray) and x.ndim else x)
         else:
             a = np.asarray(x)
             other = (0.25 - 1.5 * a[::-1] if a.ndim else 0.25 - 1.5 * a).astype(a.dtype)
@@ -342,8 +380,8 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
     `cached_vjp(f, argnums)(*args)` returns `(value, pullback)` as `vjp` does, but
     `pullback(cotangent, *, into={i: array})` returns gradients for the arguments in
     `argnums` only (a tuple, in that order; `into` is keyed by argument number). The
-    other arguments are inputs all the same, never constants; they must be numbers
-    or arrays (trees of them). A new signature is traced twice (see the module's
+    other arguments are inputs all the same, never constants; to be recorded they
+    must be numbers or arrays (trees of them). A new signature is traced twice (see the module's
     docstring), so `f` should have no side effects. At most `MAX_SIGNATURES`
     programs are kept per function, the least recently used dropped first; the
     returned function's `programs` attribute holds them by signature (a `Program`'s
@@ -354,15 +392,18 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
     inputs are not made read-only: call the pullback before changing them.
     Traced arguments or cotangents (higher order) use a fresh tape.
 
+    A signature that cannot be recorded, or whose second recording differs, runs on
+    a fresh tape each call, as `vjp` does, after a `ReplayWarning` naming the reason.
+
     Raises what `vjp` raises: TypeError for an argument or output that is not a
     number or array, ShapeError for a cotangent of the wrong shape or an `into`
     array unlike its argument; ConfigError for repeated `argnums` and an `into`
     array that shares memory with an input.
     """
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
-    if len(set(nums)) != len(nums):
-        raise ConfigError(f"cached_vjp: argnums must be distinct, got {nums}")
-    programs: dict[Any, Program] = {}
+    if len(set(nums)) != len(nums) or min(nums, default=0) < 0:
+        raise ConfigError(f"cached_vjp: argnums must be distinct and 0 or more, got {nums}")
+    programs: dict[Any, Program | NotReplayed] = {}
 
     def vjp_of(*args: Any) -> tuple[Any, Pullback]:
         given, leaves, key, spans = _flatten(args, nums)
@@ -374,7 +415,7 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
             if len(programs) >= MAX_SIGNATURES:
                 del programs[next(iter(programs))]
         programs[key] = program  # (last: the most recently used)
-        if not program.safe:
+        if isinstance(program, NotReplayed):
             return _fresh_vjp(f, nums, args)
         return _run(program, f, args, given, leaves, spans, nums)
 
@@ -435,6 +476,10 @@ def _run(
 ) -> tuple[Any, Pullback]:
     vals = program.forward(leaves)
     value = vals[program.value]
+    if program.value in program.fresh:
+        value = _copy(value)
+    elif program.freeze_value and type(value) is np.ndarray:
+        value.flags.writeable = False
     shape = shape_of(value)
 
     def pullback(cotangent: Any, *, into: dict[int, np.ndarray] | None = None) -> tuple[Any, ...]:

@@ -169,3 +169,14 @@ def test_pullback_into_rejects_a_buffer_of_the_wrong_shape() -> None:
     _, pullback = vjp(lambda x: ops.sum(x), np.ones(3))
     with pytest.raises(ShapeError, match="into"):
         pullback(1.0, into={0: np.empty(4)})
+
+
+def test_a_view_frozen_before_its_base_is_thawed_with_it() -> None:
+    import gc
+
+    c, y = np.ones((3, 3)), np.ones((3, 3))
+    value, pullback = vjp(lambda y: ops.sum(ops.add(ops.mul(c.T, y), ops.mul(c, y))), y)
+    assert not c.flags.writeable
+    del value, pullback
+    gc.collect()
+    assert c.flags.writeable and y.flags.writeable
