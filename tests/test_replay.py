@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import tracemalloc
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fcgrad import ops, replay
 from fcgrad.autodiff import custom_vjp, grad, primitive, unbox, vjp
@@ -375,3 +378,55 @@ def test_a_numpy_integer_axis_and_negative_argnums() -> None:
     assert f(np.ones((2, 3)))[1](1.0)[0].tolist() == [[1.0] * 3] * 2
     with pytest.raises(ConfigError, match="0 or more"):
         cached_vjp(ops.mul, (1, -1))
+
+
+# ----------------------------------------------------------------- random programs
+
+
+UNARY_OPS = {"neg": ops.neg, "square": ops.square, "sin": ops.sin, "cos": ops.cos, "relu": ops.relu}
+BINARY_OPS = {"add": ops.add, "sub": ops.sub, "mul": ops.mul, "maximum": ops.maximum}
+REDUCTIONS = {
+    "sum0": lambda v: ops.sum(v, axis=0),
+    "mean1": lambda v: ops.mean(v, axis=1, keepdims=True),
+}
+STEP = st.tuples(
+    st.sampled_from(sorted(UNARY_OPS) + sorted(BINARY_OPS) + sorted(REDUCTIONS)),
+    st.integers(0, 63),
+    st.integers(0, 63),
+)
+
+
+def random_program(steps: list[tuple[str, int, int]]) -> Callable[..., Any]:
+    """f(a (3, 4), b (4,), c (3, 1)): each step applies an op to earlier values (any two
+    broadcast together); the result sums the last value and one earlier one."""
+
+    def f(a: Any, b: Any, c: Any) -> Any:
+        pool = [a, b, c]
+        for name, i, j in steps:
+            x, y = pool[i % len(pool)], pool[j % len(pool)]
+            if name in UNARY_OPS:
+                pool.append(UNARY_OPS[name](x))
+            elif name in BINARY_OPS:
+                pool.append(BINARY_OPS[name](x, y))
+            elif x.shape == (3, 4):
+                pool.append(REDUCTIONS[name](x))
+        return ops.add(ops.sum(pool[-1]), ops.mean(pool[len(pool) // 2]))
+
+    return f
+
+
+@settings(max_examples=150, deadline=None)
+@given(steps=st.lists(STEP, min_size=1, max_size=8), seed=st.integers(0, 2**31))
+def test_random_programs_replay_bit_for_bit(steps: list[tuple[str, int, int]], seed: int) -> None:
+    f = random_program(steps)
+    cached = cached_vjp(f, (0, 1, 2))
+    rng = np.random.default_rng(seed)
+    for _ in range(3):  # the first call records, the others replay on new values
+        args = (rng.standard_normal((3, 4)), rng.standard_normal(4), rng.standard_normal((3, 1)))
+        value, pullback = cached(*args)
+        want_value, want_pullback = vjp(f, *args)
+        assert_same(value, want_value)
+        for _ in range(2):  # and the pullback may be called again
+            for got, want in zip(pullback(1.5), want_pullback(1.5)):
+                assert_same(got, want)
+    assert isinstance(next(iter(programs(cached).values())), replay.Program)
