@@ -381,24 +381,25 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
     `pullback(cotangent, *, into={i: array})` returns gradients for the arguments in
     `argnums` only (a tuple, in that order; `into` is keyed by argument number). The
     other arguments are inputs all the same, never constants; to be recorded they
-    must be numbers or arrays (trees of them). A new signature is traced twice (see the module's
-    docstring), so `f` should have no side effects. At most `MAX_SIGNATURES`
-    programs are kept per function, the least recently used dropped first; the
-    returned function's `programs` attribute holds them by signature (a `Program`'s
-    `source` is the code it runs).
+    must be numbers or arrays (trees of them). A new signature is traced twice (see
+    the module's docstring), so `f` should have no side effects. At most
+    `MAX_SIGNATURES` programs are kept per function, the least recently used dropped
+    first; the returned function's `programs` attribute holds them by signature (a
+    `Program`'s `source` is the code it runs).
 
     `f` must not branch on values, only on shapes and dtypes, and the arrays it
-    closes over are constants (see the module's docstring). Unlike `vjp`, the
-    inputs are not made read-only: call the pullback before changing them.
-    Traced arguments or cotangents (higher order) use a fresh tape.
+    closes over are part of the recording, held by reference (see the module's
+    docstring). Unlike `vjp`, the inputs are not made read-only: call the pullback
+    before changing them. Traced arguments or cotangents (higher order) use a fresh
+    tape.
 
     A signature that cannot be recorded, or whose second recording differs, runs on
     a fresh tape each call, as `vjp` does, after a `ReplayWarning` naming the reason.
 
     Raises what `vjp` raises: TypeError for an argument or output that is not a
     number or array, ShapeError for a cotangent of the wrong shape or an `into`
-    array unlike its argument; ConfigError for repeated `argnums` and an `into`
-    array that shares memory with an input.
+    array unlike its argument; ConfigError for repeated or negative `argnums` and an
+    `into` array that shares memory with an input.
     """
     nums = (argnums,) if isinstance(argnums, int) else tuple(argnums)
     if len(set(nums)) != len(nums) or min(nums, default=0) < 0:
