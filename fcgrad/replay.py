@@ -19,7 +19,8 @@ steps: the same numpy calls in the same order as `vjp`, so the same results, bit
 for bit.
 
 The price is the contract of `jax.jit`: `f` may branch on shapes and dtypes,
-never on values, and an array `f` closes over is a constant of the recording.
+never on values, and an array `f` closes over is part of the recording (by
+reference: changed in place it is seen, another array bound to its name is not).
 Values `f` depends on must be arguments; those not differentiated (a batch's
 targets, say) are boxed too, so numpy code on them fails to record instead of
 being baked into the program (the signature then runs on fresh tapes, with a
