@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.autodiff import Box, defvjp, defvjp_into, nondiff_primitive, primitive
+from fcgrad.autodiff import Box, defvjp, defvjp_into, nondiff_primitive, primitive, shape_of
 from fcgrad.errors import ShapeError
 
 __all__ = [
@@ -58,14 +58,14 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
     `shape` are summed with keepdims. The dtype of `g` is kept. Returns `g`
     itself when nothing was broadcast.
     """
-    gshape = _shape(g)
+    gshape = shape_of(g)
     if gshape == shape:
         return g
     extra = len(gshape) - len(shape)
     if extra:
         g = sum(g, axis=0 if extra == 1 else tuple(range(extra)))
     if 1 in shape:
-        ones = tuple(i for i, n in enumerate(shape) if n == 1 and _shape(g)[i] != 1)
+        ones = tuple(i for i, n in enumerate(shape) if n == 1 and shape_of(g)[i] != 1)
         if ones:
             g = sum(g, axis=ones, keepdims=True)
     return g
@@ -74,11 +74,6 @@ def unbroadcast(g: Any, shape: tuple[int, ...]) -> Any:
 def _nd(x: Any) -> int:
     """np.ndim, without numpy's dispatch for the common case of an array (a hot path)."""
     return x.ndim if type(x) is np.ndarray else np.ndim(x)
-
-
-def _shape(x: Any) -> tuple[int, ...]:
-    """np.shape, without numpy's dispatch for the common case of an array (a hot path)."""
-    return x.shape if type(x) is np.ndarray else np.shape(x)
 
 
 # ----------------------------------------------------------------------------- elementwise
@@ -101,8 +96,8 @@ def add(x: Any, y: Any) -> Any:
 
 defvjp(
     add,
-    lambda g, ans, x, y: unbroadcast(g, _shape(x)),
-    lambda g, ans, x, y: unbroadcast(g, _shape(y)),
+    lambda g, ans, x, y: unbroadcast(g, shape_of(x)),
+    lambda g, ans, x, y: unbroadcast(g, shape_of(y)),
 )
 
 
@@ -114,8 +109,8 @@ def sub(x: Any, y: Any) -> Any:
 
 defvjp(
     sub,
-    lambda g, ans, x, y: unbroadcast(g, _shape(x)),
-    lambda g, ans, x, y: unbroadcast(neg(g), _shape(y)),
+    lambda g, ans, x, y: unbroadcast(g, shape_of(x)),
+    lambda g, ans, x, y: unbroadcast(neg(g), shape_of(y)),
 )
 
 
@@ -127,8 +122,8 @@ def mul(x: Any, y: Any) -> Any:
 
 defvjp(
     mul,
-    lambda g, ans, x, y: unbroadcast(mul(g, y), _shape(x)),
-    lambda g, ans, x, y: unbroadcast(mul(g, x), _shape(y)),
+    lambda g, ans, x, y: unbroadcast(mul(g, y), shape_of(x)),
+    lambda g, ans, x, y: unbroadcast(mul(g, x), shape_of(y)),
 )
 
 
@@ -140,8 +135,8 @@ def div(x: Any, y: Any) -> Any:
 
 defvjp(
     div,
-    lambda g, ans, x, y: unbroadcast(div(g, y), _shape(x)),
-    lambda g, ans, x, y: unbroadcast(neg(mul(g, div(ans, y))), _shape(y)),
+    lambda g, ans, x, y: unbroadcast(div(g, y), shape_of(x)),
+    lambda g, ans, x, y: unbroadcast(neg(mul(g, div(ans, y))), shape_of(y)),
 )
 
 
@@ -202,7 +197,7 @@ def _share(ans: Any, mine: Any, other: Any) -> Any:
 
 
 def _max_share(g: Any, ans: Any, mine: Any, other: Any) -> Any:
-    return unbroadcast(mul(g, _share(ans, mine, other)), _shape(mine))
+    return unbroadcast(mul(g, _share(ans, mine, other)), shape_of(mine))
 
 
 defvjp(
@@ -289,7 +284,7 @@ def _restore(g: Any, shape: tuple[int, ...], axis: Any, keepdims: bool) -> Any:
     return broadcast_to(g, shape)
 
 
-defvjp(sum, lambda g, ans, x, axis=None, keepdims=False: _restore(g, _shape(x), axis, keepdims))
+defvjp(sum, lambda g, ans, x, axis=None, keepdims=False: _restore(g, shape_of(x), axis, keepdims))
 
 
 @primitive
@@ -306,7 +301,7 @@ def mean(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = Fal
 
 def _mean_vjp(g: Any, ans: Any, x: Any, axis: Any = None, keepdims: bool = False) -> Any:
     n = np.size(x) // max(np.size(ans), 1)
-    return _restore(div(g, float(n)), _shape(x), axis, keepdims)  # divide before broadcasting
+    return _restore(div(g, float(n)), shape_of(x), axis, keepdims)  # divide before broadcasting
 
 
 defvjp(mean, _mean_vjp)
@@ -340,7 +335,7 @@ def broadcast_to(x: Any, shape: tuple[int, ...]) -> Any:
     return np.broadcast_to(x, shape)
 
 
-defvjp(broadcast_to, lambda g, ans, x, shape: unbroadcast(g, _shape(x)))
+defvjp(broadcast_to, lambda g, ans, x, shape: unbroadcast(g, shape_of(x)))
 
 
 @primitive
@@ -351,7 +346,7 @@ def reshape(x: Any, shape: tuple[int, ...]) -> Any:
     return np.reshape(x, shape)
 
 
-defvjp(reshape, lambda g, ans, x, shape: reshape(g, _shape(x)))
+defvjp(reshape, lambda g, ans, x, shape: reshape(g, shape_of(x)))
 
 
 @primitive
@@ -360,7 +355,7 @@ def squeeze(x: Any, axis: int | tuple[int, ...]) -> Any:
     return np.squeeze(x, axis=axis)
 
 
-defvjp(squeeze, lambda g, ans, x, axis: reshape(g, _shape(x)))
+defvjp(squeeze, lambda g, ans, x, axis: reshape(g, shape_of(x)))
 
 
 @primitive
@@ -369,7 +364,7 @@ def expand_dims(x: Any, axis: int) -> Any:
     return np.expand_dims(x, axis)
 
 
-defvjp(expand_dims, lambda g, ans, x, axis: reshape(g, _shape(x)))
+defvjp(expand_dims, lambda g, ans, x, axis: reshape(g, shape_of(x)))
 
 
 @primitive
