@@ -535,14 +535,19 @@ def shape_of(x: Any) -> tuple[int, ...]:
     return x.shape if type(x) is np.ndarray else np.shape(x)
 
 
+def is_number(leaf: Any) -> bool:
+    """Whether a leaf is a number or an array a tape can take as an input (not a bool)."""
+    return isinstance(leaf, (np.ndarray, np.generic, float, int)) and not isinstance(
+        leaf, (bool, np.bool_)
+    )
+
+
 def input_value(leaf: Any) -> Any:
     """The value an input leaf is traced as: integers become float64 arrays, so that their
     gradient is defined; TypeError for a leaf that is not a number, array or Box."""
     if type(leaf) is np.ndarray and leaf.dtype.kind in "fc":
         return leaf  # the common case first
-    if isinstance(leaf, (bool, np.bool_)) or not isinstance(
-        leaf, (Box, np.ndarray, np.generic, float, int)
-    ):
+    if not (is_number(leaf) or isinstance(leaf, Box)):
         raise TypeError(f"cannot differentiate with respect to a {type(leaf).__name__}")
     if isinstance(leaf, int) or (
         isinstance(leaf, np.ndarray | np.generic) and leaf.dtype.kind in "iu"

@@ -54,6 +54,7 @@ from fcgrad.autodiff import (
     check_into,
     holding_fixed,
     input_value,
+    is_number,
     leaf_grad,
     rules_version,
     shape_of,
@@ -306,14 +307,12 @@ def _trace(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) 
 def _box_as_is(leaf: Any, tape: Tape) -> Box:
     """A non-differentiated input, boxed without `input_value`'s conversion of integers (so
     that a Python int stays a weak scalar, as in `vjp`)."""
-    if isinstance(leaf, (bool, np.bool_)) or not isinstance(
-        leaf, (np.ndarray, np.generic, float, int)
-    ):
+    if not is_number(leaf):
         raise TypeError(
             f"cached_vjp: an argument not differentiated is a {type(leaf).__name__}; pass "
             "numbers and arrays, and close over anything else"
         )
-    return Box(leaf, tape, Node(None, (), {}, leaf, (), needs_grad=False))
+    return Box(leaf, tape, Node(None, (), {}, leaf, ()))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -357,9 +356,7 @@ def _other_values(tree: Any) -> Any:
     leaves, unflatten = tree_flatten(tree)
     out = []
     for x in leaves:
-        if isinstance(x, (bool, np.bool_)) or not isinstance(
-            x, (np.ndarray, np.generic, float, int)
-        ):
+        if not is_number(x):
             out.append(x)
         elif isinstance(x, int) and not isinstance(x, np.generic):
             out.append(x + 1)  # (not negative: it may meet unsigned arrays)
