@@ -345,17 +345,7 @@ def _step_timings(
         runs[(s, STEP_PHASE)] = steps
     times = _interleaved(runs, config.repeat, config.warmup)
     per_step = {k: [t / STEPS_PER_RUN for t in v] for k, v in times.items()}
-    fastest = min(statistics.median(v) for v in per_step.values())
-    flops = count_flops(
-        (x.shape[1], *config.hidden, config.loss.n_out),
-        config.batch_size,
-        backward=True,
-        input_grad=False,
-    )
-    return [
-        Timing(k[0], STEP_PHASE, tuple(v), flops, statistics.median(v) / fastest, None)
-        for k, v in per_step.items()
-    ]
+    return _training_timings(per_step, params.sizes, config.batch_size)
 
 
 def _epoch_timings(
@@ -382,11 +372,17 @@ def _epoch_timings(
     times = _interleaved(
         {(k, EPOCH_PHASE): f for k, f in runs.items()}, max(1, config.repeat // 3), 1
     )
+    return _training_timings(times, params.sizes, x.shape[0])
+
+
+def _training_timings(
+    times: dict[tuple[str, str], list[float]], sizes: Sequence[int], rows: int
+) -> list[Timing]:
+    """Timings of one training phase, each against the fastest; FLOPs of the weights'
+    gradients of a net of layer `sizes` on `rows` rows."""
     fastest = min(statistics.median(v) for v in times.values())
-    flops = count_flops(
-        (x.shape[1], *config.hidden, config.loss.n_out), x.shape[0], backward=True, input_grad=False
-    )
+    flops = count_flops(sizes, rows, backward=True, input_grad=False)
     return [
-        Timing(k[0], EPOCH_PHASE, tuple(v), flops, statistics.median(v) / fastest, None)
-        for k, v in times.items()
+        Timing(impl, phase, tuple(v), flops, statistics.median(v) / fastest, None)
+        for (impl, phase), v in times.items()
     ]
