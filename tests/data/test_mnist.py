@@ -74,6 +74,17 @@ def labels_only_dir(tmp_path: Path, mnist_data_dir: Path) -> Path:
     return tmp_path / "data"
 
 
+def with_idx(
+    tmp_path: Path, mnist_data_dir: Path, name: str, array: np.ndarray
+) -> tuple[Path, Path]:
+    """A `labels_only_dir` whose file `name` is an IDX file of `array`: (data dir, that file)."""
+    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
+    target = mnist_dir(data_dir) / name
+    target.unlink()
+    write_idx(target, array)
+    return data_dir, target
+
+
 @pytest.mark.parametrize("name", NAMES)
 def test_missing_file_is_data_error_naming_it(
     tmp_path: Path, mnist_data_dir: Path, name: str
@@ -96,10 +107,7 @@ def test_empty_data_dir_lists_all(tmp_path: Path) -> None:
 
 
 def test_wrong_shape_suggests_force(tmp_path: Path, mnist_data_dir: Path) -> None:
-    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
-    target = mnist_dir(data_dir) / NAMES[3]
-    target.unlink()
-    write_idx(target, np.zeros(9999, dtype=np.uint8))
+    data_dir, target = with_idx(tmp_path, mnist_data_dir, NAMES[3], np.zeros(9999, dtype=np.uint8))
     with pytest.raises(DataError) as info:
         load_mnist(data_dir)
     assert str(target) in str(info.value)
@@ -108,10 +116,7 @@ def test_wrong_shape_suggests_force(tmp_path: Path, mnist_data_dir: Path) -> Non
 
 
 def test_wrong_dtype_suggests_force(tmp_path: Path, mnist_data_dir: Path) -> None:
-    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
-    target = mnist_dir(data_dir) / NAMES[1]
-    target.unlink()
-    write_idx(target, np.zeros(60000, dtype=np.int16))
+    data_dir, _ = with_idx(tmp_path, mnist_data_dir, NAMES[1], np.zeros(60000, dtype=np.int16))
     with pytest.raises(DataError, match=r"int16.*--force"):
         load_mnist(data_dir)
 
@@ -130,10 +135,7 @@ def test_corrupt_file_is_data_error(tmp_path: Path, mnist_data_dir: Path) -> Non
 
 
 def test_labels_out_of_range(tmp_path: Path, mnist_data_dir: Path) -> None:
-    data_dir = labels_only_dir(tmp_path, mnist_data_dir)
-    target = mnist_dir(data_dir) / NAMES[3]
-    target.unlink()
-    write_idx(target, np.full(10000, 10, dtype=np.uint8))
+    data_dir, _ = with_idx(tmp_path, mnist_data_dir, NAMES[3], np.full(10000, 10, dtype=np.uint8))
     with pytest.raises(DataError, match="not a digit"):
         load_mnist(data_dir)
 
