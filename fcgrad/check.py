@@ -26,16 +26,18 @@ max|n|` over the leaf's checked coordinates, so that an element near zero is jud
 its argument's scale (a 0 vs 1e-20 difference is not a failure, a 1e-3 error in a
 gradient of size 1e-3 is).
 
-Kinks: every coordinate's one-sided differences come free with its central one. When
-they disagree by more than the tolerance, and still do at step h/100 (a smooth f's
-gap, about h |f''|, would shrink a hundredfold), f is not differentiable at t (ReLU at
-exactly 0, maximum with a tie). If `a` lies between the left and right derivatives (a
-subgradient: ReLU's 0 at 0, maximum's 1/2 at a tie) the coordinate is reported as a
-*kink*, separately, not as a failure; if it lies outside, it fails, shown with both
-one-sided derivatives. A coordinate that fails away from a kink is retried with steps
-h/10 and h/100 under the tolerance of step h (a smaller step may confirm a value, never
-loosen the test), so a kink merely near t does not cause a false failure. A step that
-leaves f's domain (log just above 0) is replaced by one relative to |t|.
+Kinks (the rule of `fcgrad.checking.verdict`, shared with the lesson's gradcheck):
+where the one-sided differences disagree, and still do at step h/100, f is not
+differentiable at the point. The analytic value passes there when it lies in the range
+of derivatives the chain rule can give with a valid subgradient at each kink (a kink
+alone: between the left and right derivatives); it is then reported as a *kink*, not a
+failure. Outside that range it fails. Besides the `samples` coordinates, every
+coordinate where the analytic gradient jumps near x is judged (`fcgrad.checking.kinks`),
+and inputs tied at a kink are also shifted together, a direction along which a max is
+smooth, so a tie rule whose shares do not sum to one fails. A coordinate that fails away
+from a kink is retried with steps h/10 and h/100 under the tolerance of step h, so a
+kink merely near t does not cause a false failure. A step that leaves f's domain (log
+just above 0) is replaced by one relative to |t|.
 
 Evaluation is in float64: float32 inputs are promoted with a `PrecisionWarning`,
 because float32 central differences are quantized (eps32 / h is about 0.02).
@@ -46,7 +48,6 @@ Relative errors are symmetric and floored: `|a - n| / max(|a|, |n|, 1e-300)`, so
 from __future__ import annotations
 
 import dataclasses
-import json
 import warnings
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -54,166 +55,33 @@ from typing import Any
 import numpy as np
 
 from fcgrad.autodiff import tree_flatten, tree_paths, vjp
-from fcgrad.errors import ConfigError, GradCheckFailed
-from fcgrad.jsonio import finite
+from fcgrad.checking.kinks import (
+    find_kinks,
+    orthogonal,
+    scale,
+    tie_direction,
+    tie_groups,
+    transverse,
+    unit,
+)
+from fcgrad.checking.report import (
+    DirectionReport,
+    Element,
+    GradCheckReport,
+    LeafReport,
+    StructuralCheck,
+    fold,
+)
+from fcgrad.checking.verdict import SCANS, ArrayLine, Differences, differences, judge
+from fcgrad.errors import ConfigError
 
 EPS = float(np.finfo(np.float64).eps)
 STEP = EPS ** (1 / 3)
 RTOL = 1e-5
-ROUNDOFF = 32 * EPS
-REL_FLOOR = 1e-300
-MAX_LISTED = 10  # failures and kinks listed per leaf
 
 
 class PrecisionWarning(UserWarning):
     """Inputs were promoted from float32 to float64 for the finite differences."""
-
-
-# ----------------------------------------------------------------------------- report
-
-
-@dataclasses.dataclass(frozen=True)
-class Element:
-    """One coordinate: its index, the analytic and numeric derivatives, and the tolerance.
-
-    At a kink, `left` and `right` are the one-sided derivatives (NaN elsewhere).
-    """
-
-    index: tuple[int, ...]
-    analytic: float
-    numeric: float
-    tol: float
-    left: float = float("nan")
-    right: float = float("nan")
-
-    @property
-    def between(self) -> bool:
-        """For a kink: the analytic value lies between the one-sided derivatives (to tol)."""
-        lo, hi = min(self.left, self.right), max(self.left, self.right)
-        return bool(lo - self.tol <= self.analytic <= hi + self.tol)
-
-
-@dataclasses.dataclass
-class LeafReport:
-    """The sampled-coordinate check of one argument leaf (e.g. `params.layers[0].w`)."""
-
-    name: str
-    shape: tuple[int, ...]
-    dtype: str
-    checked: int = 0
-    max_abs_error: float = 0.0
-    max_rel_error: float = 0.0
-    worst: Element | None = None
-    failures: list[Element] = dataclasses.field(default_factory=list)
-    kinks: list[Element] = dataclasses.field(default_factory=list)
-    n_failures: int = 0
-    n_kinks: int = 0
-
-    @property
-    def ok(self) -> bool:
-        return self.n_failures == 0
-
-
-@dataclasses.dataclass(frozen=True)
-class DirectionReport:
-    """One random-direction check: `grad . u` (analytic) against the directional difference."""
-
-    index: int
-    analytic: float
-    numeric: float
-    tol: float
-    kink: bool = False
-
-    @property
-    def ok(self) -> bool:
-        return self.kink or _within(self.analytic, self.numeric, self.tol)
-
-
-@dataclasses.dataclass(frozen=True)
-class StructuralCheck:
-    """A property every correct gradient has; `detail` says what was seen when it fails."""
-
-    name: str
-    ok: bool
-    detail: str = ""
-
-
-@dataclasses.dataclass
-class GradCheckReport:
-    """Everything `check_grads` found; `ok` is True only when no check failed.
-
-    Kinks are reported but are not failures.
-    """
-
-    function: str
-    value: float
-    leaves: list[LeafReport]
-    directions: list[DirectionReport]
-    structural: list[StructuralCheck]
-    rule: str
-    seed: int
-
-    @property
-    def ok(self) -> bool:
-        return (
-            all(leaf.ok for leaf in self.leaves)
-            and all(d.ok for d in self.directions)
-            and all(s.ok for s in self.structural)
-        )
-
-    def problems(self) -> list[str]:
-        """One line per failed check: which check, which argument, which element."""
-        lines = [f"structure: {s.name}: {s.detail}" for s in self.structural if not s.ok]
-        for leaf in self.leaves:
-            if leaf.failures:
-                e = leaf.failures[0]
-                more = f" (and {leaf.n_failures - 1} more)" if leaf.n_failures > 1 else ""
-                where = (
-                    f"sampled coordinates: {leaf.name}{list(e.index)}: analytic {e.analytic:.8g}"
-                )
-                if np.isfinite(e.left):
-                    lines.append(
-                        f"{where} at a kink, outside the one-sided derivatives "
-                        f"[{min(e.left, e.right):.8g}, {max(e.left, e.right):.8g}]{more}"
-                    )
-                else:
-                    lines.append(
-                        f"{where} vs numeric {e.numeric:.8g}, |diff| "
-                        f"{abs(e.analytic - e.numeric):.3g} > tol {e.tol:.3g}{more}"
-                    )
-        lines += [
-            f"random direction {d.index}: analytic {d.analytic:.8g} vs numeric {d.numeric:.8g}, "
-            f"|diff| {abs(d.analytic - d.numeric):.3g} > tol {d.tol:.3g} (full=True / --full "
-            "finds the element)"
-            for d in self.directions
-            if not d.ok
-        ]
-        return lines
-
-    def raise_if_failed(self) -> None:
-        """Raise `GradCheckFailed` naming the first failed check, argument and element."""
-        problems = self.problems()
-        if problems:
-            extra = f" (+{len(problems) - 1} more)" if len(problems) > 1 else ""
-            raise GradCheckFailed(f"check_grads({self.function}): {problems[0]}{extra}")
-
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-ready: every leaf, direction and structural check, the rule and the verdict."""
-        return {
-            "function": self.function,
-            "value": self.value,
-            "ok": self.ok,
-            "rule": self.rule,
-            "seed": self.seed,
-            "leaves": [{**dataclasses.asdict(leaf), "ok": leaf.ok} for leaf in self.leaves],
-            "directions": [{**dataclasses.asdict(d), "ok": d.ok} for d in self.directions],
-            "structural": [dataclasses.asdict(s) for s in self.structural],
-            "problems": self.problems(),
-        }
-
-    def to_json(self) -> str:
-        """`to_dict()` as JSON text (NaN and infinities as null)."""
-        return json.dumps(finite(self.to_dict()), indent=2)
 
 
 # ----------------------------------------------------------------------------- the checker
@@ -241,8 +109,12 @@ class _Problem:
     f0: float = float("nan")  # f at the unperturbed point
     out_dtype: np.dtype | None = None  # the dtype f returned its value in
 
+    flat: bool = False  # every argument an array leaf: the arguments are the leaves
+
     def rebuild(self, xs: list[Any]) -> Any:
         """The arguments (a tuple) around float64 leaves, each of the kind the caller gave."""
+        if self.flat:  # the common case, made short (f is evaluated thousands of times)
+            return tuple(xs)
         return self.rebuild_given([_as_given(x, leaf) for x, leaf in zip(xs, self.given)])
 
     def value(self) -> float:
@@ -295,12 +167,36 @@ def check_grads(
     analytic, structural = _analytic(problem, grad, args)
     rng = np.random.default_rng(seed)
     opts = _Options(samples, full, step, rtol, atol)
-    leaves = [_check_leaf(problem, i, g, rng, opts) for i, g in enumerate(analytic)]
     shapes_ok = all(g.shape == x.shape for g, x in zip(analytic, problem.leaves))
-    n_dirs = (
-        directions if shapes_ok else 0
-    )  # a misshapen gradient already fails the structure check
-    dirs = [_check_direction(problem, analytic, k, rng, opts) for k in range(n_dirs)]
+    aside = np.random.default_rng([seed, 1])  # kinks and scans: a stream of their own
+    near = (
+        find_kinks(problem.leaves, analytic, _gradient_at(problem, grad), aside, rtol)
+        if shapes_ok and not full
+        else [np.empty(0, np.intp) for _ in analytic]
+    )
+    across = [transverse(problem.leaves, aside) for _ in range(2)]  # to scan across kinks
+    checked = [
+        _check_leaf(problem, i, g, rng, opts, near[i], across) for i, g in enumerate(analytic)
+    ]
+    leaves = [report for report, _ in checked]
+    # a misshapen gradient already fails the structure check: no direction is taken
+    randoms = [
+        _random_direction(problem.leaves, rng) for _ in range(directions if shapes_ok else 0)
+    ]
+    # once a coordinate failed, the verdict stands: a direction across kinks gets one scan
+    scans = SCANS if all(leaf.ok for leaf in leaves) else 1
+    dirs = [
+        _check_direction(problem, analytic, k, vs, opts, across, scans=scans)
+        for k, vs in enumerate(randoms)
+    ]
+    if shapes_ok:
+        dirs += _tie_directions(problem, analytic, [kinks for _, kinks in checked], opts, across)
+        _name_the_element(problem, analytic, dirs, randoms, opts, across, leaves)
+        if all(leaf.ok for leaf in leaves) and (
+            any(leaf.n_kinks for leaf in leaves) or any(d.kink for d in dirs)
+        ):
+            at = _gradient_at(problem, grad)
+            dirs += _near(problem, analytic, at, randoms, opts, across, leaves)
     atol_rule = f"{atol:g}" if atol is not None else f"{rtol:g}*max|n| per leaf"
     rule = (
         f"|a - n| <= atol + {rtol:g}*|n| + 32 eps (|f+| + |f-|)/2h, atol = {atol_rule}, "
@@ -360,7 +256,9 @@ def _float64_problem(f: Callable[..., Any], args: tuple[Any, ...]) -> _Problem:
                 f"check_grads: cannot rebuild the arguments: {type(e).__name__}: {e}"
             ) from None
 
-    return _Problem(f, leaves, out, names, rebuild_given)
+    problem = _Problem(f, leaves, out, names, rebuild_given)
+    problem.flat = len(leaves) == len(args) and all(type(a) is np.ndarray for a in args)
+    return problem
 
 
 def _as_given(x: np.ndarray, leaf: Any) -> Any:
@@ -538,210 +436,296 @@ def _zero_check(grads: list[Any]) -> StructuralCheck:
 # ----------------------------------------------------------------------------- numeric side
 
 
-def _within(a: float, n: float, tol: float) -> bool:
-    return bool(abs(a - n) <= tol)  # False for NaN: a NaN never passes
+def _gradient_at(
+    problem: _Problem, grad: Callable[..., Any] | None
+) -> Callable[[list[np.ndarray]], list[np.ndarray] | None]:
+    """The analytic gradient (float64 leaves) at other float64 leaves, for finding kinks;
+    None where it cannot be computed there."""
 
+    def at(leaves: list[np.ndarray]) -> list[np.ndarray] | None:
+        args = problem.rebuild(_copies(leaves))
+        try:
+            if grad is None:
+                value, pullback = vjp(problem.f, *args)
+                flat = _flat(pullback(np.ones_like(np.asarray(value, dtype=np.float64))))
+            else:
+                g = grad(*args)
+                flat = _flat(g if len(args) != 1 or isinstance(g, tuple) else (g,))
+            return [np.asarray(g, dtype=np.float64) for g in flat]
+        except Exception:  # the function or gradient fails there: nothing is found
+            return None
 
-@dataclasses.dataclass(frozen=True)
-class Differences:
-    """Finite differences at one step: central, left and right, and the central one's noise."""
-
-    central: float
-    left: float
-    right: float
-    noise: float
-
-
-def differences(
-    f: Callable[[], float], f0: float, at: Callable[[float], None], h: float
-) -> Differences:
-    """Differences of f along `at`, which puts the input at offset s from the point (0: back);
-    f0 is f at the point."""
-    with np.errstate(all="ignore"):  # a step out of f's domain is handled, not warned about
-        at(h)
-        up = f()
-        at(-h)
-        down = f()
-        at(0.0)
-    noise = ROUNDOFF * (abs(up) + abs(down)) / (2 * h)
-    return Differences((up - down) / (2 * h), (f0 - down) / h, (up - f0) / h, noise)
-
-
-def judge(
-    f: Callable[[], float],
-    f0: float,
-    at: Callable[[float], None],
-    a: float,
-    h: float,
-    rtol: float,
-    atol: float,
-    relative: float = 0.0,
-    first: Differences | None = None,
-) -> tuple[str, Differences, float]:
-    """(verdict, the differences used, the tolerance) for the analytic derivative `a`.
-
-    `f` evaluates the function with the input wherever `at` last put it; `f0` is its
-    value at the point; `h` the first step; the tolerance is atol + rtol |n| + noise.
-    Verdicts:
-
-    - 'pass' / 'fail': the central difference decides. A failure is retried at h/10
-      and h/100 (a kink merely near the point), judged with the tolerance of step h:
-      a smaller step may only confirm a value, never loosen the test.
-    - 'kink' / 'kink-outside': the left and right differences disagree by more than
-      the tolerance and still do at h/100 (for a smooth f their gap, about h |f''|,
-      shrinks with h): f is not differentiable here. 'kink' when `a` lies between the
-      one-sided derivatives (a subgradient, e.g. ReLU's 0 at 0), 'kink-outside' when not.
-
-    A step that leaves f's domain (a non-finite value, e.g. log below 0) is replaced
-    by `relative` (the step scaled to the coordinate's own size) or shrunk tenfold.
-    `first`: the differences at step h when the caller has them already (not redone).
-    """
-    h, d = _finite_step(f, f0, at, h, relative, first)
-    tol = atol + rtol * abs(d.central) + d.noise
-    spread = abs(d.right - d.left)
-    if spread > tol + 2 * ROUNDOFF * abs(f0) / h:
-        small = differences(f, f0, at, h / 100)
-        if abs(small.right - small.left) > spread / 2:
-            lo, hi = min(small.left, small.right), max(small.left, small.right)
-            tol_kink = atol + rtol * max(abs(lo), abs(hi)) + 100 * small.noise
-            inside = lo - tol_kink <= a <= hi + tol_kink
-            return ("kink" if inside else "kink-outside"), small, tol_kink
-    if _within(a, d.central, tol):
-        return "pass", d, tol
-    for scale in (0.1, 0.01):
-        smaller = differences(f, f0, at, h * scale)
-        if _within(a, smaller.central, atol + rtol * abs(smaller.central) + d.noise):
-            return "pass", smaller, tol
-    return "fail", d, tol
-
-
-def _finite_step(
-    f: Callable[[], float],
-    f0: float,
-    at: Callable[[float], None],
-    h: float,
-    relative: float,
-    first: Differences | None = None,
-) -> tuple[float, Differences]:
-    """A step whose differences are finite (f stays in its domain): h; else the step
-    relative to the coordinate's own size (`relative`, e.g. 6e-12 at t = 1e-6, where
-    log's domain ends 1e-6 away); else tenfold smaller, four times at most."""
-    d = first if first is not None else differences(f, f0, at, h)
-    if np.isfinite(d.central) or not np.isfinite(f0):
-        return h, d
-    h = relative if 0 < relative < h else h / 10
-    d = differences(f, f0, at, h)
-    for _ in range(4):
-        if np.isfinite(d.central):
-            break
-        h /= 10
-        d = differences(f, f0, at, h)
-    return h, d
+    return at
 
 
 def _check_leaf(
-    problem: _Problem, i: int, analytic: np.ndarray, rng: np.random.Generator, opts: _Options
-) -> LeafReport:
-    """Judge `samples` (or all) coordinates of leaf i; atol None means rtol * max|n| of the leaf."""
+    problem: _Problem,
+    i: int,
+    analytic: np.ndarray,
+    rng: np.random.Generator,
+    opts: _Options,
+    near: np.ndarray,
+    across: list[list[np.ndarray]],
+) -> tuple[LeafReport, np.ndarray]:
+    """Judge `samples` (or all) coordinates of leaf i, and those in `near` (where the
+    gradient jumps); atol None means rtol * max|n| of the leaf. Returns the report and the
+    flat indices of the coordinates found at a kink."""
     x = problem.leaves[i]
     report = LeafReport(problem.names[i], x.shape, str(np.result_type(problem.given[i])))
     if analytic.shape != x.shape:  # already a structural failure; nothing to index
         report.n_failures = 1
-        return report
+        report.note = f"gradient shape {analytic.shape} vs argument shape {x.shape}"
+        report.max_abs_error = report.max_rel_error = float("nan")
+        return report, np.empty(0, np.intp)
     count = x.size if opts.full else min(opts.samples, x.size)
-    picks = np.sort(rng.choice(x.size, size=count, replace=False))
-    indices = [tuple(int(j) for j in np.unravel_index(int(k), x.shape)) for k in picks]
-    firsts = [
-        differences(problem.value, problem.f0, at_coordinate(x, ix), _step(opts, x[ix]))
-        for ix in indices
+    picks = rng.choice(x.size, size=count, replace=False)
+    report.detected = int(np.setdiff1d(near, picks).size)
+    flat = np.union1d(picks, near).astype(np.intp)
+    indices = [tuple(int(j) for j in np.unravel_index(int(k), x.shape)) for k in flat]
+    lines = [
+        ArrayLine(problem.value, problem.f0, problem.leaves, (i, ix), across) for ix in indices
     ]
+    firsts = [differences(line, _step(opts, x[ix])) for line, ix in zip(lines, indices)]
     atol = opts.atol
     if atol is None:  # the leaf's scale, from the first central differences
         atol = opts.rtol * max(
             (abs(d.central) for d in firsts if np.isfinite(d.central)), default=0.0
         )
-    for ix, first in zip(indices, firsts):
-        verdict, d, tol = judge(
-            problem.value,
-            problem.f0,
-            at_coordinate(x, ix),
-            float(analytic[ix]),
-            _step(opts, x[ix]),
-            opts.rtol,
-            atol,
-            relative=opts.step * abs(float(x[ix])),
-            first=first,
-        )
-        sides = (d.left, d.right) if verdict.startswith("kink") else (float("nan"),) * 2
-        _fold(report, verdict, Element(ix, float(analytic[ix]), d.central, tol, *sides))
-    return report
+    report.atol = atol
+    kinks = []
+    for k, ix, line, first in zip(flat, indices, lines, firsts):
+        if _judge_coordinate(problem, report, analytic, ix, line, opts, first):
+            kinks.append(k)
+    return report, np.array(kinks, dtype=np.intp)
+
+
+def _judge_coordinate(
+    problem: _Problem,
+    report: LeafReport,
+    analytic: np.ndarray,
+    ix: tuple[int, ...],
+    line: ArrayLine,
+    opts: _Options,
+    first: Differences | None = None,
+) -> bool:
+    """Judge one coordinate into its leaf's report; whether it lies at a kink."""
+    x = problem.leaves[line.along[0]] if isinstance(line.along, tuple) else None
+    assert x is not None
+    a = float(analytic[ix])
+    relative = opts.step * abs(float(x[ix]))
+    scans = 1 if report.n_failures else SCANS  # once one failed, one scan a kink (exact apart)
+    v = judge(line, a, _step(opts, x[ix]), opts.rtol, report.atol, relative, first, scans)
+    d = v.differences
+    sides = (d.left, d.right, v.low, v.high) if v.at_kink else ()
+    fold(report, v.kind, Element(ix, a, d.central, v.tol, *sides))
+    return v.at_kink
 
 
 def _step(opts: _Options, t: float) -> float:
     return opts.step * max(1.0, abs(float(t)))
 
 
-def at_coordinate(x: np.ndarray, ix: tuple[int, ...]) -> Callable[[float], None]:
-    """Put x[ix] at its original value plus s (exactly back at s = 0)."""
-    t = float(x[ix])
-
-    def at(s: float) -> None:
-        x[ix] = t + s if s else t
-
-    return at
-
-
-def _fold(report: LeafReport, verdict: str, e: Element) -> None:
-    """Count one judged coordinate into the leaf's report (kinks apart from the errors)."""
-    report.checked += 1
-    if verdict == "kink-outside":  # not differentiable, and not a subgradient either
-        report.n_failures += 1
-        if len(report.failures) < MAX_LISTED:
-            report.failures.append(e)
-        return
-    if verdict == "kink":
-        report.n_kinks += 1
-        if len(report.kinks) < MAX_LISTED:
-            report.kinks.append(e)
-        return
-    err = abs(e.analytic - e.numeric)
-    if verdict == "fail" or not np.isfinite(err):
-        report.n_failures += 1
-        if len(report.failures) < MAX_LISTED:
-            report.failures.append(e)
-    if not np.isfinite(err):
-        if np.isfinite(report.max_abs_error):  # the first NaN becomes the worst and stays
-            report.worst = e
-        report.max_abs_error = report.max_rel_error = float("nan")
-        return
-    if report.worst is None or err > report.max_abs_error:
-        report.worst = e
-    rel = err / max(abs(e.analytic), abs(e.numeric), REL_FLOOR)
-    report.max_abs_error = max(report.max_abs_error, err)
-    report.max_rel_error = max(report.max_rel_error, rel)
+def _random_direction(leaves: list[np.ndarray], rng: np.random.Generator) -> list[np.ndarray]:
+    """v = D u: u a random unit vector, D scaling each leaf by max(1, its RMS), so that one
+    large argument does not set the step of all the others (and every leaf moves by about
+    `step` relative to its own size)."""
+    us = unit([rng.standard_normal(x.shape) for x in leaves])
+    return [u * scale(x) for u, x in zip(us, leaves)]
 
 
 def _check_direction(
-    problem: _Problem, analytic: list[np.ndarray], k: int, rng: np.random.Generator, opts: _Options
+    problem: _Problem,
+    analytic: list[np.ndarray],
+    k: int,
+    vs: list[np.ndarray],
+    opts: _Options,
+    across: list[list[np.ndarray]],
+    label: str = "",
+    scans: int = SCANS,
 ) -> DirectionReport:
-    """grad . v against the central difference of f along v = D u: u a random unit vector,
-    D scaling each leaf by max(1, its RMS), so that one large argument does not set the step
-    of all the others (and every leaf moves by about `step` relative to its own size)."""
-    us = [rng.standard_normal(x.shape) for x in problem.leaves]
-    norm = np.sqrt(sum(float(np.sum(u * u)) for u in us)) or 1.0
-    vs = [
-        u / norm * max(1.0, float(np.sqrt(np.mean(x * x))) if x.size else 1.0)
-        for u, x in zip(us, problem.leaves)
-    ]
+    """grad . v against the central difference of f along v, judged by the same rule as a
+    coordinate (a direction across a kink must lie in the range the kinks allow)."""
     a = float(sum(float(np.sum(g * v)) for g, v in zip(analytic, vs)))
-    origin = [x.copy() for x in problem.leaves]
-
-    def at(s: float) -> None:
-        for x, x0, v in zip(problem.leaves, origin, vs):
-            np.add(x0, s * v, out=x)
-
     spread = float(np.sqrt(sum(float(np.sum((g * v) ** 2)) for g, v in zip(analytic, vs))))
     atol = opts.rtol * spread if opts.atol is None else opts.atol  # |g . v| is about this size
-    verdict, d, tol = judge(problem.value, problem.f0, at, a, opts.step, opts.rtol, atol)
-    # across a kink a direction sees no derivative at all: reported, never a failure
-    return DirectionReport(k, a, d.central, float(tol), kink=verdict.startswith("kink"))
+    line = ArrayLine(
+        problem.value, problem.f0, problem.leaves, vs, [orthogonal(a, vs) for a in across]
+    )
+    v = judge(line, a, opts.step, opts.rtol, atol, scans=scans)
+    return DirectionReport(k, a, v.differences.central, float(v.tol), v.kind, v.low, v.high, label)
+
+
+def _tie_directions(
+    problem: _Problem,
+    analytic: list[np.ndarray],
+    kinks: list[np.ndarray],
+    opts: _Options,
+    across: list[list[np.ndarray]],
+) -> list[DirectionReport]:
+    """One direction per group of tied kink coordinates, shifting them together; its label
+    names the elements (the first four). Kept where f is smooth along it (inputs tied in
+    a max): values that merely coincide (zeros at ReLU kinks) cross kinks there, which the
+    coordinates and the random directions judge already."""
+    out = []
+    for value, members in tie_groups(problem.leaves, kinks):
+        names = [
+            f"{problem.names[k]}{[int(i) for i in np.unravel_index(j, problem.leaves[k].shape)]}"
+            for k, j in members
+        ]
+        more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+        label = f"tied inputs at {value:.6g} shifted together ({', '.join(names[:4])}{more})"
+        us = tie_direction(problem.leaves, members)
+        d = _check_direction(problem, analytic, -1, us, opts, across, label, scans=0)
+        if not d.kink:  # smooth along the shift, as a max is: an exact check
+            out.append(dataclasses.replace(d, members=tuple(names)))
+    return out
+
+
+def _name_the_element(
+    problem: _Problem,
+    analytic: list[np.ndarray],
+    dirs: list[DirectionReport],
+    randoms: list[list[np.ndarray]],
+    opts: _Options,
+    across: list[list[np.ndarray]],
+    leaves: list[LeafReport],
+) -> None:
+    """When a random direction fails and no coordinate did, find the element behind it
+    (`_locate`) and judge it into its leaf's report, so that the report names it."""
+    failed = [vs for d, vs in zip(dirs, randoms) if not d.ok]
+    if not failed or not all(leaf.ok for leaf in leaves):
+        return
+    found = _locate(problem, analytic, failed[0], opts, across)
+    if found is not None:
+        _judge_found(problem, analytic, found, opts, across, leaves)
+
+
+def _judge_found(
+    problem: _Problem,
+    analytic: list[np.ndarray],
+    found: tuple[int, tuple[int, ...]],
+    opts: _Options,
+    across: list[list[np.ndarray]],
+    leaves: list[LeafReport],
+) -> None:
+    k, ix = found
+    leaves[k].detected += 1
+    line = ArrayLine(problem.value, problem.f0, problem.leaves, (k, ix), across)
+    _judge_coordinate(problem, leaves[k], analytic[k], ix, line, opts)
+
+
+def _locate(
+    problem: _Problem,
+    analytic: list[np.ndarray],
+    vs: list[np.ndarray],
+    opts: _Options,
+    across: list[list[np.ndarray]],
+) -> tuple[int, tuple[int, ...]] | None:
+    """The element behind a failing direction, found by halving its support (group
+    testing: about 2 log2(n) directional checks): (leaf, index), or None.
+
+    The coordinates of all leaves are taken in one order; the half whose part of grad . v
+    fails (the worse, if both do) is kept. Stops, finding nothing, when neither half fails.
+    """
+    sizes = np.cumsum([0, *(v.size for v in vs)])
+    lo, hi = 0, int(sizes[-1])
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        halves = [(lo, mid), (mid, hi)]
+        found = [_part(problem, analytic, vs, sizes, a, b, opts, across) for a, b in halves]
+        bad = [(excess, half) for excess, half in zip(found, halves) if excess > 1]
+        if not bad:
+            return None
+        lo, hi = max(bad)[1]
+    k = int(np.searchsorted(sizes, lo, side="right")) - 1
+    return k, tuple(int(j) for j in np.unravel_index(lo - int(sizes[k]), vs[k].shape))
+
+
+NEAR = 100  # the nearby point's distance from x, in steps
+
+
+def _near(
+    problem: _Problem,
+    analytic: list[np.ndarray],
+    gradient_at: Callable[[list[np.ndarray]], list[np.ndarray] | None],
+    randoms: list[list[np.ndarray]],
+    opts: _Options,
+    across: list[list[np.ndarray]],
+    leaves: list[LeafReport],
+) -> list[DirectionReport]:
+    """The random directions again at a nearby point x + NEAR step w (w the transverse
+    direction), off the kinks at x: along a unit direction they lie about NEAR sqrt(n)
+    steps away, so f is smooth there and an error that the wide range of the kinks at x
+    hides shows (a wrong element away from the kinks, or one whose rule hides its own
+    jump). The element behind a failure is then found there and judged at x."""
+    origin = [x.copy() for x in problem.leaves]
+    f0, found = problem.f0, None
+    try:
+        for x, x0, w in zip(problem.leaves, origin, across[0]):
+            np.add(x0, NEAR * opts.step * w, out=x)
+        problem.f0 = problem.value()
+        near = gradient_at(problem.leaves)
+        if near is None or not all(np.all(np.isfinite(g)) for g in near):
+            return []
+        dirs = [
+            _check_direction(problem, near, k, vs, opts, across, f"random direction {k} near x")
+            for k, vs in enumerate(randoms)
+        ]
+        failed = [vs for d, vs in zip(dirs, randoms) if not d.ok]
+        if failed and all(leaf.ok for leaf in leaves):
+            found = _locate(problem, near, failed[0], opts, across)
+        if found is not None:  # judged here, off the kinks, in case it passes at x
+            k, ix = found
+            there = LeafReport(
+                leaves[k].name, leaves[k].shape, leaves[k].dtype, atol=leaves[k].atol
+            )
+            line = ArrayLine(problem.value, problem.f0, problem.leaves, (k, ix), across)
+            _judge_coordinate(problem, there, near[k], ix, line, opts)
+    finally:
+        for x, x0 in zip(problem.leaves, origin):
+            np.copyto(x, x0)
+        problem.f0 = f0
+    if found is not None:
+        _judge_found(problem, analytic, found, opts, across, leaves)
+        k = found[0]
+        if leaves[k].ok and there.failures:  # right at x (inside its kinks' range): wrong here
+            fold(leaves[k], "fail", dataclasses.replace(there.failures[0], near=True))
+            leaves[k].checked -= 1  # the coordinate was counted once already
+    return dirs
+
+
+def _part(
+    problem: _Problem,
+    analytic: list[np.ndarray],
+    vs: list[np.ndarray],
+    sizes: np.ndarray,
+    lo: int,
+    hi: int,
+    opts: _Options,
+    across: list[list[np.ndarray]],
+) -> float:
+    """How many tolerances grad . v misses by, v restricted to positions [lo, hi)."""
+    part = []
+    for v, start in zip(vs, sizes[:-1]):
+        w = np.zeros_like(v)
+        a, b = max(lo - int(start), 0), min(hi - int(start), v.size)
+        if a < b:
+            w.reshape(-1)[a:b] = v.reshape(-1)[a:b]
+        part.append(w)
+    d = _check_direction(problem, analytic, -1, part, opts, across, scans=1)  # (a guide only)
+    if d.ok:
+        return 0.0
+    if d.kink:
+        return max(d.low - d.analytic, d.analytic - d.high) / d.tol if d.tol > 0 else np.inf
+    return abs(d.analytic - d.numeric) / d.tol if d.tol > 0 else np.inf
+
+
+__all__ = [
+    "DirectionReport",
+    "Element",
+    "GradCheckReport",
+    "LeafReport",
+    "PrecisionWarning",
+    "StructuralCheck",
+    "check_grads",
+]

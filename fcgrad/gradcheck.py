@@ -24,11 +24,13 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from fcgrad import losses, model, strategies
-from fcgrad.check import Differences, at_coordinate, differences, judge
+from fcgrad.checking.kinks import find_kinks, transverse
+from fcgrad.checking.verdict import ArrayLine, Differences, differences, judge
 from fcgrad.errors import ConfigError
 from fcgrad.losses import Loss
 from fcgrad.model import Params
@@ -282,98 +284,142 @@ def _fd_rows(
 ) -> list[CheckRow]:
     """Each checked strategy's float64 gradients against float64 central differences.
 
-    Every coordinate is judged by `fcgrad.check.judge`: a kink crossed by the step is
-    retried with smaller steps, and a kink at the point itself (a ReLU input at
-    exactly 0) is counted in the row's `kinks`, not as a failure.
+    Every coordinate is judged by `fcgrad.checking.verdict.judge`, the rule check_grads
+    uses: a kink crossed by the step is retried with smaller steps, and at a kink at the
+    point itself (a ReLU input at exactly 0) the value must lie in the range the kinks
+    allow; it is then counted in the row's `kinks`, else it fails. Besides the sampled
+    coordinates, each strategy's own gradient finds the coordinates at a kink
+    (`fcgrad.checking.kinks`), and all of those are judged too.
     """
     p64, x64 = params.astype(np.float64), x.astype(np.float64)
     y64 = losses.targets(config.loss, labels, np.float64)
     arrays = {**p64.named(), "x": x64}
     rng = np.random.default_rng(config.seed)
-    coords = {
-        name: [
-            _coordinate(p64, x64, y64, config.loss, name, ix)
-            for ix in _sample(a, config.samples, rng)
-        ]
-        for name, a in arrays.items()
-    }
-    scale = {
-        name: FD_ATOL_SCALE * _max_abs(np.array([c.first.central for c in cs]))
-        for name, cs in coords.items()
-    }
+    sampled = {name: _sample(a, config.samples, rng) for name, a in arrays.items()}
+    aside = np.random.default_rng([config.seed, 1])
+    across = [transverse(list(arrays.values()), aside) for _ in range(2)]
+    problem = _FdProblem(p64, x64, y64, config.loss, across)
     rows = []
     for s in config.strategies:
-        analytic = strategies.get(s).value_and_grads(p64, x64, y64, config.loss, input_grad=True)
-        for name, cs in coords.items():
-            got = analytic.named()[name]
-            if got.shape != arrays[name].shape:  # reported as a shape mismatch, not indexed
-                rows.append(compare(s, name, got, arrays[name], FD_REFERENCE, 0.0, FD_RTOL))
-                continue
-            rows.append(_judged_row(s, name, arrays[name].shape, got, cs, scale[name]))
+        strategy = strategies.get(s)
+        analytic = strategy.value_and_grads(p64, x64, y64, config.loss, input_grad=True)
+        got = analytic.named()
+        if any(got[name].shape != a.shape for name, a in arrays.items()):
+            rows += [  # reported as a shape mismatch, not indexed
+                compare(s, name, got[name], a, FD_REFERENCE, 0.0, FD_RTOL)
+                for name, a in arrays.items()
+            ]
+            continue
+        near = find_kinks(
+            list(arrays.values()), list(got.values()), problem.gradient_at(strategy), aside, FD_RTOL
+        )
+        for (name, a), found in zip(arrays.items(), near):
+            picks = sorted({*sampled[name], *_indices(a, found)})
+            cs = [problem.coordinate(name, ix) for ix in picks]
+            rows.append(_judged_row(s, name, a.shape, got[name], cs, problem.atol(name, sampled)))
     return rows
 
 
 def _sample(a: np.ndarray, k: int, rng: np.random.Generator) -> list[tuple[int, ...]]:
-    picks = np.sort(rng.choice(a.size, size=min(k, a.size), replace=False))
-    return [tuple(int(j) for j in np.unravel_index(int(i), a.shape)) for i in picks]
+    return _indices(a, np.sort(rng.choice(a.size, size=min(k, a.size), replace=False)))
+
+
+def _indices(a: np.ndarray, flat: np.ndarray) -> list[tuple[int, ...]]:
+    return [tuple(int(j) for j in np.unravel_index(int(i), a.shape)) for i in flat]
 
 
 @dataclasses.dataclass(frozen=True)
 class _Coordinate:
-    """One sampled coordinate: the loss as a function of it, its value there, the step."""
+    """One judged coordinate: the loss along it (a `Line`), its step, and the differences
+    at that step (they set the array's atol scale, and judge() reuses them)."""
 
     index: tuple[int, ...]
-    f: Callable[[], float]
-    f0: float
-    at: Callable[[float], None]
+    line: ArrayLine
     h: float
-    first: Differences  # at step h: sets the array's atol scale, and judge() reuses it
+    first: Differences
 
 
-def _coordinate(
-    p: Params, x: np.ndarray, y: np.ndarray, loss: Loss, name: str, index: tuple[int, ...]
-) -> _Coordinate:
-    """The loss as a function of one coordinate of a parameter or of the input.
+class _FdProblem:
+    """The lesson's loss in float64 as a function of each coordinate of the parameters and
+    of the input, with the lines `judge` moves along (kept, one per coordinate)."""
 
-    Both losses are means over rows, so d L / d x[r, i] = (1/M) d l_r / d x[r, i]:
-    the input's coordinates use row r alone, which keeps their rounding error M
-    times smaller than differencing the whole mean would.
-    """
-    if name != "x":
-        arr = p.named()[name]
+    def __init__(
+        self, p: Params, x: np.ndarray, y: np.ndarray, loss: Loss, across: list[list[np.ndarray]]
+    ) -> None:
+        self.p, self.x, self.y, self.loss, self.across = p, x, y, loss, across
+        self.names = [*p.named(), "x"]
+        self.cache: dict[tuple[str, tuple[int, ...]], _Coordinate] = {}
 
-        def f() -> float:
-            return losses.value(loss, model.forward(p, x), y)
+    def coordinate(self, name: str, index: tuple[int, ...]) -> _Coordinate:
+        """The loss as a function of one coordinate of a parameter or of the input.
 
-        t, at = float(arr[index]), at_coordinate(arr, index)
-    else:
-        r, m = index[0], x.shape[0]
-        row, target = x[r : r + 1].copy(), y[r : r + 1]
+        Both losses are means over rows, so d L / d x[r, i] = (1/M) d l_r / d x[r, i]:
+        the input's coordinates use row r alone, which keeps their rounding error M
+        times smaller than differencing the whole mean would.
+        """
+        key = (name, index)
+        if key not in self.cache:
+            self.cache[key] = self._coordinate(name, index)
+        return self.cache[key]
 
-        def f() -> float:
-            return losses.value(loss, model.forward(p, row), target) / m
+    def _coordinate(self, name: str, index: tuple[int, ...]) -> _Coordinate:
+        p, loss, arrays = self.p, self.loss, list(self.p.arrays())
+        if name != "x":
+            x, y = self.x, self.y
 
-        ix = (0, *index[1:])
-        t, at = float(row[ix]), at_coordinate(row, ix)
-    f0, h = f(), FD_STEP * max(1.0, abs(t))
-    return _Coordinate(index, f, f0, at, h, differences(f, f0, at, h))
+            def f() -> float:
+                return losses.value(loss, model.forward(p, x), y)
+
+            k, ix, leaves, across = self.names.index(name), index, [*arrays, x], self.across
+        else:
+            r, m = index[0], self.x.shape[0]
+            row, target = self.x[r : r + 1].copy(), self.y[r : r + 1]
+
+            def f() -> float:
+                return float(losses.value(loss, model.forward(p, row), target)) / m
+
+            k, ix, leaves = len(arrays), (0, *index[1:]), [*arrays, row]
+            across = [[*a[:-1], a[-1][r : r + 1]] for a in self.across]
+        line = ArrayLine(f, f(), leaves, (k, ix), across)
+        h = FD_STEP * max(1.0, abs(float(leaves[k][ix])))
+        return _Coordinate(index, line, h, differences(line, h))
+
+    def atol(self, name: str, sampled: dict[str, list[tuple[int, ...]]]) -> float:
+        """The array's atol: FD_ATOL_SCALE times max |n| over its sampled coordinates."""
+        cs = [self.coordinate(name, ix) for ix in sampled[name]]
+        return FD_ATOL_SCALE * _max_abs(np.array([c.first.central for c in cs]))
+
+    def gradient_at(self, strategy: Any) -> Callable[[list[np.ndarray]], list[np.ndarray] | None]:
+        """The strategy's float64 gradients at other parameters and inputs (finding kinks)."""
+
+        def at(leaves: list[np.ndarray]) -> list[np.ndarray] | None:
+            p = Params.from_arrays(leaves[:-1])
+            g = strategy.value_and_grads(p, leaves[-1], self.y, self.loss, input_grad=True)
+            return list(g.named().values())
+
+        return at
 
 
 def _judged_row(
     s: str, name: str, shape: tuple[int, ...], got: np.ndarray, cs: list[_Coordinate], atol: float
 ) -> CheckRow:
-    """Judge each coordinate; kinks are counted apart, the rest compared with their tolerances."""
+    """Judge each coordinate; passing kinks are counted apart, the rest compared with their
+    tolerances (a value outside the range its kinks allow fails, shown against the
+    nearest end of that range)."""
     a, n, tol, kinks = [], [], [], 0
     keep: list[tuple[int, ...]] = []
     for c in cs:
         value = float(got[c.index])
-        verdict, d, t = judge(c.f, c.f0, c.at, value, c.h, FD_RTOL, atol, first=c.first)
-        if verdict.startswith("kink"):  # through many ReLUs at 0 the chain rule may leave the range
+        v = judge(c.line, value, c.h, FD_RTOL, atol, first=c.first)
+        if v.kind == "kink":
             kinks += 1
             continue
+        reference = v.differences.central
+        if v.kind == "kink-outside":  # the nearest value that would pass
+            reference = min(max(value, v.low), v.high)
         a.append(value)
-        n.append(d.central)
-        tol.append(t)
+        n.append(reference)
+        tol.append(v.tol)
         keep.append(c.index)
     row = compare(s, name, np.array(a), np.array(n), FD_REFERENCE, np.array(tol), 0.0)
     worst = keep[row.worst_index[0]] if row.worst_index else ()

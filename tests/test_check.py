@@ -67,12 +67,12 @@ WRONG_RULES = {
     "dropped factor of 2 in square": (
         lambda mp: mp.setitem(ops.square.vjps, 0, lambda g, ans, x: ops.mul(g, x)),
         lambda x, y: ops.sum(ops.square(x)),
-        "sampled coordinates: args[0]",
+        "coordinates: args[0]",
     ),
     "wrong sign in sin": (
         lambda mp: mp.setitem(ops.sin.vjps, 0, lambda g, ans, x: ops.neg(ops.mul(g, ops.cos(x)))),
         lambda x, y: ops.sum(ops.sin(x)),
-        "sampled coordinates: args[0]",
+        "coordinates: args[0]",
     ),
     "missing 1/N in mean": (
         lambda mp: mp.setitem(
@@ -81,12 +81,12 @@ WRONG_RULES = {
             lambda g, ans, x, axis=None, keepdims=False: ops.broadcast_to(g, np.shape(x)),
         ),
         lambda x, y: ops.mean(ops.sin(x)),
-        "sampled coordinates: args[0]",
+        "coordinates: args[0]",
     ),
     "assignment instead of accumulation": (
         lambda mp: mp.setattr(autodiff, "accumulate", lambda total, more: more),
         lambda x, y: ops.sum(x * x),
-        "sampled coordinates: args[0]",
+        "coordinates: args[0]",
     ),
     "missing unbroadcast": (
         lambda mp: mp.setitem(ops.add.vjps, 1, lambda g, ans, x, y: g),
@@ -118,7 +118,8 @@ def test_a_failure_names_the_element_and_both_values(monkeypatch: pytest.MonkeyP
     assert leaf.worst.analytic == pytest.approx(4.0) and leaf.worst.numeric == pytest.approx(
         8.0, rel=1e-8
     )
-    assert "args[0][0, 0]: analytic 1 vs numeric 2" in report.problems()[0]
+    # the closing line names the worst element (issue #9), not the first one that fails
+    assert "args[0][1, 1]: analytic 4 vs numeric 8" in report.problems()[0]
 
 
 def test_the_random_directions_catch_what_sampling_misses() -> None:
@@ -131,8 +132,11 @@ def test_the_random_directions_catch_what_sampling_misses() -> None:
         return out
 
     report = check_grads(lambda x: ops.sum(ops.square(x)), (x,), grad=g, samples=2, directions=3)
-    assert report.leaves[0].n_failures == 0
     assert not report.ok and all(not d.ok for d in report.directions)
+    # halving the failing direction's support finds the element, and the report names it
+    (bad,) = report.leaves[0].failures
+    assert bad.index == (1234,) and report.leaves[0].detected == 1
+    assert report.problems()[0].startswith("coordinates: args[0][1234]: analytic")
 
 
 # ------------------------------------------------------------------- kinks, round-off, zeros

@@ -1,0 +1,264 @@
+"""Issue #9's verdicts: a wrong value at a kink fails, a valid subgradient passes, in both checkers.
+
+Each test here failed on the checker before it: a relu rule wrong only at exactly 0
+passed the lesson's b1 row as "50 kinks"; a tie rule whose shares sum to 2 passed;
+a wrong element at a kink passed because sampling skipped it; a correct chain-rule
+gradient through a row of zeros was flagged; the report named the first failure,
+not the worst, and showed "max abs err 0" for a gradient of the wrong shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fcgrad import check_grads, ops
+from fcgrad.autodiff import nondiff_primitive
+from fcgrad.gradcheck import GradCheckConfig, gradcheck
+from fcgrad.strategies import manual
+
+# ------------------------------------------------------------------- a net with rows of zeros
+
+
+def zero_row_net(seed: int = 0) -> tuple[np.ndarray, ...]:
+    """784-free small net 5-8-1 at zero bias, with an all-zero input row: every hidden unit
+    of row 0 sits at exactly 0, so x[0, i] moves 8 ReLUs across 0 at once, some up and
+    some down (the signs of w1[i])."""
+    rng = np.random.default_rng(seed)
+    x = rng.standard_normal((6, 5))
+    x[0] = 0.0
+    return rng.standard_normal((5, 8)), np.zeros(8), rng.standard_normal((8, 1)), x
+
+
+Y6 = np.random.default_rng(1).standard_normal(6)
+
+
+def net_loss(w1: Any, b1: Any, w2: Any, x: Any) -> Any:
+    h = ops.relu(ops.add(ops.matmul(x, w1), b1))
+    return ops.mean(ops.square(ops.sub(ops.squeeze(ops.matmul(h, w2), -1), Y6)))
+
+
+def net_grad(at_zero: float) -> Any:
+    """The net's gradient by hand, with relu'(0) = `at_zero` (0, 1, 1/2: valid; else wrong)."""
+
+    def grad(w1: np.ndarray, b1: np.ndarray, w2: np.ndarray, x: np.ndarray) -> tuple[Any, ...]:
+        z = x @ w1 + b1
+        h = np.maximum(z, 0)
+        r = 2 * ((h @ w2)[:, 0] - Y6) / Y6.size
+        dh = r[:, None] * w2[:, 0]
+        dz = dh * ((z > 0) + at_zero * (z == 0))
+        return x.T @ dz, dz.sum(0), h.T @ r[:, None], dz @ w1.T
+
+    return grad
+
+
+@pytest.mark.parametrize("at_zero", [0.0, 1.0, 0.5])
+@pytest.mark.parametrize("full", [False, True])
+def test_a_valid_relu_convention_through_a_row_of_zeros_passes(at_zero: float, full: bool) -> None:
+    # point 4: x[0, i] crosses 8 ReLUs at once, some of each bend, so the chain rule's
+    # value may lie outside [left, right]; it is still a limit of true gradients
+    report = check_grads(net_loss, zero_row_net(), grad=net_grad(at_zero), full=full)
+    assert report.ok, report.problems()
+    x_leaf = report.leaves[3]
+    assert x_leaf.n_kinks >= 5  # the zero row's coordinates, all judged (point 3)
+
+
+def test_the_tape_passes_through_a_row_of_zeros() -> None:
+    report = check_grads(net_loss, zero_row_net(), full=True)
+    assert report.ok, report.problems()
+    assert report.leaves[1].n_kinks == 8 and report.leaves[3].n_kinks == 5
+
+
+@pytest.mark.parametrize("at_zero", [5.0, -1.0, 1.5, 2.0])
+def test_a_relu_rule_wrong_only_at_zero_fails(at_zero: float) -> None:
+    report = check_grads(net_loss, zero_row_net(), grad=net_grad(at_zero))
+    assert not report.ok
+    first = report.problems()[0]
+    assert first.startswith(("coordinates: args[1][", "coordinates: args[3][0, ")), first
+    assert "at a kink, outside" in first
+
+
+def test_a_wrong_kink_rule_fails_where_the_range_had_to_be_measured() -> None:
+    # x[0, 2] with relu'(0) = 5 lies outside [left, right] and outside the wider range
+    # the scan across the kinks measures; the line says both
+    report = check_grads(net_loss, zero_row_net(), grad=net_grad(5.0), full=True)
+    bad = {e.index: e for e in report.leaves[3].failures}
+    assert (0, 2) in bad and bad[(0, 2)].at_kink
+    lo, hi = bad[(0, 2)].range
+    assert lo < min(bad[(0, 2)].left, bad[(0, 2)].right)  # wider than the one-sided span
+    assert not lo <= bad[(0, 2)].analytic <= hi
+
+
+# ------------------------------------------------------------------- the lesson's gradcheck
+
+
+@nondiff_primitive
+def _at_zero(x: Any) -> Any:
+    return (np.asarray(x) == 0).astype(np.result_type(x))
+
+
+def test_the_lessons_gradcheck_fails_a_relu_rule_wrong_only_at_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # point 1: the relu rule gives 5x the cotangent at exactly 0; with b1 = 0 and a row of
+    # zeros, every b1[j] is at a kink, and the b1 row used to pass as "50 kinks"
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((100, 784)).astype(np.float32)
+    x[0] = 0.0
+    labels = rng.integers(0, 10, 100)
+    wrong = lambda g, ans, x: ops.mul(g, ops.add(ops.positive(x), ops.mul(_at_zero(x), 5.0)))  # noqa: E731
+    monkeypatch.setitem(ops.relu.vjps, 0, wrong)
+    config = GradCheckConfig(strategies=("tape",), samples=50, fd_rows=100)
+    result = gradcheck(x, labels, config)
+    fd = {r.parameter: r for r in result.rows if r.reference == "central diff"}
+    assert not fd["b1"].passed and fd["b1"].kinks <= 1  # (one b1[j] whose jump is ~0)
+    assert not fd["x"].passed
+    assert fd["w1"].passed and fd["w2"].passed  # away from the kinks the rule is right
+
+
+def test_the_lessons_gradcheck_passes_the_zero_row_and_judges_every_kink() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((100, 784)).astype(np.float32)
+    x[0] = 0.0
+    labels = rng.integers(0, 10, 100)
+    result = gradcheck(x, labels, GradCheckConfig(strategies=("manual",), samples=20, fd_rows=100))
+    assert result.ok, result.failures()
+    fd = {r.parameter: r for r in result.rows if r.reference == "central diff"}
+    assert fd["x"].kinks == 784 and fd["x"].checked >= 784  # the whole zero row (point 3)
+    assert fd["b1"].kinks == 50 and fd["b1"].checked == 50  # every b1[j], not 20 of them
+
+
+def test_the_lessons_gradcheck_fails_a_manual_relu_grad_wrong_at_zero(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def relu_grad(inp: Any, out: Any) -> None:
+        inp.grad = out.grad * ((inp.value > 0) + 3.0 * (inp.value == 0))
+
+    monkeypatch.setattr(manual, "relu_grad", relu_grad)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((100, 784)).astype(np.float32)
+    x[0] = 0.0
+    result = gradcheck(
+        x, rng.integers(0, 10, 100), GradCheckConfig(strategies=("manual",), fd_rows=100)
+    )
+    fd = {r.parameter: r for r in result.rows if r.reference == "central diff"}
+    assert not fd["b1"].passed and not fd["x"].passed
+
+
+# ------------------------------------------------------------------- ties
+
+
+def tie_grad(shares: tuple[float, float]) -> Any:
+    """maximum(x, y)'s gradient by hand, giving `shares` to (x, y) at a tie."""
+
+    def grad(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        tie = x == y
+        return (x > y) + shares[0] * tie, (y > x) + shares[1] * tie
+
+    return grad
+
+
+TIES = (np.array([1.0, 2.0, -0.5, 4.0]), np.array([1.0, 3.0, -0.5, 0.0]))
+
+
+@pytest.mark.parametrize("shares", [(0.5, 0.5), (1.0, 0.0), (0.0, 1.0), (0.25, 0.75)])
+def test_a_tie_split_that_sums_to_one_passes(shares: tuple[float, float]) -> None:
+    report = check_grads(lambda x, y: ops.sum(ops.maximum(x, y)), TIES, grad=tie_grad(shares))
+    assert report.ok, report.problems()
+    shifted = [d for d in report.directions if d.label.startswith("tied inputs")]
+    assert shifted and all(d.kind == "pass" for d in shifted)  # smooth along the shift
+
+
+@pytest.mark.parametrize("shares", [(1.0, 1.0), (0.0, 0.0), (1.0, 0.5)])
+def test_a_tie_rule_that_does_not_sum_to_one_fails(shares: tuple[float, float]) -> None:
+    # point 2: each share lies in [0, 1], so every coordinate passes; shifting the tied
+    # inputs together moves the max by as much, and there the projection must match
+    report = check_grads(lambda x, y: ops.sum(ops.maximum(x, y)), TIES, grad=tie_grad(shares))
+    assert not report.ok
+    assert all(leaf.ok for leaf in report.leaves)
+    failed = [d for d in report.directions if not d.ok]
+    assert any(d.label.startswith("tied inputs at 1") for d in failed), report.problems()
+
+
+def test_a_random_direction_across_a_kink_is_judged() -> None:
+    # grad . u outside the one-sided directional derivatives along u fails; it used to be
+    # reported as "kink" and passed. One tie, both shares 1: grad . u = u_x + u_y lies
+    # outside [min(u_x, u_y), max(u_x, u_y)] whenever u_x and u_y have the same sign.
+    x, y = np.array([0.0]), np.array([0.0])
+
+    def grad(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.ones_like(x), np.ones_like(y)
+
+    report = check_grads(lambda x, y: ops.sum(ops.maximum(x, y)), (x, y), grad=grad, directions=6)
+    randoms = [d for d in report.directions if not d.label]
+    assert all(d.kink for d in randoms)
+    for d in randoms:
+        outside = not d.low - d.tol <= d.analytic <= d.high + d.tol
+        assert (d.kind == "kink-outside") == outside
+    assert sum(d.kind == "kink-outside" for d in randoms) >= 2
+
+
+# ------------------------------------------------------------------- hidden by sampling
+
+
+def test_an_error_in_one_element_at_a_kink_is_found() -> None:
+    # point 3: 10,000 inputs, 500 of them at relu's kink; the hand-written gradient is
+    # wrong at one of those only. Twenty samples skip it and every random direction
+    # crosses 500 kinks; the gradient's jump finds all 500, and all are judged.
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(10_000)
+    zeros = rng.choice(10_000, 500, replace=False)
+    x[zeros] = 0.0
+    w = rng.standard_normal(10_000)
+    bad = int(zeros[123])
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        g = w * (x > 0)
+        g[bad] = 1.5 * w[bad] if w[bad] > 0 else -0.5 * w[bad]  # outside [0, w] or [w, 0]
+        return g
+
+    report = check_grads(lambda x: ops.sum(ops.mul(ops.relu(x), w)), (x,), grad=grad)
+    leaf = report.leaves[0]
+    assert not report.ok and leaf.n_failures == 1 and leaf.failures[0].index == (bad,)
+    assert leaf.n_kinks == 499 and leaf.detected >= 480
+    assert report.problems()[0].startswith(f"coordinates: args[0][{bad}]")
+
+
+def test_a_correct_gradient_at_500_kinks_passes() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.standard_normal(10_000)
+    x[rng.choice(10_000, 500, replace=False)] = 0.0
+    w = rng.standard_normal(10_000)
+    report = check_grads(lambda x: ops.sum(ops.mul(ops.relu(x), w)), (x,))
+    assert report.ok and report.leaves[0].n_kinks == 500
+
+
+# ------------------------------------------------------------------- the report
+
+
+def test_the_closing_line_names_the_worst_element() -> None:
+    x = np.array([1.0, 2.0, 3.0, 4.0])
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        g = 2 * x
+        g[0] += 0.01  # the first failure
+        g[2] += 1.0  # the worst one
+        return g
+
+    report = check_grads(lambda x: ops.sum(ops.square(x)), (x,), grad=grad, full=True)
+    assert [e.index for e in report.leaves[0].failures] == [(2,), (0,)]
+    assert report.problems()[0].startswith("coordinates: args[0][2]: analytic 7")
+
+
+def test_a_gradient_of_the_wrong_shape_says_both_shapes() -> None:
+    def grad(w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return np.ones(3), np.ones((5, 3)) @ w.T  # dw should be (4, 3): a missing sum
+
+    args = (np.ones((4, 3)), np.ones((5, 4)))
+    report = check_grads(lambda w, x: ops.sum(ops.matmul(x, w)), args, grad=grad)
+    leaf = report.leaves[0]
+    assert not report.ok and leaf.note == "gradient shape (3,) vs argument shape (4, 3)"
+    assert np.isnan(leaf.max_abs_error)  # not "max abs err 0"
+    assert "args[0]: gradient shape (3,) vs argument shape (4, 3)" in report.problems()
