@@ -31,16 +31,15 @@ from __future__ import annotations
 
 import collections
 import contextlib
-import copy
-import dataclasses
 import itertools
-import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import ShapeError
+from fcgrad.errors import ShapeError, TracedValueError
+from fcgrad.pytree import tree_flatten
+from fcgrad.pytree import tree_paths as tree_paths  # (re-exported: part of this module's API)
 
 VJPRule = Callable[..., Any]
 
@@ -167,60 +166,83 @@ _trace_ids = itertools.count(1)
 _live_tapes: set[int] = set()  # ids of the tapes not yet garbage-collected
 
 
+_frozen_by: dict[int, int] = {}  # id(array) -> how many holders froze it (their lists keep it)
+
+
+def _freeze(frozen: list[np.ndarray], a: np.ndarray) -> None:
+    """Make `a` read-only for one more holder, which notes it in `frozen` (an array read-only
+    for another reason is left alone: there is nothing to restore)."""
+    n = _frozen_by.get(id(a))
+    if n is None:
+        if not a.flags.writeable:
+            return
+        a.setflags(False)  # type: ignore[call-arg]  # (positional: faster than write=False)
+        n = 0
+    _frozen_by[id(a)] = n + 1
+    frozen.append(a)
+
+
+def _thaw(arrays: list[np.ndarray]) -> None:
+    """Restore the arrays one holder froze, last frozen first (a view frozen before its base
+    can be made writeable again only after the base); an array another holder froze too
+    stays read-only until that one is gone."""
+    for a in reversed(arrays):
+        n = _frozen_by.pop(id(a))
+        if n > 1:
+            _frozen_by[id(a)] = n - 1
+            continue
+        try:  # noqa: SIM105 (contextlib.suppress would cost more than the rest of the loop)
+            a.setflags(True)
+        except ValueError:  # a view whose base another holder froze: stays so
+            pass
+
+
+class Held(list[np.ndarray]):
+    """The arrays `hold` made read-only: writeable again when this is garbage-collected."""
+
+    __slots__ = ()
+
+    def __del__(self) -> None:
+        _thaw(self)
+
+
+def hold(*arrays: Any) -> Held:
+    """Make the numpy arrays among `arrays` read-only until the returned `Held` is collected.
+
+    Keep it with the code that reads them later (a pullback's closure): changing one in
+    place in between raises numpy's ValueError ("... is read-only") instead of
+    silently mixing two points. Holds and tapes share arrays: one is writeable again when
+    the last of them is gone (one read-only before stays so). Writes through another view
+    of the same memory are not caught.
+    """
+    held = Held()
+    for a in arrays:
+        if type(a) is np.ndarray:
+            _freeze(held, a)
+    return held
+
+
 class Tape:
     """The nodes of one trace, in the order they were recorded (a topological order).
 
     Every array a node saves for the backward pass is made read-only while the tape
-    lives (`_freeze`): mutating an input in place between the forward and the
-    backward pass raises numpy's "assignment destination is read-only" instead of
-    silently giving the derivative at the new value. Writes through *another* view
+    lives (`_freeze`, as `hold` does): mutating an input in place between the forward
+    and the backward pass raises numpy's "assignment destination is read-only" instead
+    of silently giving the derivative at the new value. Writes through *another* view
     of the same memory are not caught. The flags are restored when the tape (its
     pullback and boxes) is garbage-collected.
     """
 
-    __slots__ = ("__weakref__", "frozen", "id", "nodes")
+    __slots__ = ("frozen", "id", "nodes")
 
     def __init__(self) -> None:
         self.id = next(_trace_ids)
         self.nodes: list[Node] = []
-        self.frozen: list[np.ndarray] = []
+        self.frozen = Held()  # thawed when the tape is collected
         _live_tapes.add(self.id)
-        weakref.finalize(self, _end, self.id, self.frozen)
 
-
-# id -> (array, number of live tapes that froze it)
-_frozen_by: dict[int, tuple[np.ndarray, int]] = {}
-
-
-def _freeze(tape: Tape, a: np.ndarray) -> None:
-    key = id(a)
-    if key in _frozen_by:
-        arr, n = _frozen_by[key]
-        _frozen_by[key] = (arr, n + 1)
-    elif a.flags.writeable:
-        a.flags.writeable = False
-        _frozen_by[key] = (a, 1)
-    else:
-        return  # read-only already: nothing to freeze or restore
-    tape.frozen.append(a)
-
-
-def _end(tape_id: int, frozen: list[np.ndarray]) -> None:
-    _live_tapes.discard(tape_id)
-    _thaw(frozen)
-
-
-def _thaw(arrays: list[np.ndarray]) -> None:
-    """Restore the arrays one tape froze, last frozen first (a view frozen before its base
-    can be made writeable again only after the base)."""
-    for a in reversed(arrays):
-        arr, n = _frozen_by[id(a)]
-        if n > 1:
-            _frozen_by[id(a)] = (arr, n - 1)
-            continue
-        del _frozen_by[id(a)]
-        with contextlib.suppress(ValueError):  # a base another live tape froze: stays so
-            arr.flags.writeable = True
+    def __del__(self) -> None:
+        _live_tapes.discard(self.id)
 
 
 class Node:
@@ -250,43 +272,150 @@ class Node:
         self.needs_grad = needs_grad
 
 
+# What branching on a traced value does: the advice of its truth test and comparisons.
+BRANCHING = (
+    "a branch on a traced value makes the gradient hold only on that branch; with vjp you "
+    "may branch on `.value` (fcgrad.unbox), but cached_vjp will not replay a function that "
+    "reads one; prefer ops such as fcgrad.ops.maximum and relu"
+)
+
+_reads: list[str] | None = None  # while `watching_reads`: how user code read traced values
+
+
+@contextlib.contextmanager
+def watching_reads() -> Iterator[list[str]]:
+    """Note how user code reads traced values while the block runs (`.value`, `unbox`,
+    `float`, `int`, `repr`, `format`), in the list this yields; the engine reads `_value`."""
+    global _reads
+    outer, _reads = _reads, []
+    try:
+        yield _reads
+    finally:
+        _reads = outer
+
+
 class Box:
     """A value being traced: wraps an array (or another `Box`, for higher order).
 
     Supports numpy-style arithmetic (`+ - * / @`, unary `-`, `**2`), `.T`,
     `.sum()`, `.mean()`, `.reshape()`, and the attributes `shape`, `ndim`, `dtype`.
+    numpy functions, comparisons and truth tests raise `TracedValueError`. The value
+    itself is `.value` (or `float(box)`): a constant for the gradient, which `vjp`
+    allows and `cached_vjp` will not replay.
     """
 
-    __slots__ = ("node", "tape", "value")
-    __array_ufunc__ = None  # make `ndarray + Box` defer to Box.__radd__
+    __slots__ = ("_value", "node", "tape")
 
     def __init__(self, value: Any, tape: Tape, node: Node) -> None:
-        self.value = value
+        self._value = value
         self.tape = tape
         self.node = node
 
-    shape = property(lambda self: np.shape(self.value))
-    ndim = property(lambda self: np.ndim(self.value))
-    dtype = property(lambda self: np.result_type(self.value))
-    size = property(lambda self: np.size(self.value))
+    def _read(self, how: str) -> Any:
+        if _reads is not None:
+            _reads.append(how)
+        return self._value
+
+    value = property(lambda self: self._read(".value"), doc="The value under one layer of boxes.")
+    shape = property(lambda self: np.shape(self._value))
+    ndim = property(lambda self: np.ndim(self._value))
+    dtype = property(lambda self: np.result_type(self._value))
+    size = property(lambda self: np.size(self._value))
 
     def __len__(self) -> int:
-        return len(self.value)
+        return len(self._value)
 
     def __repr__(self) -> str:
-        return f"Box({self.value!r})"
+        return f"Box({self._read('repr')!r})"
+
+    def __format__(self, spec: str) -> str:
+        return format(self._read("format"), spec)
+
+    def __float__(self) -> float:
+        return float(self._read("float"))
+
+    def __int__(self) -> int:
+        return int(self._read("int"))
 
     def __bool__(self) -> bool:
-        raise TypeError("a traced value has no truth value; branch on `.value` explicitly")
+        raise TracedValueError(f"a traced value has no truth value: {BRANCHING}")
 
     def __array__(self, *args: Any, **kwargs: Any) -> np.ndarray:
-        # np.where, np.stack, ... would turn the box into an object array and lose the tape
-        raise TypeError(
-            "a numpy function was called on a traced value; use the fcgrad.ops primitives "
-            "(or define one with primitive and defvjp)"
+        # np.asarray, np.array, ... would lose the tape (or make an object array)
+        raise TracedValueError(
+            "a traced value was converted to a numpy array (numpy.asarray or the like); use "
+            "the fcgrad.ops primitives (or define one with fcgrad.primitive and defvjp)"
         )
 
+    def __array_ufunc__(self, ufunc: np.ufunc, method: str, *inputs: Any, **kwargs: Any) -> Any:
+        # `ndarray + box` is np.add(ndarray, box), which comes here: an operator's ufunc runs
+        # its fcgrad.ops primitive; any other ufunc is an error naming the op to use
+        name = ufunc.__name__
+        if name in _COMPARISONS:
+            raise _compared(_COMPARISONS[name])
+        if method == "__call__" and not kwargs and name in _OPERATORS:
+            op = _op(name)
+            if op is not None:
+                return op(*inputs)
+        if "out" in kwargs:
+            raise TracedValueError(
+                f"numpy.{name} cannot write a traced value into an array (out=, or an "
+                "in-place operator such as `a += traced`); write `a = a + traced`"
+            )
+        if method != "__call__":
+            raise _numpy_called(f"numpy.{name}.{method}", None)
+        raise _numpy_called(f"numpy.{name}", name)
+
+    def __array_function__(self, func: Any, types: Any, args: Any, kwargs: Any) -> Any:
+        if func in _SHAPE_FUNCTIONS:  # (they read shapes and dtypes only)
+            return func(*(_unbox(a) for a in args), **kwargs)
+        raise _numpy_called(f"{func.__module__}.{func.__name__}", func.__name__)
+
     # The arithmetic dunders are attached in fcgrad.ops, next to the primitives.
+
+
+# numpy's ufuncs and functions, by name: comparisons, the ufuncs of the operators (which run
+# their fcgrad.ops primitive), functions of shapes and dtypes only, and how fcgrad.ops
+# spells what numpy calls otherwise
+_COMPARISONS = {"less": "<", "less_equal": "<=", "greater": ">", "greater_equal": ">="}
+_COMPARISONS.update({"equal": "==", "not_equal": "!="})
+_OPERATORS = {"add", "subtract", "multiply", "divide", "matmul", "negative", "power"}
+_SHAPE_FUNCTIONS = {np.shape, np.ndim, np.size, np.result_type}
+_OP_NAMES = {"subtract": "sub", "multiply": "mul", "divide": "div", "negative": "neg"}
+_OP_NAMES.update({"absolute": "abs", "amax": "max", "amin": "min"})
+
+
+def _op(numpy_name: str) -> Any:
+    """The fcgrad.ops op of a numpy name (`subtract`: `sub`), or None (looked up late)."""
+    from fcgrad import ops
+
+    name = _OP_NAMES.get(numpy_name, numpy_name)
+    fn = getattr(ops, name, None)
+    return fn if isinstance(fn, Primitive) or name in getattr(ops, "__all__", ()) else None
+
+
+def _numpy_called(qualname: str, name: str | None) -> TracedValueError:
+    define = "define a primitive with fcgrad.primitive and defvjp"
+    if name and _op(name) is not None:
+        use = f"use fcgrad.ops.{_OP_NAMES.get(name, name)} (or {define})"
+    else:
+        use = f"fcgrad.ops has no {name}: {define}" if name else f"use fcgrad.ops (or {define})"
+    return TracedValueError(f"{qualname} was called on a traced value; {use}")
+
+
+def _compared(symbol: str) -> TracedValueError:
+    return TracedValueError(f"a traced value was compared ({symbol}): {BRANCHING}")
+
+
+def _comparison(symbol: str) -> Callable[[Box, Any], Any]:
+    def compare(self: Box, other: Any) -> Any:
+        raise _compared(symbol)
+
+    return compare
+
+
+for _dunder, _symbol in zip(("lt", "le", "gt", "ge", "eq", "ne"), _COMPARISONS.values()):
+    setattr(Box, f"__{_dunder}__", _comparison(_symbol))  # (after the class: Box keeps its hash)
 
 
 def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Box:
@@ -302,10 +431,10 @@ def _record(prim: Primitive, tape: Tape, args: tuple[Any, ...], kwargs: dict[str
                         raise TypeError(f"{prim.name}: argument {i} is not differentiable")
                     needs_grad = True
                 parents.append((i, a.node))
-                raw[i] = a = a.value
+                raw[i] = a = a._value
             nested = nested or type(a) is Box
-        elif type(a) is np.ndarray and a.flags.writeable:
-            _freeze(tape, a)  # a constant the rules will read (inputs are frozen when boxed)
+        elif type(a) is np.ndarray and (a.flags.writeable or id(a) in _frozen_by):
+            _freeze(tape.frozen, a)  # a constant the rules will read (inputs: frozen when boxed)
     ans = prim(*raw, **kwargs) if nested else prim.fwd(*raw, **kwargs)
     node = Node(prim, tuple(raw), kwargs, ans, tuple(parents), needs_grad)
     tape.nodes.append(node)
@@ -372,85 +501,6 @@ def accumulate(total: Any, more: Any) -> Any:
     return total + more
 
 
-# ----------------------------------------------------------------------------- pytrees
-
-
-_FIELDS: dict[type, list[str]] = {}  # dataclass -> its field names (dataclasses.fields is slow)
-
-
-def _children(tree: Any) -> tuple[list[str], list[Any], Callable[[list[Any]], Any]] | None:
-    """(labels, children, rebuild) of a container node; None for a leaf.
-
-    Containers: tuple (namedtuples too), list, dict (by sorted key) and dataclass
-    instances (by field). Labels are how a path names each child: `[0]`, `['k']`, `.w`.
-    """
-    if isinstance(tree, tuple) and hasattr(tree, "_fields"):  # a namedtuple
-        return [f".{n}" for n in tree._fields], list(tree), lambda xs: type(tree)(*xs)
-    if isinstance(tree, (tuple, list)):
-        return [f"[{i}]" for i in range(len(tree))], list(tree), lambda xs: type(tree)(xs)
-    if isinstance(tree, dict):  # keys in a fixed order, so equal dicts flatten alike
-        keys = sorted(tree, key=lambda k: (type(k).__name__, repr(k)))
-        return [f"[{k!r}]" for k in keys], [tree[k] for k in keys], lambda xs: dict(zip(keys, xs))
-    if dataclasses.is_dataclass(tree) and not isinstance(tree, type):
-        cls = type(tree)
-        names = _FIELDS.get(cls) or _FIELDS.setdefault(
-            cls, [f.name for f in dataclasses.fields(tree)]
-        )
-        children = [getattr(tree, n) for n in names]
-        return [f".{n}" for n in names], children, lambda xs: _replace_fields(tree, names, xs)
-    return None
-
-
-def _replace_fields(obj: Any, names: list[str], values: list[Any]) -> Any:
-    """A shallow copy of dataclass `obj` with new field values, without calling __init__ (so
-    frozen classes, init=False fields and __post_init__ checks of the original all work)."""
-    if hasattr(obj, "__dict__"):  # the common case, several times faster than copy.copy
-        new = object.__new__(type(obj))
-        new.__dict__.update(obj.__dict__)
-    else:
-        new = copy.copy(obj)
-    for name, value in zip(names, values):
-        object.__setattr__(new, name, value)
-    return new
-
-
-def tree_flatten(tree: Any) -> tuple[list[Any], Callable[[list[Any]], Any]]:
-    """Split a pytree into its leaves and a function that rebuilds it from new leaves.
-
-    Containers are those of `_children`; everything else is a leaf.
-    """
-    node = None if type(tree) is np.ndarray else _children(tree)
-    if node is None:
-        return [tree], _only
-    _, children, rebuild = node
-    leaves: list[Any] = []
-    spans = []
-    for child in children:
-        child_leaves, child_unflatten = tree_flatten(child)
-        spans.append((len(leaves), len(leaves) + len(child_leaves), child_unflatten))
-        leaves.extend(child_leaves)
-
-    def unflatten(new: list[Any]) -> Any:
-        return rebuild([un(new[a:b]) for a, b, un in spans])
-
-    return leaves, unflatten
-
-
-def _only(leaves: list[Any]) -> Any:
-    return leaves[0]
-
-
-def tree_paths(tree: Any, prefix: str = "") -> list[str]:
-    """The path of every leaf, in `tree_flatten` order: e.g. `params.layers[0].w`."""
-    node = _children(tree)
-    if node is None:
-        return [prefix]
-    labels, children, _ = node
-    return [
-        path for label, child in zip(labels, children) for path in tree_paths(child, prefix + label)
-    ]
-
-
 # ----------------------------------------------------------------------------- public API
 
 
@@ -477,9 +527,9 @@ def vjp(f: Callable[..., Any], *args: Any) -> tuple[Any, Callable[..., tuple[Any
         boxed.append(unflatten(boxes))
     out = f(*boxed)
     if isinstance(out, Box) and out.tape is tape:
-        value, end = out.value, out.node
+        value, end = out._value, out.node
         if type(value) is np.ndarray and value.flags.writeable:
-            _freeze(tape, value)  # rules such as exp's read the output too
+            _freeze(tape.frozen, value)  # rules such as exp's read the output too
     elif isinstance(out, (np.ndarray, np.generic, float, int, Box)):
         value, end = out, None  # the output does not depend on the inputs
     else:
@@ -532,7 +582,9 @@ def check_into(argnum: int, buf: Any, arg: Any) -> None:
 
 def shape_of(x: Any) -> tuple[int, ...]:
     """np.shape, without numpy's dispatch for the common case of an array (a hot path)."""
-    return x.shape if type(x) is np.ndarray else np.shape(x)
+    if type(x) is np.ndarray:
+        return x.shape
+    return x.shape if type(x) is Box else np.shape(x)
 
 
 def is_number(leaf: Any) -> bool:
@@ -558,8 +610,8 @@ def input_value(leaf: Any) -> Any:
 
 def _box_input(leaf: Any, tape: Tape) -> Box:
     value = input_value(leaf)
-    if type(value) is np.ndarray and value.flags.writeable:
-        _freeze(tape, value)
+    if type(value) is np.ndarray:
+        _freeze(tape.frozen, value)  # (also when another holder froze it: they share it)
     node = Node(None, (), {}, value, ())
     return Box(value, tape, node)
 
@@ -575,7 +627,7 @@ def leaf_grad(leaf: Any, g: Any) -> Any:
     if isinstance(g, Box):  # higher order: the gradient is itself traced
         return g
     if isinstance(leaf, Box):
-        return np.zeros_like(leaf.value) if g is None else g
+        return np.zeros_like(leaf._value) if g is None else g
     if isinstance(leaf, (float, int)) and not isinstance(leaf, np.generic):
         return 0.0 if g is None else float(g)
     dtype = _float_dtype(leaf)
@@ -625,7 +677,7 @@ def value_and_grad(
             raise ShapeError(
                 f"grad: f must return a scalar, got shape {np.shape(value)}; use vjp for vectors"
             )
-        grads = pullback(np.ones_like(unbox(value)))
+        grads = pullback(np.ones_like(_unbox(value)))
         return value, grads[0] if isinstance(argnums, int) else grads
 
     return wrapped
@@ -652,7 +704,18 @@ def hvp(f: Callable[..., Any]) -> Callable[[Any, Any], Any]:
 
 
 def unbox(x: Any) -> Any:
-    """The plain value under any number of `Box` layers (constants for the rules that need them)."""
+    """The plain value under any number of `Box` layers: a constant as far as the gradient goes.
+
+    Allowed with `vjp`; a function (or rule) that unboxes a traced value is not replayed by
+    `cached_vjp`, which would bake the value into its program.
+    """
+    if _reads is not None and isinstance(x, Box):
+        _reads.append("unbox")
+    return _unbox(x)
+
+
+def _unbox(x: Any) -> Any:
+    """`unbox` for the engine's own use: not a read `watching_reads` notes."""
     while isinstance(x, Box):
-        x = x.value
+        x = x._value
     return x

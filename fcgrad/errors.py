@@ -39,3 +39,8 @@ class TrainingDiverged(FcgradError, FloatingPointError):
 
 class GradCheckFailed(FcgradError, AssertionError):
     """A gradient check failed; the message names the check, the parameter and the element."""
+
+
+class TracedValueError(FcgradError, TypeError):
+    """A numpy function, a comparison or a truth test met a traced value; the message names
+    the numpy function and the `fcgrad.ops` op to use, or why branching on a value is wrong."""

@@ -25,13 +25,26 @@ Values `f` depends on must be arguments; those not differentiated (a batch's
 targets, say) are boxed too, so numpy code on them fails to record instead of
 being baked into the program (the signature then runs on fresh tapes, with a
 `ReplayWarning`). VJP rules must likewise compute with primitives (a mask is a
-`nondiff_primitive`). As a guard against breaches that do not raise (`unbox` in
-`f`, a rule that computes with plain numpy or Python numbers on values, a branch
-on a value), each new signature is traced twice, the second time on other values
+`nondiff_primitive`).
+
+A branch on a value is never baked into a program. A traced value has no truth
+value, and comparing one or calling numpy on one raises `TracedValueError`; to
+branch, code must read the value, and a read by `f` or by a rule while a program
+is recorded (`.value`, `unbox`, `float`, `int`, `repr` or `format` of a box:
+`autodiff.watching_reads`) makes the signature run on fresh tapes, where reading
+is allowed, with a `ReplayWarning` naming the read. As a guard against what reads
+no value yet is no function of the arguments (a random number, a global that
+changes), each new signature is traced twice, the second time on other values
 (`_other_values`); if the two programs differ in any constant or step, the
-signature is not replayed and every call uses a fresh tape. The guard sees a
-breach only when the other values change its outcome: a threshold both
-recordings fall on the same side of goes unnoticed.
+signature is not replayed either.
+
+From the call until its pullback is garbage-collected, the arrays a program
+reads from outside it (the array inputs, and the arrays `f` closes over) are
+read-only (`autodiff.hold`, shared with `vjp`'s tapes): changing one in place in
+between raises numpy's ValueError ("... is read-only"), as with `vjp`,
+instead of giving the old point's value with the new point's gradient. (The
+function's `value_and_grad`, which calls the pullback at once, and `value` hold
+nothing: a training step pays nothing for it.)
 """
 
 from __future__ import annotations
@@ -39,7 +52,7 @@ from __future__ import annotations
 import dataclasses
 import warnings
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, Protocol, cast
 
 import numpy as np
 
@@ -49,20 +62,20 @@ from fcgrad.autodiff import (
     Primitive,
     Tape,
     _box_input,
-    _children,
-    _only,
+    _unbox,
     check_into,
+    hold,
     holding_fixed,
     input_value,
     is_number,
     leaf_grad,
     rules_version,
     shape_of,
-    tree_flatten,
-    unbox,
     vjp,
+    watching_reads,
 )
 from fcgrad.errors import ConfigError, ShapeError
+from fcgrad.pytree import _children, _only, tree_flatten
 
 MAX_SIGNATURES = 8  # programs kept per function; a training loop needs two (full and last batch)
 
@@ -112,9 +125,15 @@ class Program:
         self.fresh = {i for i in (value, *grads) if i > self.cotangent and i not in outputs}
         # the value is made read-only when the backward pass reads it (as vjp freezes it)
         self.freeze_value = value in outputs and any(value in s.args for s in self.backward_steps)
+        read = {i for s in (*self.forward_steps, *self.backward_steps) for i in s.args}
+        # the arrays f closes over (and the rules' constants), held read-only with the inputs
+        self.constants = [
+            template[i]
+            for i in sorted(read)
+            if i > self.cotangent and type(template[i]) is np.ndarray
+        ]
         # steps that may write straight into a caller's array: their output is one leaf's
         # gradient and is read by no other step
-        read = {i for s in (*self.forward_steps, *self.backward_steps) for i in s.args}
         writable = {s.out for s in self.backward_steps if grads.count(s.out) == 1} - read
         dead = self._dead_after()
         n = len(self.forward_steps)
@@ -297,11 +316,32 @@ def _trace(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) 
             box.node.needs_grad = False
         inputs.extend(mine)
         boxed.append(unflatten(mine))
-    value, pullback = _fresh_vjp(f, nums, tuple(boxed))
-    n_forward = len(tape.nodes)
-    cotangent = _box_input(np.ones_like(unbox(value)), tape)
-    grads = [leaf for g in pullback(cotangent) for leaf in tree_flatten(g)[0]]
+    reader = "f"  # who read a value, if one is read: f in the forward pass, a rule after it
+    with watching_reads() as reads:
+        try:
+            value, pullback = _fresh_vjp(f, nums, tuple(boxed))
+            n_forward = len(tape.nodes)
+            if not reads:
+                reader = "a VJP rule"
+            cotangent = _box_input(np.ones_like(_unbox(value)), tape)
+            grads = [leaf for g in pullback(cotangent) for leaf in tree_flatten(g)[0]]
+        except Exception as exc:
+            if reads:
+                raise _ReadValue(reader, reads[0]) from exc
+            raise
+    if reads:
+        raise _ReadValue(reader, reads[0])
     return _Recorder(inputs, cotangent).program(tape, n_forward, value, grads, version)
+
+
+class _ReadValue(Exception):
+    """`f` or a VJP rule read a traced value while a program was recorded."""
+
+    def __init__(self, reader: str, how: str) -> None:
+        super().__init__(
+            f"{reader} read a traced value ({how}): the value, or a branch on it, would be "
+            "baked into the program"
+        )
 
 
 def _box_as_is(leaf: Any, tape: Tape) -> Box:
@@ -323,6 +363,20 @@ class NotReplayed:
     version: int  # `rules_version` when decided
 
 
+class CachedVJP(Protocol):
+    """What `cached_vjp` returns: `vjp` of a function, replayed (see `cached_vjp`)."""
+
+    programs: dict[Any, Program | NotReplayed]
+
+    def __call__(self, *args: Any) -> tuple[Any, Pullback]: ...
+
+    def value(self, *args: Any) -> Any: ...
+
+    def value_and_grad(
+        self, *args: Any, into: dict[int, np.ndarray] | None = None
+    ) -> tuple[Any, tuple[Any, ...]]: ...
+
+
 class ReplayWarning(RuntimeWarning):
     """A signature of a `cached_vjp` function cannot be replayed: it runs on fresh tapes."""
 
@@ -331,21 +385,27 @@ def _record(
     f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]
 ) -> Program | NotReplayed:
     """A program for these arguments' signature, or why there is none (also warned, as a
-    `ReplayWarning`): recording the pullback raised (`vjp` raises it when the pullback is
-    called), or a second recording on other values differed or raised."""
+    `ReplayWarning`): `f` or a rule read a traced value, recording the pullback raised
+    (`vjp` raises it when the pullback is called), or a second recording on other values
+    differed or raised."""
     version = rules_version[0]
     try:
         program = _trace(f, args, nums)
         with np.errstate(all="ignore"):
             again = _trace(f, tuple(_other_values(a) for a in args), nums)
+    except _ReadValue as exc:
+        reason = str(exc)
     except Exception as exc:
         vjp(holding_fixed(f, args, nums), *(args[i] for i in nums))  # the forward's own error
         reason = f"recording raised {type(exc).__name__}: {exc}"
     else:
         if program.same_as(again):
             return program
-        reason = "a second recording on other values differed: f or a rule depends on values"
-    warnings.warn(f"cached_vjp: {reason}; it runs on a fresh tape", ReplayWarning, stacklevel=3)
+        reason = (
+            "a second recording on other values differed: f or a rule depends on something "
+            "besides the arguments (a random number, a global)"
+        )
+    warnings.warn(f"cached_vjp: {reason}; it runs on a fresh tape", ReplayWarning, stacklevel=4)
     return NotReplayed(reason, version)
 
 
@@ -372,7 +432,7 @@ def _other_values(tree: Any) -> Any:
 # ----------------------------------------------------------------------------- calling
 
 
-def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Callable[..., Any]:
+def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> CachedVJP:
     """`vjp` of `f` with respect to `args[argnums]`, traced once per signature and replayed.
 
     `cached_vjp(f, argnums)(*args)` returns `(value, pullback)` as `vjp` does, but
@@ -383,16 +443,21 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
     the module's docstring), so `f` should have no side effects. At most
     `MAX_SIGNATURES` programs are kept per function, the least recently used dropped
     first; the returned function's `programs` attribute holds them by signature (a
-    `Program`'s `source` is the code it runs).
+    `Program`'s `source` is the code it runs). Its `value(*args)` is the forward pass
+    alone, and its `value_and_grad(*args, into=None)` the value and the pullback of a
+    cotangent of ones, in one call (a training step).
 
-    `f` must not branch on values, only on shapes and dtypes, and the arrays it
-    closes over are part of the recording, held by reference (see the module's
-    docstring). Unlike `vjp`, the inputs are not made read-only: call the pullback
-    before changing them. Traced arguments or cotangents (higher order) use a fresh
-    tape.
+    `f` must not branch on values, only on shapes and dtypes: a signature whose
+    recording reads a traced value (`.value`, `unbox`, `float`, ... in `f` or a
+    rule) is not replayed. The arrays `f` closes over are part of the recording,
+    held by reference (see the module's docstring). As with `vjp`, the array inputs
+    and the arrays `f` closes over are read-only from the call until the pullback is
+    garbage-collected: drop the pullback before changing them in place. Traced
+    arguments or cotangents (higher order) use a fresh tape.
 
-    A signature that cannot be recorded, or whose second recording differs, runs on
-    a fresh tape each call, as `vjp` does, after a `ReplayWarning` naming the reason.
+    A signature that cannot be recorded, that reads a traced value, or whose second
+    recording differs runs on a fresh tape each call, as `vjp` does, after a
+    `ReplayWarning` naming the reason.
 
     Raises what `vjp` raises: TypeError for an argument or output that is not a
     number or array, ShapeError for a cotangent of the wrong shape or an `into`
@@ -404,7 +469,7 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
         raise ConfigError(f"cached_vjp: argnums must be distinct and 0 or more, got {nums}")
     programs: dict[Any, Program | NotReplayed] = {}
 
-    def vjp_of(*args: Any) -> tuple[Any, Pullback]:
+    def call(args: tuple[Any, ...], held: bool) -> tuple[Any, Pullback]:
         given, leaves, key, spans = _flatten(args, nums)
         if key is None:
             return _fresh_vjp(f, nums, args)
@@ -416,10 +481,28 @@ def cached_vjp(f: Callable[..., Any], argnums: int | Sequence[int] = 0) -> Calla
         programs[key] = program  # (last: the most recently used)
         if isinstance(program, NotReplayed):
             return _fresh_vjp(f, nums, args)
-        return _run(program, f, args, given, leaves, spans, nums)
+        return _run(program, f, args, given, leaves, spans, nums, held)
 
-    vjp_of.programs = programs  # type: ignore[attr-defined]
-    return vjp_of
+    def vjp_of(*args: Any) -> tuple[Any, Pullback]:
+        return call(args, True)
+
+    def value(*args: Any) -> Any:
+        """f(*args), replayed: the forward pass alone, holding nothing read-only."""
+        return call(args, False)[0]
+
+    def value_and_grad(
+        *args: Any, into: dict[int, np.ndarray] | None = None
+    ) -> tuple[Any, tuple[Any, ...]]:
+        """`(value, pullback(ones_like(value), into=into))` in one call (for a scalar f: its
+        gradients). Nothing runs between the two passes, so nothing is held read-only."""
+        out, pullback = call(args, False)
+        return out, pullback(np.ones_like(_unbox(out) if type(out) is Box else out), into=into)
+
+    cached = cast(CachedVJP, vjp_of)
+    cached.programs = programs
+    cached.value = value  # type: ignore[method-assign]
+    cached.value_and_grad = value_and_grad  # type: ignore[method-assign]
+    return cached
 
 
 def _flatten(
@@ -472,16 +555,21 @@ def _run(
     leaves: list[Any],
     spans: list[Span],
     nums: tuple[int, ...],
+    held: bool,
 ) -> tuple[Any, Pullback]:
+    """Replay `program` on `leaves`; with `held`, the inputs and the arrays f closes over are
+    read-only until the pullback is garbage-collected (without: the caller calls it at once)."""
+    holding = hold(*leaves, *program.constants) if held else None
     vals = program.forward(leaves)
     value = vals[program.value]
     if program.value in program.fresh:
         value = _copy(value)
     elif program.freeze_value and type(value) is np.ndarray:
-        value.flags.writeable = False
+        value.setflags(write=False)
     shape = shape_of(value)
 
     def pullback(cotangent: Any, *, into: dict[int, np.ndarray] | None = None) -> tuple[Any, ...]:
+        _ = holding  # (the closure keeps the hold)
         if type(cotangent) is Box:  # differentiated itself (higher order): a fresh tape
             return _fresh_vjp(f, nums, args)[1](cotangent, into=into)
         if shape_of(cotangent) != shape:

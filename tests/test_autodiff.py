@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fcgrad import ops
-from fcgrad.autodiff import grad, value_and_grad, vjp
+from fcgrad.autodiff import grad, hold, value_and_grad, vjp
 from fcgrad.errors import ShapeError
 from fcgrad.model import Linear, Params
 
@@ -180,3 +180,26 @@ def test_a_view_frozen_before_its_base_is_thawed_with_it() -> None:
     del value, pullback
     gc.collect()
     assert c.flags.writeable and y.flags.writeable
+
+
+def test_overlapping_holds_and_tapes_release_an_array_when_the_last_is_gone() -> None:
+    import gc
+
+    w = np.ones(3)
+    _, first = vjp(lambda w: ops.sum(ops.square(w)), w)
+    _, second = vjp(lambda w: ops.sum(ops.exp(w)), w)  # w is read-only already: held too
+    del first
+    gc.collect()
+    with pytest.raises(ValueError, match="read-only"):
+        w += 1.0  # `second` still reads it
+    held = hold(w, "not an array", 2.0)
+    del second
+    gc.collect()
+    assert not w.flags.writeable
+    del held
+    assert w.flags.writeable
+    fixed = np.ones(2)
+    fixed.flags.writeable = False
+    held = hold(fixed)
+    del held
+    assert not fixed.flags.writeable  # read-only before the hold: left so

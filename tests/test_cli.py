@@ -580,3 +580,15 @@ def test_unwritable_data_dir_and_a_bad_checkpoint_are_one_line_errors(
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()
     assert message in line and "Traceback" not in result.output
+
+
+def test_numpy_on_a_traced_value_in_a_users_function_is_one_line_naming_the_op(
+    tmp_path: Path,
+) -> None:
+    user = tmp_path / "numpy_user.py"
+    user.write_text("import numpy as np\n\ndef loss(x):\n    return np.sum(np.exp(x))\n")
+    result = run("gradcheck", "--function", f"{user}:loss", "--shape", "3")
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "numpy.exp was called on a traced value; use fcgrad.ops.exp" in line
+    assert "Traceback" not in result.output

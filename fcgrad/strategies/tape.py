@@ -9,7 +9,6 @@ bookkeeping of boxes and nodes does not cost as much as the arithmetic.
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -17,7 +16,7 @@ import numpy as np
 from fcgrad import losses, ops
 from fcgrad.losses import Loss
 from fcgrad.model import Params
-from fcgrad.replay import cached_vjp
+from fcgrad.replay import CachedVJP, cached_vjp
 from fcgrad.strategies import LossAndGrads, Workspace
 
 
@@ -79,10 +78,10 @@ def _ce_objective(x: Any, weights: Any, *ws: Any) -> Any:
 
 # The tapes of the two objectives, recorded once per shape and replayed (`cached_vjp`):
 # (loss, input_grad, number of arrays in the params) -> vjp of the objective.
-_VJPS: dict[tuple[Loss, bool, int], Callable[..., Any]] = {}
+_VJPS: dict[tuple[Loss, bool, int], CachedVJP] = {}
 
 
-def _vjp(loss: Loss, input_grad: bool, n_arrays: int) -> Callable[..., Any]:
+def _vjp(loss: Loss, input_grad: bool, n_arrays: int) -> CachedVJP:
     key = (loss, input_grad, n_arrays)
     if key not in _VJPS:
         f = _mse_objective if loss is Loss.mse else _ce_objective
@@ -103,8 +102,7 @@ def _target(loss: Loss, params: Params, x: np.ndarray, y: np.ndarray) -> np.ndar
 def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
     """The loss of the net on (x, y), recorded on a tape as a forward pass does."""
     ws = tuple(params.arrays())
-    out, _ = _vjp(loss, False, len(ws))(x, _target(loss, params, x, y), *ws)
-    return float(out)
+    return float(_vjp(loss, False, len(ws)).value(x, _target(loss, params, x, y), *ws))
 
 
 def value_and_grads(
@@ -122,11 +120,13 @@ def value_and_grads(
     that (`fcgrad.replay.cached_vjp`); the gradients are identical to a fresh
     `vjp`'s. With a `workspace`, the input gradient is written into its buffer
     (`pullback(..., into=...)`, which matmul's rule honours), as manual and vwc do.
+    The pullback runs at once (`value_and_grad`), so no array is held read-only.
     """
     ws = tuple(params.arrays())
-    out, pullback = _vjp(loss, input_grad, len(ws))(x, _target(loss, params, x, y), *ws)
+    step = _vjp(loss, input_grad, len(ws))
     if not input_grad:
-        return LossAndGrads(float(out), Params.from_arrays(pullback(np.ones_like(out))), None)
+        out, grads = step.value_and_grad(x, _target(loss, params, x, y), *ws)
+        return LossAndGrads(float(out), Params.from_arrays(grads), None)
     into = {0: workspace.buffer("input gradient", x.shape, x.dtype)} if workspace else None
-    dx, *grads = pullback(np.ones_like(out), into=into)
-    return LossAndGrads(float(out), Params.from_arrays(grads), dx)
+    out, (dx, *dws) = step.value_and_grad(x, _target(loss, params, x, y), *ws, into=into)
+    return LossAndGrads(float(out), Params.from_arrays(dws), dx)

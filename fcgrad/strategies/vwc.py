@@ -4,6 +4,13 @@ The lesson's second version, in the style of Swift's `valueWithPullback`:
 an op computes its output and returns, beside it, a closure that maps the
 cotangent of the output to the cotangents of the op's inputs. `model` composes
 the ops' pullbacks in reverse order, so the whole net is itself one op.
+
+A pullback reads the caller's arrays (a layer's input and weights, the labels)
+when it is called, so `lin`, `model` and `cross_entropy` hold those read-only
+while their pullback lives (`fcgrad.autodiff.hold`, as a tape does): changing one
+in place in between raises numpy's ValueError ("... is read-only") instead
+of giving a gradient at neither point. `value_and_grads` calls the pullbacks at
+once, so it holds nothing.
 """
 
 from __future__ import annotations
@@ -14,11 +21,23 @@ from typing import Any
 import numpy as np
 
 from fcgrad import losses, ops
+from fcgrad.autodiff import hold
 from fcgrad.losses import Loss
 from fcgrad.model import Linear, Params
 from fcgrad.strategies import LossAndGrads, Workspace, input_buffer
 
 Pullback = Callable[[Any], Any]
+
+
+def _holding(pullback: Pullback, *arrays: np.ndarray) -> Pullback:
+    """`pullback`, with `arrays` (which it reads) read-only while it lives."""
+    held = hold(*arrays)
+
+    def holding(g: Any) -> Any:
+        _ = held  # (the closure keeps the hold)
+        return pullback(g)
+
+    return holding
 
 
 def lin(
@@ -30,7 +49,15 @@ def lin(
     workspace: Workspace | None = None,
 ) -> tuple[np.ndarray, Pullback]:
     """x @ w + b; pullback(g) -> (g @ w.T or None when not `need_x`, x.T @ g, sum of g rows);
-    g @ w.T goes into the workspace's buffer when one is given."""
+    g @ w.T goes into the workspace's buffer when one is given. x (and w, when `need_x`)
+    are read-only while the pullback lives."""
+    out, pullback = _lin(x, w, b, need_x, workspace)
+    return out, _holding(pullback, x, w) if need_x else _holding(pullback, x)
+
+
+def _lin(
+    x: np.ndarray, w: np.ndarray, b: np.ndarray, need_x: bool, workspace: Workspace | None
+) -> tuple[np.ndarray, Pullback]:
     out = ops.add(ops.matmul(x, w), b)
 
     def pullback(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
@@ -54,7 +81,13 @@ def mse(out: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
 
 
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
-    """-mean(log_softmax(logits)[y]) in nats; pullback(g) -> g (softmax - onehot) / N."""
+    """-mean(log_softmax(logits)[y]) in nats; pullback(g) -> g (softmax - onehot) / N; the
+    labels y are read-only while the pullback lives."""
+    value, pullback = _cross_entropy(logits, y)
+    return value, _holding(pullback, y)
+
+
+def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
     losses.check_ce_shapes(logits.shape, y.shape)
     logp = ops.log_softmax(logits)
     rows = np.arange(y.shape[0])
@@ -70,13 +103,22 @@ def cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
 def model(
     params: Params, x: np.ndarray, *, need_x: bool = True, workspace: Workspace | None = None
 ) -> tuple[np.ndarray, Pullback]:
-    """The net as one op: output (N, n_out) and pullback(g) -> (dx or None, Params of grads)."""
+    """The net as one op: output (N, n_out) and pullback(g) -> (dx or None, Params of grads).
+    x and the weights the pullback reads are read-only while it lives."""
+    out, pullback = _model(params, x, need_x, workspace)
+    read = [layer.w for i, layer in enumerate(params.layers) if need_x or i > 0]
+    return out, _holding(pullback, x, *read)
+
+
+def _model(
+    params: Params, x: np.ndarray, need_x: bool, workspace: Workspace | None
+) -> tuple[np.ndarray, Pullback]:
     pullbacks: list[Pullback] = []
     h = x
     last = len(params.layers) - 1
     for i, layer in enumerate(params.layers):
         ws = workspace if i == 0 else None  # only the input gradient is large
-        h, pb_lin = lin(h, layer.w, layer.b, need_x=need_x or i > 0, workspace=ws)
+        h, pb_lin = _lin(h, layer.w, layer.b, need_x or i > 0, ws)
         pullbacks.append(pb_lin)
         if i < last:
             h, pb_relu = relu(h)
@@ -98,8 +140,8 @@ def model(
 
 def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
     """The loss of the net on (x, y), building the pullbacks as a forward pass does."""
-    out, _ = model(params, x)
-    return (mse if loss is Loss.mse else cross_entropy)(out, y)[0]
+    out, _ = _model(params, x, True, None)
+    return (mse if loss is Loss.mse else _cross_entropy)(out, y)[0]
 
 
 def value_and_grads(
@@ -111,8 +153,9 @@ def value_and_grads(
     input_grad: bool = False,
     workspace: Workspace | None = None,
 ) -> LossAndGrads:
-    """The loss and its gradients, by composing the ops' pullbacks in reverse."""
-    out, pb_model = model(params, x, need_x=input_grad, workspace=workspace)
-    loss_value, pb_loss = (mse if loss is Loss.mse else cross_entropy)(out, y)
+    """The loss and its gradients, by composing the ops' pullbacks in reverse (called at once:
+    nothing is held read-only)."""
+    out, pb_model = _model(params, x, input_grad, workspace)
+    loss_value, pb_loss = (mse if loss is Loss.mse else _cross_entropy)(out, y)
     dx, grads = pb_model(pb_loss(1.0))
     return LossAndGrads(loss_value, grads, dx)

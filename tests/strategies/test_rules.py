@@ -91,8 +91,7 @@ def test_lin_rules_match_central_differences(small: tuple[np.ndarray, ...]) -> N
     def f() -> float:
         return float(np.sum(g * (x @ w + b)))
 
-    _, pullback = vwc.lin(x, w, b)
-    dx, dw, db = pullback(g)
+    dx, dw, db = vwc.lin(x, w, b)[1](g)  # (the pullback gone: x and w may move again)
     tx, tw, tb = manual.Tensor(x), manual.Tensor(w), manual.Tensor(b)
     out = manual.Tensor(x @ w + b)
     out.grad = g
@@ -228,3 +227,41 @@ def test_a_workspace_gives_the_same_gradients_in_a_reused_buffer(name: str) -> N
         params, 2 * x, y, Loss.mse, input_grad=True, workspace=ws
     )
     assert again.input is first.input  # the next call overwrites it, as documented
+
+
+def test_vwc_pullbacks_hold_the_arrays_they_read() -> None:
+    params = model.init_params([4, 3, 10], 0, np.float64)
+    rng = np.random.default_rng(10)
+    x, y = rng.standard_normal((5, 4)), rng.integers(0, 10, 5)
+    out, pullback = vwc.model(params, x)
+    for array in (params.layers[1].w, params.layers[0].w, x):  # w1: read for dh (need_x)
+        with pytest.raises(ValueError, match="read-only"):
+            array -= 1.0  # before: a gradient at neither point
+    params.layers[1].b[...] = 0.0  # a bias is not read by the pullback: free to change
+    g = np.ones_like(out)
+    _, grads = pullback(g)
+    _, fresh = vwc.model(params, x)
+    np.testing.assert_array_equal(grads.layers[0].w, fresh(g)[1].layers[0].w)
+    _, pb_lin = vwc.lin(x, params.layers[0].w, params.layers[0].b, need_x=False)
+    _, pb_loss = vwc.cross_entropy(out, y)
+    del pullback, fresh
+    params.layers[1].w -= 1.0  # the model's pullback gone, its weights are writeable again
+    with pytest.raises(ValueError, match="read-only"):
+        x += 1.0  # lin's pullback still reads x
+    params.layers[0].w -= 1.0  # ... but not w, with need_x=False
+    with pytest.raises(ValueError, match="read-only"):
+        y[0] = 1  # the labels, for cross-entropy's
+    del pb_lin, pb_loss
+    x += 1.0
+    y[0] = 1
+
+
+def test_vwc_value_and_grads_leaves_its_arrays_writeable() -> None:
+    rng = np.random.default_rng(11)
+    x, y = rng.standard_normal((5, 4)).astype(np.float32), rng.integers(0, 10, 5)
+    for loss in Loss:
+        params = model.init_params([4, 3, loss.n_out], 0)
+        target = losses.targets(loss, y)
+        vwc.value_and_grads(params, x, target, loss, input_grad=True)
+        vwc.value(params, x, target, loss)
+        assert all(a.flags.writeable for a in (x, target, *params.arrays()))
