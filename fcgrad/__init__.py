@@ -18,7 +18,7 @@ from fcgrad.autodiff import (
 )
 from fcgrad.check import GradCheckReport, check_grads
 from fcgrad.data import load_mnist
-from fcgrad.errors import FcgradError
+from fcgrad.errors import FcgradError, GradCheckFailed, TracedValueError
 from fcgrad.model import Linear, Params, init_params
 from fcgrad.replay import ReplayWarning, cached_vjp
 
@@ -26,10 +26,12 @@ __version__ = "0.1.0"
 
 __all__ = [
     "FcgradError",
+    "GradCheckFailed",
     "GradCheckReport",
     "Linear",
     "Params",
     "ReplayWarning",
+    "TracedValueError",
     "cached_vjp",
     "check_grads",
     "custom_vjp",
