@@ -30,7 +30,7 @@ import numpy as np
 
 from fcgrad import losses, model, strategies
 from fcgrad.checking.kinks import find_kinks, transverse
-from fcgrad.checking.verdict import ArrayLine, Differences, differences, judge
+from fcgrad.checking.verdict import SCANS, ArrayLine, Differences, differences, judge
 from fcgrad.errors import ConfigError
 from fcgrad.losses import Loss
 from fcgrad.model import Params
@@ -408,9 +408,12 @@ def _judged_row(
     nearest end of that range)."""
     a, n, tol, kinks = [], [], [], 0
     keep: list[tuple[int, ...]] = []
+    failed = False
     for c in cs:
         value = float(got[c.index])
-        v = judge(c.line, value, c.h, FD_RTOL, atol, first=c.first)
+        scans = 1 if failed else SCANS  # once one failed, one scan a kink (exact where apart)
+        v = judge(c.line, value, c.h, FD_RTOL, atol, first=c.first, scans=scans)
+        failed = failed or not v.ok
         if v.kind == "kink":
             kinks += 1
             continue

@@ -23,7 +23,7 @@ from fcgrad.strategies import manual
 
 
 def zero_row_net(seed: int = 0) -> tuple[np.ndarray, ...]:
-    """784-free small net 5-8-1 at zero bias, with an all-zero input row: every hidden unit
+    """A small 5-8-1 net at zero bias, with an all-zero input row: every hidden unit
     of row 0 sits at exactly 0, so x[0, i] moves 8 ReLUs across 0 at once, some up and
     some down (the signs of w1[i])."""
     rng = np.random.default_rng(seed)
@@ -105,7 +105,7 @@ def test_the_lessons_gradcheck_fails_a_relu_rule_wrong_only_at_zero(
     # point 1: the relu rule gives 5x the cotangent at exactly 0; with b1 = 0 and a row of
     # zeros, every b1[j] is at a kink, and the b1 row used to pass as "50 kinks"
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((100, 784)).astype(np.float32)
+    x = rng.standard_normal((100, 64)).astype(np.float32)  # 64 pixels: fast
     x[0] = 0.0
     labels = rng.integers(0, 10, 100)
     wrong = lambda g, ans, x: ops.mul(g, ops.add(ops.positive(x), ops.mul(_at_zero(x), 5.0)))  # noqa: E731
@@ -120,13 +120,13 @@ def test_the_lessons_gradcheck_fails_a_relu_rule_wrong_only_at_zero(
 
 def test_the_lessons_gradcheck_passes_the_zero_row_and_judges_every_kink() -> None:
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((100, 784)).astype(np.float32)
+    x = rng.standard_normal((100, 64)).astype(np.float32)  # 64 pixels: fast
     x[0] = 0.0
     labels = rng.integers(0, 10, 100)
     result = gradcheck(x, labels, GradCheckConfig(strategies=("manual",), samples=20, fd_rows=100))
     assert result.ok, result.failures()
     fd = {r.parameter: r for r in result.rows if r.reference == "central diff"}
-    assert fd["x"].kinks == 784 and fd["x"].checked >= 784  # the whole zero row (point 3)
+    assert fd["x"].kinks == 64 and fd["x"].checked >= 64  # the whole zero row (point 3)
     assert fd["b1"].kinks == 50 and fd["b1"].checked == 50  # every b1[j], not 20 of them
 
 
@@ -138,7 +138,7 @@ def test_the_lessons_gradcheck_fails_a_manual_relu_grad_wrong_at_zero(
 
     monkeypatch.setattr(manual, "relu_grad", relu_grad)
     rng = np.random.default_rng(3)
-    x = rng.standard_normal((100, 784)).astype(np.float32)
+    x = rng.standard_normal((100, 64)).astype(np.float32)  # 64 pixels: fast
     x[0] = 0.0
     result = gradcheck(
         x, rng.integers(0, 10, 100), GradCheckConfig(strategies=("manual",), fd_rows=100)
