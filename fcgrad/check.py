@@ -178,7 +178,7 @@ def check_grads(
     checked = [
         _check_leaf(problem, i, g, rng, opts, near[i], across) for i, g in enumerate(analytic)
     ]
-    leaves = [report for report, _ in checked]
+    leaves = [report for report, _, _ in checked]
     # a misshapen gradient already fails the structure check: no direction is taken
     randoms = [
         _random_direction(problem.leaves, rng) for _ in range(directions if shapes_ok else 0)
@@ -190,13 +190,14 @@ def check_grads(
         for k, vs in enumerate(randoms)
     ]
     if shapes_ok:
-        dirs += _tie_directions(problem, analytic, [kinks for _, kinks in checked], opts, across)
-        _name_the_element(problem, analytic, dirs, randoms, opts, across, leaves)
+        dirs += _tie_directions(problem, analytic, [kinks for _, kinks, _ in checked], opts, across)
+        judged = [set(flat.tolist()) for _, _, flat in checked]
+        _name_the_element(problem, analytic, dirs, randoms, opts, across, (leaves, judged))
         if all(leaf.ok for leaf in leaves) and (
             any(leaf.n_kinks for leaf in leaves) or any(d.kink for d in dirs)
         ):
             at = _gradient_at(problem, grad)
-            dirs += _near(problem, analytic, at, randoms, opts, across, leaves)
+            dirs += _near(problem, analytic, at, randoms, opts, across, (leaves, judged))
     atol_rule = f"{atol:g}" if atol is not None else f"{rtol:g}*max|n| per leaf"
     rule = (
         f"|a - n| <= atol + {rtol:g}*|n| + 32 eps (|f+| + |f-|)/2h, atol = {atol_rule}, "
@@ -293,7 +294,7 @@ def _tape_gradient(
 
     checks = [
         *_given_checks(problem, given, at_given),
-        _finite_check(value, g1),
+        _finite_check(value, g1, problem.names),
         _same_check("backward twice gives the same gradient", g1, _flat(pullback(one))),
         _zero_check(_flat(pullback(np.zeros_like(one)))),
         _same_check(
@@ -324,7 +325,7 @@ def _user_gradient(
         ]
     checks = [
         *_given_checks(problem, given, lambda: _user_at_given(problem, call)),
-        _finite_check(problem.f0, flat1),
+        _finite_check(problem.f0, flat1, problem.names),
         _same_check(
             "gradient is the same when computed twice",
             flat1,
@@ -389,7 +390,7 @@ def _given_checks(
             break
     checks.append(shapes)
     if any(np.result_type(x) != np.float64 for x in inputs):
-        checks.append(_finite_check(value, grads, "at the inputs' own dtypes"))
+        checks.append(_finite_check(value, grads, problem.names, "at the inputs' own dtypes"))
     return checks
 
 
@@ -403,13 +404,21 @@ def _precision_check(problem: _Problem) -> StructuralCheck:
     return StructuralCheck(name, True)
 
 
-def _finite_check(value: Any, grads: list[Any], where: str = "") -> StructuralCheck:
+def _finite_check(
+    value: Any, grads: list[Any], names: list[str], where: str = ""
+) -> StructuralCheck:
+    """f and every gradient finite; the detail names the first bad leaf and element."""
     name = "value and gradients are finite" + (f" {where}" if where else "")
-    bad = [i for i, g in enumerate(grads) if not np.all(np.isfinite(np.asarray(g, dtype=float)))]
     if not np.isfinite(float(np.asarray(value))):
         return StructuralCheck(name, False, f"f = {value}")
-    if bad:
-        return StructuralCheck(name, False, f"non-finite gradient in leaf {bad[0]}")
+    for leaf, g in zip(names, grads):
+        bad = ~np.isfinite(np.asarray(g, dtype=float))
+        if bad.any():
+            ix = [int(i) for i in np.unravel_index(int(np.argmax(bad)), bad.shape)]
+            first = np.asarray(g, dtype=float)[tuple(ix)] if bad.ndim else float(g)
+            return StructuralCheck(
+                name, False, f"{leaf}{ix}: {first} ({int(bad.sum())} non-finite)"
+            )
     return StructuralCheck(name, True)
 
 
@@ -466,17 +475,17 @@ def _check_leaf(
     opts: _Options,
     near: np.ndarray,
     across: list[list[np.ndarray]],
-) -> tuple[LeafReport, np.ndarray]:
+) -> tuple[LeafReport, np.ndarray, np.ndarray]:
     """Judge `samples` (or all) coordinates of leaf i, and those in `near` (where the
-    gradient jumps); atol None means rtol * max|n| of the leaf. Returns the report and the
-    flat indices of the coordinates found at a kink."""
+    gradient jumps); atol None means rtol * max|n| of the leaf. Returns the report, the
+    flat indices of the coordinates found at a kink, and those of all it judged."""
     x = problem.leaves[i]
     report = LeafReport(problem.names[i], x.shape, str(np.result_type(problem.given[i])))
     if analytic.shape != x.shape:  # already a structural failure; nothing to index
         report.n_failures = 1
         report.note = f"gradient shape {analytic.shape} vs argument shape {x.shape}"
         report.max_abs_error = report.max_rel_error = float("nan")
-        return report, np.empty(0, np.intp)
+        return report, np.empty(0, np.intp), np.empty(0, np.intp)
     count = x.size if opts.full else min(opts.samples, x.size)
     picks = rng.choice(x.size, size=count, replace=False)
     report.detected = int(np.setdiff1d(near, picks).size)
@@ -496,7 +505,7 @@ def _check_leaf(
     for k, ix, line, first in zip(flat, indices, lines, firsts):
         if _judge_coordinate(problem, report, analytic, ix, line, opts, first):
             kinks.append(k)
-    return report, np.array(kinks, dtype=np.intp)
+    return report, np.array(kinks, dtype=np.intp), flat
 
 
 def _judge_coordinate(
@@ -588,16 +597,19 @@ def _name_the_element(
     randoms: list[list[np.ndarray]],
     opts: _Options,
     across: list[list[np.ndarray]],
-    leaves: list[LeafReport],
+    reports: Reports,
 ) -> None:
     """When a random direction fails and no coordinate did, find the element behind it
     (`_locate`) and judge it into its leaf's report, so that the report names it."""
     failed = [vs for d, vs in zip(dirs, randoms) if not d.ok]
-    if not failed or not all(leaf.ok for leaf in leaves):
+    if not failed or not all(leaf.ok for leaf in reports[0]):
         return
     found = _locate(problem, analytic, failed[0], opts, across)
     if found is not None:
-        _judge_found(problem, analytic, found, opts, across, leaves)
+        _judge_found(problem, analytic, found, opts, across, reports)
+
+
+Reports = tuple[list[LeafReport], list[set[int]]]  # the leaves' reports, the flat indices judged
 
 
 def _judge_found(
@@ -606,12 +618,20 @@ def _judge_found(
     found: tuple[int, tuple[int, ...]],
     opts: _Options,
     across: list[list[np.ndarray]],
-    leaves: list[LeafReport],
-) -> None:
+    reports: Reports,
+) -> bool:
+    """Judge a coordinate a search found into its leaf's report, unless it was judged
+    already; whether it was new."""
     k, ix = found
+    flat = int(np.ravel_multi_index(ix, problem.leaves[k].shape))
+    leaves, judged = reports
+    if flat in judged[k]:
+        return False
+    judged[k].add(flat)
     leaves[k].detected += 1
     line = ArrayLine(problem.value, problem.f0, problem.leaves, (k, ix), across)
     _judge_coordinate(problem, leaves[k], analytic[k], ix, line, opts)
+    return True
 
 
 def _locate(
@@ -651,13 +671,14 @@ def _near(
     randoms: list[list[np.ndarray]],
     opts: _Options,
     across: list[list[np.ndarray]],
-    leaves: list[LeafReport],
+    reports: Reports,
 ) -> list[DirectionReport]:
     """The random directions again at a nearby point x + NEAR step w (w the transverse
     direction), off the kinks at x: along a unit direction they lie about NEAR sqrt(n)
     steps away, so f is smooth there and an error that the wide range of the kinks at x
     hides shows (a wrong element away from the kinks, or one whose rule hides its own
     jump). The element behind a failure is then found there and judged at x."""
+    leaves = reports[0]
     origin = [x.copy() for x in problem.leaves]
     f0, found = problem.f0, None
     try:
@@ -686,7 +707,7 @@ def _near(
             np.copyto(x, x0)
         problem.f0 = f0
     if found is not None:
-        _judge_found(problem, analytic, found, opts, across, leaves)
+        _judge_found(problem, analytic, found, opts, across, reports)
         k = found[0]
         if leaves[k].ok and there.failures:  # right at x (inside its kinks' range): wrong here
             fold(leaves[k], "fail", dataclasses.replace(there.failures[0], near=True))

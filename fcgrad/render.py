@@ -353,7 +353,9 @@ def check_report(report: GradCheckReport) -> Group:
     parts.append(Text(f"tolerance: {report.rule}; seed {report.seed}", style="dim"))
     kinks = sum(leaf.n_kinks for leaf in report.leaves)
     kink_note = (
-        f", {_count(kinks, 'kink')} (not differentiable there; not a failure)" if kinks else ""
+        f"; {_count(kinks, 'kink')} passed (not differentiable there: a valid subgradient)"
+        if kinks
+        else ""
     )
     problems = report.problems()
     parts.append(
@@ -409,7 +411,9 @@ def _leaf_table(report: GradCheckReport) -> Table:
 
 
 def _element_table(report: GradCheckReport) -> Table:
-    table = Table(title="Elements that failed (worst first), and kinks")
+    failed = any(leaf.failures for leaf in report.leaves)
+    title = "Elements that failed (worst first), then kinks" if failed else "Kinks"
+    table = Table(title=title)
     for col in (
         "argument",
         "index",
@@ -423,21 +427,22 @@ def _element_table(report: GradCheckReport) -> Table:
         "range that passes",
     ):
         table.add_column(col, justify="left" if col in ("argument", "index", "kind") else "right")
-    for leaf in report.leaves:
-        for kind, elements in (("[bold red]FAIL[/]", leaf.failures), ("kink", leaf.kinks)):
-            for e in elements:
-                lo, hi = e.range if e.at_kink else (0.0, 0.0)
-                sides = (f"{e.left:.6g}", f"{e.right:.6g}", f"[{lo:.6g}, {hi:.6g}]")
-                table.add_row(
-                    leaf.name,
-                    str(list(e.index)),
-                    kind,
-                    f"{e.analytic:.8g}",
-                    f"{e.numeric:.8g}",
-                    _g(abs(e.analytic - e.numeric)),
-                    _g(e.tol),
-                    *(sides if e.at_kink else ("", "", "")),  # one-sided: at a kink only
-                )
+    rows = [(leaf, "[bold red]FAIL[/]", e) for leaf in report.leaves for e in leaf.failures]
+    rows.sort(key=lambda row: -row[2].excess)
+    rows += [(leaf, "kink", e) for leaf in report.leaves for e in leaf.kinks]
+    for leaf, kind, e in rows:
+        lo, hi = e.range if e.at_kink else (0.0, 0.0)
+        sides = (f"{e.left:.6g}", f"{e.right:.6g}", f"[{lo:.6g}, {hi:.6g}]")
+        table.add_row(
+            leaf.name,
+            str(list(e.index)),
+            kind,
+            f"{e.analytic + 0.0:.8g}",
+            f"{e.numeric + 0.0:.8g}",
+            _g(abs(e.analytic - e.numeric)),
+            _g(e.tol),
+            *(sides if e.at_kink else ("", "", "")),  # one-sided: at a kink only
+        )
     return table
 
 

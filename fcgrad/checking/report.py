@@ -167,13 +167,16 @@ class GradCheckReport:
         """One line per failed check, worst first within each kind: structure, then each
         leaf's worst element (the leaves ordered by it), then directions."""
         lines = [f"structure: {s.name}: {s.detail}" for s in self.structural if not s.ok]
-        lines += [f"{leaf.name}: {leaf.note}" for leaf in self.leaves if leaf.note]
+        structure = any(not s.ok for s in self.structural)  # it names a misshapen leaf
+        lines += [
+            f"{leaf.name}: {leaf.note}" for leaf in self.leaves if leaf.note and not structure
+        ]
         failing = [leaf for leaf in self.leaves if leaf.failures]
         failing.sort(key=lambda leaf: -leaf.failures[0].excess)
         lines += [_element_line(leaf) for leaf in failing]
         failed = [d for d in self.directions if not d.ok]
         failed.sort(key=lambda d: not d.members)  # a tie's direction names its elements
-        lines += [_direction_line(d) for d in failed]
+        lines += [_direction_line(d, hint=not failing) for d in failed]
         return lines
 
     def raise_if_failed(self) -> None:
@@ -208,30 +211,38 @@ def _element_line(leaf: LeafReport) -> str:
     e = leaf.failures[0]
     more = f" (and {leaf.n_failures - 1} more)" if leaf.n_failures > 1 else ""
     at = "coordinates near x, off its kinks" if e.near else "coordinates"
-    where = f"{at}: {leaf.name}{list(e.index)}: analytic {e.analytic:.8g}"
+    where = f"{at}: {leaf.name}{list(e.index)}: analytic {_num(e.analytic)}"
     if not e.at_kink:
         diff = abs(e.analytic - e.numeric)
-        return f"{where} vs numeric {e.numeric:.8g}, |diff| {diff:.3g} > tol {e.tol:.3g}{more}"
+        return f"{where} vs numeric {_num(e.numeric)}, |diff| {diff:.3g} > tol {e.tol:.3g}{more}"
     lo, hi = e.range
     sides = sorted((e.left, e.right))
     if (lo, hi) == (sides[0], sides[1]):
-        return f"{where} at a kink, outside the one-sided derivatives [{lo:.8g}, {hi:.8g}]{more}"
+        return (
+            f"{where} at a kink, outside the one-sided derivatives [{_num(lo)}, {_num(hi)}]{more}"
+        )
     return (
-        f"{where} at a kink, outside [{lo:.8g}, {hi:.8g}], the range its kinks allow "
-        f"(one-sided derivatives {e.left:.8g} and {e.right:.8g}){more}"
+        f"{where} at a kink, outside [{_num(lo)}, {_num(hi)}], the range its kinks allow "
+        f"(one-sided derivatives {_num(e.left)} and {_num(e.right)}){more}"
     )
 
 
-def _direction_line(d: DirectionReport) -> str:
-    head = f"{d.name}: analytic {d.analytic:.8g}"
-    hint = "" if d.members else " (full=True / --full finds the element)"
+def _direction_line(d: DirectionReport, hint: bool = True) -> str:
+    """A failed direction's line; `hint`: say how to find the element (none was named)."""
+    head = f"{d.name}: analytic {_num(d.analytic)}"
+    more = "" if d.members or not hint else " (full=True / --full judges every element)"
     if d.kink:
         return (
-            f"{head} at a kink, outside [{d.low:.8g}, {d.high:.8g}], the range its kinks allow"
-            + hint
+            f"{head} at a kink, outside [{_num(d.low)}, {_num(d.high)}], the range its kinks allow"
+            + more
         )
     diff = abs(d.analytic - d.numeric)
-    return f"{head} vs numeric {d.numeric:.8g}, |diff| {diff:.3g} > tol {d.tol:.3g}{hint}"
+    return f"{head} vs numeric {_num(d.numeric)}, |diff| {diff:.3g} > tol {d.tol:.3g}{more}"
+
+
+def _num(v: float) -> str:
+    """A value to 8 significant digits, 0 rather than -0."""
+    return f"{v + 0.0:.8g}"
 
 
 def fold(report: LeafReport, kind: str, e: Element) -> None:

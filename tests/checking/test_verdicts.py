@@ -261,4 +261,37 @@ def test_a_gradient_of_the_wrong_shape_says_both_shapes() -> None:
     leaf = report.leaves[0]
     assert not report.ok and leaf.note == "gradient shape (3,) vs argument shape (4, 3)"
     assert np.isnan(leaf.max_abs_error)  # not "max abs err 0"
-    assert "args[0]: gradient shape (3,) vs argument shape (4, 3)" in report.problems()
+    first, *rest = report.problems()  # once, naming both shapes, not "max abs err 0"
+    assert first.endswith("args[0]: gradient is (3,) float64, input is (4, 3) float64")
+    assert not any("gradient shape" in line for line in rest)
+
+
+def test_a_non_finite_gradient_names_its_leaf_and_element() -> None:
+    def grad(x: np.ndarray, y: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        gy = 2 * y
+        gy[1, 2] = np.nan
+        return 2 * x, gy
+
+    report = check_grads(
+        lambda x, y: ops.sum(ops.square(x)) + ops.sum(ops.square(y)),
+        (np.ones(3), np.ones((2, 4))),
+        grad=grad,
+    )
+    assert "args[1][1, 2]: nan (1 non-finite)" in report.problems()[0]
+
+
+def test_an_element_found_by_halving_is_judged_once() -> None:
+    # the direction's failure is found by halving, then the element is judged: checked
+    # counts it once, and with full=True (already judged) not again
+    x = np.random.default_rng(4).standard_normal(300)
+
+    def grad(x: np.ndarray) -> np.ndarray:
+        g = 2 * x
+        g[77] += 1.0
+        return g
+
+    f = lambda x: ops.sum(ops.square(x))  # noqa: E731
+    found = check_grads(f, (x,), grad=grad, samples=2).leaves[0]
+    assert found.checked == 3 and found.detected == 1 and found.n_failures == 1
+    full = check_grads(f, (x,), grad=grad, full=True).leaves[0]
+    assert full.checked == 300 and full.detected == 0 and full.n_failures == 1
