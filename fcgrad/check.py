@@ -57,10 +57,11 @@ import numpy as np
 from fcgrad.autodiff import tree_flatten, tree_paths, vjp
 from fcgrad.checking.kinks import (
     find_kinks,
+    kink_shift,
     orthogonal,
     scale,
-    tie_direction,
-    tie_groups,
+    tie_candidates,
+    tie_values,
     transverse,
     unit,
 )
@@ -169,16 +170,22 @@ def check_grads(
     opts = _Options(samples, full, step, rtol, atol)
     shapes_ok = all(g.shape == x.shape for g, x in zip(analytic, problem.leaves))
     aside = np.random.default_rng([seed, 1])  # kinks and scans: a stream of their own
-    near = (
+    near, jumped = (
         find_kinks(problem.leaves, analytic, _gradient_at(problem, grad), aside, rtol)
-        if shapes_ok and not full
-        else [np.empty(0, np.intp) for _ in analytic]
+        if shapes_ok
+        else ([np.empty(0, np.intp) for _ in analytic], [0 for _ in analytic])
     )
-    across = [transverse(problem.leaves, aside) for _ in range(2)]  # to scan across kinks
+    # to scan across kinks: a random direction (both sides), then the kinks shifted
+    # together (a second random one where there is no kink)
+    shift = kink_shift(problem.leaves, near)
+    across = [transverse(problem.leaves, aside)]
+    across.append(shift if shift is not None else transverse(problem.leaves, aside))
     checked = [
         _check_leaf(problem, i, g, rng, opts, near[i], across) for i, g in enumerate(analytic)
     ]
     leaves = [report for report, _, _ in checked]
+    for leaf, idx, n in zip(leaves, near, jumped):
+        leaf.unjudged = n - idx.size  # past MAX_KINKS
     # a misshapen gradient already fails the structure check: no direction is taken
     randoms = [
         _random_direction(problem.leaves, rng) for _ in range(directions if shapes_ok else 0)
@@ -501,9 +508,9 @@ def _check_leaf(
             (abs(d.central) for d in firsts if np.isfinite(d.central)), default=0.0
         )
     report.atol = atol
-    kinks = []
+    kinks, jumps = [], set(near.tolist())
     for k, ix, line, first in zip(flat, indices, lines, firsts):
-        if _judge_coordinate(problem, report, analytic, ix, line, opts, first):
+        if _judge_coordinate(problem, report, analytic, ix, line, opts, first, k in jumps):
             kinks.append(k)
     return report, np.array(kinks, dtype=np.intp), flat
 
@@ -516,14 +523,16 @@ def _judge_coordinate(
     line: ArrayLine,
     opts: _Options,
     first: Differences | None = None,
+    kinked: bool = False,
 ) -> bool:
-    """Judge one coordinate into its leaf's report; whether it lies at a kink."""
+    """Judge one coordinate into its leaf's report (`kinked`: the gradient jumps there);
+    whether it lies at a kink."""
     x = problem.leaves[line.along[0]] if isinstance(line.along, tuple) else None
     assert x is not None
     a = float(analytic[ix])
     relative = opts.step * abs(float(x[ix]))
     scans = 1 if report.n_failures else SCANS  # once one failed, one scan a kink (exact apart)
-    v = judge(line, a, _step(opts, x[ix]), opts.rtol, report.atol, relative, first, scans)
+    v = judge(line, a, _step(opts, x[ix]), opts.rtol, report.atol, relative, first, scans, kinked)
     d = v.differences
     sides = (d.left, d.right, v.low, v.high) if v.at_kink else ()
     fold(report, v.kind, Element(ix, a, d.central, v.tol, *sides))
@@ -571,23 +580,69 @@ def _tie_directions(
     opts: _Options,
     across: list[list[np.ndarray]],
 ) -> list[DirectionReport]:
-    """One direction per group of tied kink coordinates, shifting them together; its label
-    names the elements (the first four). Kept where f is smooth along it (inputs tied in
-    a max): values that merely coincide (zeros at ReLU kinks) cross kinks there, which the
-    coordinates and the random directions judge already."""
+    """For each value tied kink coordinates hold, the first direction shifting its holders
+    together along which f has one slope on every side of the kinks (`tie_candidates`;
+    as a max has, which moves with its tied inputs whichever is largest): there the check
+    is exact. Its label names the tied elements (the first four). A value none of whose
+    shifts qualifies (zeros at ReLU kinks, whose pieces slope differently) is judged by
+    the coordinates and the random directions."""
     out = []
-    for value, members in tie_groups(problem.leaves, kinks):
-        names = [
-            f"{problem.names[k]}{[int(i) for i in np.unravel_index(j, problem.leaves[k].shape)]}"
-            for k, j in members
-        ]
-        more = f" and {len(names) - 4} more" if len(names) > 4 else ""
-        label = f"tied inputs at {value:.6g} shifted together ({', '.join(names[:4])}{more})"
-        us = tie_direction(problem.leaves, members)
-        d = _check_direction(problem, analytic, -1, us, opts, across, label, scans=0)
-        if not d.kink:  # smooth along the shift, as a max is: an exact check
-            out.append(dataclasses.replace(d, members=tuple(names)))
+    for value in tie_values(problem.leaves, kinks):
+        for us in tie_candidates(problem.leaves, kinks, value):
+            d = _check_direction(problem, analytic, -1, us, opts, across, scans=0)
+            if not d.kink and _same_on_every_side(problem, us, d, opts, across):
+                names = _tied_names(problem, kinks, us, value)
+                more = f" and {len(names) - 4} more" if len(names) > 4 else ""
+                label = (
+                    f"tied inputs at {value:.6g} shifted together ({', '.join(names[:4])}{more})"
+                )
+                out.append(dataclasses.replace(d, label=label, members=tuple(names)))
+                break
     return out
+
+
+def _same_on_every_side(
+    problem: _Problem,
+    us: list[np.ndarray],
+    d: DirectionReport,
+    opts: _Options,
+    across: list[list[np.ndarray]],
+) -> bool:
+    """Whether f's slope along `us` at the bases moved aside (each direction across, both
+    sides, by a quarter step) is the slope at the point: so on every piece around it."""
+    line = ArrayLine(
+        problem.value, problem.f0, problem.leaves, us, [orthogonal(a, us) for a in across]
+    )
+    try:
+        for j in range(len(across)):
+            for sign in (1.0, -1.0):
+                line.aside(sign * opts.step / 4, j)
+                up, down = _at(line, opts.step), _at(line, -opts.step)
+                if not abs((up - down) / (2 * opts.step) - d.numeric) <= d.tol:
+                    return False
+    finally:
+        line.at(0.0)
+        line.aside(0.0)
+    return True
+
+
+def _at(line: ArrayLine, s: float) -> float:
+    line.at(s)
+    return line.f()
+
+
+def _tied_names(
+    problem: _Problem, kinks: list[np.ndarray], us: list[np.ndarray], value: float
+) -> list[str]:
+    """The elements a tie's shift moves, those at a kink first."""
+    at_kink: list[str] = []
+    others: list[str] = []
+    for k, (u, idx) in enumerate(zip(us, kinks)):
+        shape = problem.leaves[k].shape
+        for j in np.flatnonzero(u.reshape(-1)):
+            name = f"{problem.names[k]}{[int(i) for i in np.unravel_index(int(j), shape)]}"
+            (at_kink if j in set(idx.tolist()) else others).append(name)
+    return at_kink + others
 
 
 def _name_the_element(
@@ -682,7 +737,7 @@ def _near(
     origin = [x.copy() for x in problem.leaves]
     f0, found = problem.f0, None
     try:
-        for x, x0, w in zip(problem.leaves, origin, across[0]):
+        for x, x0, w in zip(problem.leaves, origin, across[0]):  # (a random direction)
             np.add(x0, NEAR * opts.step * w, out=x)
         problem.f0 = problem.value()
         near = gradient_at(problem.leaves)

@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from fcgrad import losses, model, strategies
-from fcgrad.checking.kinks import find_kinks, transverse
+from fcgrad.checking.kinks import find_kinks, kink_shift, transverse
 from fcgrad.checking.verdict import SCANS, ArrayLine, Differences, differences, judge
 from fcgrad.errors import ConfigError
 from fcgrad.losses import Loss
@@ -310,13 +310,17 @@ def _fd_rows(
                 for name, a in arrays.items()
             ]
             continue
-        near = find_kinks(
+        near, _ = find_kinks(
             list(arrays.values()), list(got.values()), problem.gradient_at(strategy), aside, FD_RTOL
         )
+        shift = kink_shift(list(arrays.values()), near)
+        if shift is not None and not problem.cache:  # as check_grads: scan along it second
+            problem.across[1] = shift
         for (name, a), found in zip(arrays.items(), near):
-            picks = sorted({*sampled[name], *_indices(a, found)})
-            cs = [problem.coordinate(name, ix) for ix in picks]
-            rows.append(_judged_row(s, name, a.shape, got[name], cs, problem.atol(name, sampled)))
+            jumps = set(_indices(a, found))
+            cs = [problem.coordinate(name, ix) for ix in sorted({*sampled[name], *jumps})]
+            atol = problem.atol(name, sampled)
+            rows.append(_judged_row(s, name, a.shape, got[name], cs, atol, jumps))
     return rows
 
 
@@ -401,18 +405,25 @@ class _FdProblem:
 
 
 def _judged_row(
-    s: str, name: str, shape: tuple[int, ...], got: np.ndarray, cs: list[_Coordinate], atol: float
+    s: str,
+    name: str,
+    shape: tuple[int, ...],
+    got: np.ndarray,
+    cs: list[_Coordinate],
+    atol: float,
+    jumps: set[tuple[int, ...]],
 ) -> CheckRow:
     """Judge each coordinate; passing kinks are counted apart, the rest compared with their
     tolerances (a value outside the range its kinks allow fails, shown against the
-    nearest end of that range)."""
+    nearest end of that range). `jumps`: the coordinates where the gradient jumps."""
     a, n, tol, kinks = [], [], [], 0
     keep: list[tuple[int, ...]] = []
     failed = False
     for c in cs:
         value = float(got[c.index])
         scans = 1 if failed else SCANS  # once one failed, one scan a kink (exact where apart)
-        v = judge(c.line, value, c.h, FD_RTOL, atol, first=c.first, scans=scans)
+        kinked = c.index in jumps
+        v = judge(c.line, value, c.h, FD_RTOL, atol, first=c.first, scans=scans, kinked=kinked)
         failed = failed or not v.ok
         if v.kind == "kink":
             kinks += 1

@@ -357,6 +357,9 @@ def check_report(report: GradCheckReport) -> Group:
         if kinks
         else ""
     )
+    unjudged = sum(leaf.unjudged for leaf in report.leaves)
+    if unjudged:
+        kink_note += f"; {unjudged:,} more coordinates at kinks not judged (the largest jumps were)"
     problems = report.problems()
     parts.append(
         Text.from_markup(

@@ -20,6 +20,7 @@ import numpy as np
 JITTER = 1e-9  # how far, relative to each leaf's scale, the gradient is taken on either side
 TRIES = 2  # random directions: a sum of jumps that cancels along one rarely does along two
 MAX_TIE_DIRECTIONS = 8  # directions that shift tied inputs together, largest groups first
+MAX_KINKS = 2048  # kink coordinates judged per leaf: each costs a few evaluations of f
 
 GradientAt = Callable[[list[np.ndarray]], list[np.ndarray] | None]
 
@@ -54,14 +55,15 @@ def find_kinks(
     gradient_at: GradientAt,
     rng: np.random.Generator,
     rtol: float,
-) -> list[np.ndarray]:
-    """Per leaf, the flat indices where the analytic gradient jumps near x (a kink).
+) -> tuple[list[np.ndarray], list[int]]:
+    """Per leaf, the flat indices where the analytic gradient jumps near x (a kink), the
+    largest jumps `MAX_KINKS` at most, sorted; and per leaf how many jumped in all.
 
     `gradient_at(leaves)` is the analytic gradient (float64, one array per leaf) at
     other leaves, or None when it cannot be had there; `analytic` the gradient at x
     (its largest element per leaf sets the leaf's tolerance, rtol times it).
     """
-    found = [np.zeros(x.size, dtype=bool) for x in leaves]
+    jumps = [np.zeros(x.size) for x in leaves]
     for _ in range(TRIES):
         vs = transverse(leaves, rng)
         plus = gradient_at([x + JITTER * v for x, v in zip(leaves, vs)])
@@ -74,29 +76,67 @@ def find_kinks(
             finite = np.abs(g[np.isfinite(g)])
             tol = rtol * float(finite.max(initial=0.0))
             with np.errstate(invalid="ignore"):
-                jump = np.abs(p - m) > tol + rtol * (np.abs(p) + np.abs(m))
-            found[k] |= jump.reshape(-1)
-    return [np.flatnonzero(f) for f in found]
+                excess = np.abs(p - m) - tol - rtol * (np.abs(p) + np.abs(m))
+            jumps[k] = np.fmax(jumps[k], np.nan_to_num(excess, nan=0.0).reshape(-1))
+    out = []
+    for jump in jumps:
+        idx = np.flatnonzero(jump > 0)
+        if idx.size > MAX_KINKS:  # the largest first; a rule wrong at kinks is wrong at many
+            idx = np.sort(idx[np.argsort(-jump[idx], kind="stable")[:MAX_KINKS]])
+        out.append(idx)
+    return out, [int(np.count_nonzero(j > 0)) for j in jumps]
 
 
-def tie_groups(
-    leaves: Sequence[np.ndarray], kinks: Sequence[np.ndarray]
-) -> list[tuple[float, list[tuple[int, int]]]]:
-    """Kink coordinates that hold the same value, as (value, [(leaf, flat index), ...]),
-    largest groups first: inputs tied in a max. Shifting a tie's inputs together moves the
-    max smoothly, so along that direction the gradient must match exactly."""
-    groups: dict[float, list[tuple[int, int]]] = {}
-    for k, (x, idx) in enumerate(zip(leaves, kinks)):
-        for j in idx:
-            groups.setdefault(float(x.flat[j]), []).append((k, int(j)))
-    ties = [(v, members) for v, members in groups.items() if len(members) > 1]
-    ties.sort(key=lambda t: -len(t[1]))
+def tie_values(leaves: Sequence[np.ndarray], kinks: Sequence[np.ndarray]) -> list[float]:
+    """The values that two or more kink coordinates hold (inputs tied in a max), the most
+    common first, `MAX_TIE_DIRECTIONS` at most."""
+    counts: dict[float, int] = {}
+    for x, idx in zip(leaves, kinks):
+        for v in x.reshape(-1)[idx].tolist():
+            counts[v] = counts.get(v, 0) + 1
+    ties = sorted((v for v, n in counts.items() if n > 1), key=lambda v: -counts[v])
     return ties[:MAX_TIE_DIRECTIONS]
 
 
-def tie_direction(leaves: Sequence[np.ndarray], members: list[tuple[int, int]]) -> list[np.ndarray]:
-    """The unit direction that moves every member of a tie by the same amount."""
-    us = [np.zeros_like(x) for x in leaves]
-    for k, j in members:
-        us[k].flat[j] = 1.0
-    return unit(us)
+def tie_candidates(
+    leaves: Sequence[np.ndarray], kinks: Sequence[np.ndarray], value: float
+) -> list[list[np.ndarray]]:
+    """Directions that shift every input holding `value` together: in all leaves with a
+    kink there, then in each pair of them, then in each one alone. A tie in a max is
+    smooth along one of them (every tied element moves, and so does the max; an element
+    equal to it elsewhere, below its own max, moves without crossing anything); zeros at
+    ReLU kinks in another argument are left out by the pairs and singles."""
+    holders = [
+        k for k, (x, idx) in enumerate(zip(leaves, kinks)) if np.any(x.reshape(-1)[idx] == value)
+    ]
+    subsets = [tuple(holders)]
+    if len(holders) > 2:
+        subsets += [(a, b) for i, a in enumerate(holders) for b in holders[i + 1 :]]
+    if len(holders) > 1:
+        subsets += [(a,) for a in holders]
+    return [
+        unit(
+            [
+                np.where(x == value, 1.0, 0.0) if k in ks else np.zeros_like(x)
+                for k, x in enumerate(leaves)
+            ]
+        )
+        for ks in subsets
+    ]
+
+
+def kink_shift(
+    leaves: Sequence[np.ndarray], kinks: Sequence[np.ndarray]
+) -> list[np.ndarray] | None:
+    """The direction that moves every kink coordinate up together (each leaf's part times
+    its scale), or None when there is no kink. Its two sides put the kinks' inputs on one
+    side together where biases and inputs sit at zero: the pieces that relu'(0) = 1 and
+    relu'(0) = 0 compose, even behind other kinks."""
+    if not any(idx.size for idx in kinks):
+        return None
+    us = []
+    for x, idx in zip(leaves, kinks):
+        u = np.zeros(x.size)
+        u[idx] = scale(x)
+        us.append(u.reshape(x.shape))
+    return us

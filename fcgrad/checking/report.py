@@ -75,8 +75,9 @@ class LeafReport:
 
     `checked` counts the judged coordinates: the sampled ones and, beyond them,
     `detected` coordinates where the analytic gradient jumps (a kink) that sampling
-    missed. `failures` lists the worst failures first; `note` says why nothing could be
-    compared (a gradient of another shape).
+    missed; `unjudged` more such coordinates were left out (the largest jumps are judged,
+    `fcgrad.checking.kinks.MAX_KINKS` of them). `failures` lists the worst failures first;
+    `note` says why nothing could be compared (a gradient of another shape).
     """
 
     name: str
@@ -93,6 +94,7 @@ class LeafReport:
     detected: int = 0
     note: str = ""
     atol: float = 0.0
+    unjudged: int = 0  # coordinates at a kink past the most judged per leaf (MAX_KINKS)
 
     @property
     def ok(self) -> bool:

@@ -168,6 +168,7 @@ def judge(
     relative: float = 0.0,
     first: Differences | None = None,
     scans: int = SCANS,
+    kinked: bool = False,
 ) -> Verdict:
     """The verdict on the analytic derivative `a` along `line` (the module docstring's rule).
 
@@ -175,7 +176,10 @@ def judge(
     f's domain (a non-finite value, e.g. log below 0) is replaced by `relative` (the
     step scaled to the coordinate's own size) or shrunk tenfold. `first`: the
     differences at step h when the caller has them already (not redone). `scans`: how
-    many scans across the kinks `kink_range` may take at most.
+    many scans across the kinks `kink_range` may take at most. `kinked`: f has a kink at
+    the point (the gradient jumps there) though it may be smooth along this line: a value
+    that the line's difference fails is then judged against the range the kinks allow (f
+    flat along an axis, yet steeper along it on the far side of another kink).
     """
     h, d = _finite_step(line, h, relative, first)
     tol = atol + rtol * abs(d.central) + d.noise
@@ -190,6 +194,10 @@ def judge(
         smaller = differences(line, h * scale)
         if within(a, smaller.central, atol + rtol * abs(smaller.central) + d.noise):
             return Verdict("pass", smaller, tol)
+    if kinked:
+        verdict = _at_kink(line, a, h, (d, differences(line, h / 100)), rtol, atol, scans)
+        if verdict.ok:
+            return verdict
     return Verdict("fail", d, tol)
 
 
@@ -234,11 +242,12 @@ def kink_range(
     there the kinks lie apart, and a scan of f over [-h, h] (`_slopes`) gives the
     derivative piece by piece. The path of derivatives runs from L through the scanned
     pieces to R; P and N sum its rises and its falls (each above the noise of its two
-    ends). Kinks apart from each other give every scan the same range; kinks behind
+    ends). Kinks apart from each
+    other give every scan the same range; kinks behind
     kinks (a row of zeros through two ReLU layers) give each scan a part of it, so the
     ranges of further scans, on the other side and along another direction, are joined
-    while `a` lies outside and the first two scans disagree. Scans are kept on the line,
-    which may be judged again. `tols`: the tolerance of `a`, and that of a scan's ends
+    while `a` lies outside. Scans are kept on the line, which may be judged again.
+    `tols`: the tolerance of `a`, and that of a scan's ends
     against L and R (which adds how far the derivative moves over h, its curvature).
     """
     tol, ends = tols
@@ -256,8 +265,6 @@ def kink_range(
         best = (min(best[0], done[scan][0]), max(best[1], done[scan][1]))
         if best[0] - tol <= a <= best[1] + tol:
             break
-        if scan == 1 and all(abs(p - q) <= tol for p, q in zip(done[0], done[1])):
-            break  # two scans agree: the kinks lie apart, and every scan gives this range
     return best
 
 

@@ -33,6 +33,7 @@ class Case:
     grad: Grad
     wrong: dict[str, Grad] = dataclasses.field(default_factory=dict)
     valid: dict[str, Grad] = dataclasses.field(default_factory=dict)  # other conventions
+    stale: bool = True  # False: the gradient at a nearby point is another valid convention
 
 
 def _rng(seed: int) -> np.random.Generator:
@@ -738,6 +739,7 @@ def maxpool() -> Case:
         make((0.5, 0.5)),
         {"ties: 1 to both": make((1.0, 1.0))},
         {"ties: to the left": make((1.0, 0.0)), "ties: to the right": make((0.0, 1.0))},
+        stale=False,  # piecewise constant: 1% away, the ties are broken, a valid convention
     )
 
 
