@@ -104,9 +104,11 @@ class ArrayLine:
         assert self.origin is not None
         along = None if isinstance(self.along, tuple) else self.along
         for j, (x, x0) in enumerate(zip(self.leaves, self.origin)):
-            np.copyto(x, x0)  # exactly the point at s = t = 0
             if along is not None and self.s:
-                x += self.s * along[j]
+                np.multiply(along[j], self.s, out=x)
+                x += x0
+            else:
+                np.copyto(x, x0)  # exactly the point at s = t = 0
             if self.t:
                 x += self.t * self.across[self.side][j]
 
@@ -256,9 +258,8 @@ def kink_range(
     best = (min(sides.left, sides.right), max(sides.left, sides.right))
     for scan in range(scans):
         if scan == len(done):
-            measured = _measure_range(
-                line, h, sides, ends, scan // 2, 1.0 if scan % 2 == 0 else -1.0
-            )
+            sign = 1.0 if scan % 2 == 0 else -1.0
+            measured = _measure_range(line, h, sides, (a, tol, ends), scan // 2, sign)
             if measured is None:
                 break
             done.append(measured)
@@ -269,10 +270,17 @@ def kink_range(
 
 
 def _measure_range(
-    line: Line, h: float, sides: Differences, tol: float, j: int, sign: float
+    line: Line,
+    h: float,
+    sides: Differences,
+    judged: tuple[float, float, float],
+    j: int,
+    sign: float,
 ) -> tuple[float, float] | None:
     """One scan's range, with the base aside along direction j (None: no such direction,
-    or f not finite there)."""
+    or f not finite there). `judged`: the value, its tolerance (the scan at h/64 is not
+    needed once the value lies inside) and the tolerance of the scan's ends."""
+    a, tol_a, tol = judged
     left, right = sides.left, sides.right
     best = None
     for tau in (h / 4, h / 64):
@@ -292,7 +300,8 @@ def _measure_range(
                 rise, fall = rise + max(s1 - s0, 0.0), fall + min(s1 - s0, 0.0)
         lo, hi = left + fall, left + rise
         best = (lo, hi) if best is None else (min(best[0], lo), max(best[1], hi))
-        if abs(slopes[0][0] - left) <= tol and abs(slopes[-1][0] - right) <= tol:
+        inside = best[0] - tol_a <= a <= best[1] + tol_a
+        if inside or (abs(slopes[0][0] - left) <= tol and abs(slopes[-1][0] - right) <= tol):
             break
     return best
 
