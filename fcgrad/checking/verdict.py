@@ -13,12 +13,16 @@ rounding of f that the division by 2h amplifies:
    shrinks with h). Then a passes when it lies in [L + N, L + P], to the
    tolerance of the one-sided differences, where P and N are the sums of the
    positive and of the negative jumps of the derivative along a parallel line
-   through a nearby point x + tau v (v random, tau = h/4), on which the kinks that
-   meet at x lie apart. Each kink may then contribute any share of its own jump:
-   what the chain rule gives with any subgradient per op (relu'(0) = 0, 1 or
-   between; a tie split any way that sums to one), composed. For one kink, or
-   kinks that all bend the same way, the range is just [min(L, R), max(L, R)], and
-   it is only measured when a lies outside that.
+   through a nearby point x + tau v (tau = h/4), on which the kinks that meet at x
+   lie apart. Each kink may then contribute any share of its own jump: what the
+   chain rule gives with any subgradient per op (relu'(0) = 0, 1 or between; a tie
+   split any way that sums to one), composed, where the kinks lie apart. For one
+   kink, or kinks that all bend the same way, the range is just [min(L, R), max(L,
+   R)], and it is only measured when a lies outside that. Up to `SCANS` scans are
+   joined (v a random direction, then all kink coordinates shifted together, each
+   on both sides): behind other kinks each scan sees a part of the range.
+3. A line along which f looks smooth at a point where the gradient jumps (`kinked`)
+   gets the range of 2 too, before a failure stands.
 
 A value outside the range is 'kink-outside', a failure; NaN never passes.
 """
