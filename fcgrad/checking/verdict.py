@@ -220,16 +220,22 @@ def _at_kink(
     that a scan across the kinks measures (`kink_range`). `steps`: the differences at h
     and at h/100."""
     d, small = steps
-    lo, hi = sorted((small.left, small.right))
-    # the one-sided differences at h/100: their rounding, and their truncation, estimated
-    # from how far they moved between h and h/100 (a hundredth of the step, a hundredth
-    # of the error)
+    # the one-sided differences at h or at h/100, whichever errs less: rounding (4 noise,
+    # a hundredfold at h/100) plus truncation, estimated from how far they moved between
+    # the two steps (all of it at h, a hundredth at h/100). Where f is large (an offset of
+    # 1e6) rounding rules and h is the better step; elsewhere h/100 is
     bend = max(abs(d.left - small.left), abs(d.right - small.right))
-    tol = atol + rtol * max(abs(lo), abs(hi)) + 4 * small.noise + bend / 99
+    sides, error = min((small, 4 * small.noise + bend / 99), (d, 4 * d.noise + bend), key=_second)
+    lo, hi = sorted((sides.left, sides.right))
+    tol = atol + rtol * max(abs(lo), abs(hi)) + error
     if lo - tol <= a <= hi + tol:
-        return Verdict("kink", small, tol, lo, hi)
-    lo, hi = kink_range(line, h, small, a, (tol, tol + 2 * bend), scans)
-    return Verdict("kink" if lo - tol <= a <= hi + tol else "kink-outside", small, tol, lo, hi)
+        return Verdict("kink", sides, tol, lo, hi)
+    lo, hi = kink_range(line, h, sides, a, (tol, tol + 2 * bend), scans)
+    return Verdict("kink" if lo - tol <= a <= hi + tol else "kink-outside", sides, tol, lo, hi)
+
+
+def _second(pair: tuple[Differences, float]) -> float:
+    return pair[1]
 
 
 def kink_range(

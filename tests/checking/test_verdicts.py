@@ -416,3 +416,16 @@ def test_kinks_past_the_most_judged_are_counted_and_a_wrong_rule_still_fails() -
     assert right.ok and right.n_kinks >= MAX_KINKS and right.unjudged == 5_000 - MAX_KINKS
     wrong = check_grads(f, (x,), grad=lambda x: w * ((x > 0) + 5.0 * (x == 0)))
     assert not wrong.ok and wrong.leaves[0].n_failures >= MAX_KINKS
+
+
+@pytest.mark.parametrize("offset", [0.0, 1e6])
+def test_a_large_offset_does_not_hide_a_wrong_value_at_a_kink(offset: float) -> None:
+    # with f about 1e6, the one-sided differences at h/100 round to +-0.5: those at h
+    # (rounding 100 times smaller, no truncation for a piecewise linear f) judge instead
+    rng = np.random.default_rng(5)
+    x, w = rng.standard_normal(12), rng.uniform(0.02, 0.04, 12)
+    x[[2, 7]] = 0.0
+    f = lambda x: ops.sum(ops.relu(x) * w) + offset  # noqa: E731
+    assert check_grads(f, (x,), grad=lambda x: w * (x > 0)).ok
+    wrong = check_grads(f, (x,), grad=lambda x: w * ((x > 0) + 5.0 * (x == 0)))
+    assert not wrong.ok and wrong.leaves[0].n_failures == 2
