@@ -452,11 +452,16 @@ def test_a_wrong_hand_written_gradient_exits_1_with_the_worst_element(user_modul
     result = run(*args, "--shape", "4,3", "--shape", "5,4", "--full")
     assert result.exit_code == 1
     assert "gradient check FAILED: coordinates: args[1][" in result.stdout
+    assert "nan" not in result.stdout  # no one-sided columns for a failure away from kinks
     report = json.loads(run(*args, "--shape", "4,3", "--shape", "5,4", "--full", "--json").stdout)
     bad = report["leaves"][1]
     assert bad["n_failures"] == 20 and bad["worst"]["analytic"] == pytest.approx(
         bad["worst"]["numeric"] / 2
     )
+    # the closing line names the worst element: the one the table's worst index shows
+    worst = bad["failures"][0]
+    assert worst["index"] == bad["worst"]["index"]
+    assert f"args[1]{worst['index']}: analytic" in result.stdout.replace("\n", "")
 
 
 def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
