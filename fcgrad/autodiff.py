@@ -583,7 +583,8 @@ def check_into(argnum: int, buf: Any, arg: Any) -> None:
 def shape_of(x: Any) -> tuple[int, ...]:
     """np.shape, without numpy's dispatch for the common case of an array (a hot path)."""
     if type(x) is np.ndarray:
-        return x.shape
+        shape: tuple[int, ...] = x.shape
+        return shape
     return x.shape if type(x) is Box else np.shape(x)
 
 

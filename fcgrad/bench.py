@@ -277,7 +277,7 @@ SETTLE_S = 0.1  # untimed pause after a peer: its spinning worker threads go idl
 
 def _interleaved(
     runs: dict[tuple[str, str], Callable[[], object]], repeat: int, warmup: int
-) -> dict:
+) -> dict[tuple[str, str], list[float]]:
     """Each case once per repetition, in turn; the first `warmup` repetitions untimed.
 
     After a peer's run (torch, jax), an untimed pause of SETTLE_S lets its worker

@@ -376,7 +376,7 @@ class _FdProblem:
 
             k, ix, leaves, across = self.names.index(name), index, [*arrays, x], self.across
         else:
-            r, m = index[0], self.x.shape[0]
+            r, m = index[0], int(self.x.shape[0])
             row, target = self.x[r : r + 1].copy(), self.y[r : r + 1]
 
             def f() -> float:

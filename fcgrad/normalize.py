@@ -82,7 +82,8 @@ def stats(x: np.ndarray, chunk_rows: int = 8192) -> Stats:
 def normalize(x: np.ndarray, s: Stats, *, out: np.ndarray | None = None) -> np.ndarray:
     """(x - s.mean) / s.std, in x's float dtype; pass `out=x` to normalize in place."""
     out = np.subtract(x, np.asarray(s.mean, dtype=x.dtype), out=out)
-    return np.divide(out, np.asarray(s.std, dtype=x.dtype), out=out)
+    result: np.ndarray = np.divide(out, np.asarray(s.std, dtype=x.dtype), out=out)
+    return result
 
 
 def normalize_pair(

@@ -301,4 +301,5 @@ class EpochRunner:
                 self.progress.step(g.loss)
             if should_stop is not None and should_stop() and step + 1 < steps:
                 raise _Stop(step + 1, total)
-        return total / steps
+        mean: float = total / steps
+        return mean

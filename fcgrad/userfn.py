@@ -33,7 +33,8 @@ def load_object(spec: str, option: str = "--function") -> Callable[..., Any]:
         obj = getattr(obj, part)
     if not callable(obj):
         raise ConfigError(f"{option} {spec!r}: {attr} is a {type(obj).__name__}, not a function")
-    return obj
+    fn: Callable[..., Any] = obj
+    return fn
 
 
 def _import(name: str, option: str) -> Any:

@@ -500,7 +500,7 @@ class _Job:
         backoff budget of this call is spent (then the next mirror is tried instead)."""
         if self.backoff_left <= 0:
             return None
-        wanted = min(self.backoff * 2 ** (retry - 1), self.backoff_left)
+        wanted: float = min(self.backoff * 2 ** (retry - 1), self.backoff_left)
         if self.backoff > 0:
             self.backoff_left -= wanted
         return wanted

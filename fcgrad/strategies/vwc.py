@@ -95,7 +95,8 @@ def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
     def pullback(g: float) -> np.ndarray:
         d = np.exp(logp)
         d[rows, y] -= 1
-        return d * (g / y.shape[0])
+        grad: np.ndarray = d * (g / y.shape[0])
+        return grad
 
     return float(-np.mean(logp[rows, y])), pullback
 
