@@ -32,12 +32,14 @@ differentiable at the point. The analytic value passes there when it lies in the
 of derivatives the chain rule can give with a valid subgradient at each kink (a kink
 alone: between the left and right derivatives); it is then reported as a *kink*, not a
 failure. Outside that range it fails. Besides the `samples` coordinates, every
-coordinate where the analytic gradient jumps near x is judged (`fcgrad.checking.kinks`),
-and inputs tied at a kink are also shifted together, a direction along which a max is
-smooth, so a tie rule whose shares do not sum to one fails. A coordinate that fails away
-from a kink is retried with steps h/10 and h/100 under the tolerance of step h, so a
-kink merely near t does not cause a false failure. A step that leaves f's domain (log
-just above 0) is replaced by one relative to |t|.
+coordinate where the analytic gradient jumps near x is judged (`fcgrad.checking.kinks`;
+2,048 per leaf at most, the largest jumps first), and inputs tied at a kink are also
+shifted together, a direction along which a max is smooth, so a tie rule whose shares do
+not sum to one fails. When only a direction fails, halving its support names the element
+(at x, or at a nearby point off its kinks). A coordinate that fails away from a kink is
+retried with steps h/10 and h/100 under the tolerance of step h, so a kink merely near t
+does not cause a false failure. A step that leaves f's domain (log just above 0) is
+replaced by one relative to |t|.
 
 Evaluation is in float64: float32 inputs are promoted with a `PrecisionWarning`,
 because float32 central differences are quantized (eps32 / h is about 0.02).

@@ -6,9 +6,14 @@ analytic gradient finds them all at once: on either side of a kink it differs by
 the kink's jump, while a smooth gradient moves by only 2 eps |H v|. So the gradient
 is computed at x + eps v and x - eps v for two random directions v (eps = 1e-9 of
 each leaf's scale), and every coordinate where the two differ by more than the
-tolerance is judged, beside the sampled ones. The gradient is evaluated there, one
-billionth away, where a rule that is wrong only exactly at the kink is right: what
-is found does not depend on the value being judged.
+tolerance is judged, beside the sampled ones (`MAX_KINKS` per leaf at most, the
+largest jumps first: a rule wrong at a kink is wrong at every kink of its kind). The
+gradient is evaluated there, one billionth away, where a rule that is wrong only
+exactly at the kink is right: what is found does not depend on the value judged.
+
+The same coordinates give the tie directions (`tie_values`, `tie_candidates`: the
+inputs holding a tied value, shifted together) and `kink_shift` (all of them moved up
+together), a direction the verdict's scans move along.
 """
 
 from __future__ import annotations
