@@ -6,6 +6,7 @@ runner in process, plus the console script and `python -m fcgrad` as subprocesse
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -523,13 +524,9 @@ def test_sigint_saves_a_checkpoint_that_resumes_to_the_same_weights(
     reference = tmp_path / "reference.npz"
     subprocess.run([*argv, "--save", str(reference)], capture_output=True, timeout=300, check=True)
     saved = tmp_path / "ck.npz"
-    proc = subprocess.Popen(
-        [*argv, "--save", str(saved)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-    )
-    time.sleep(6.0)  # loading takes 1.5-3 s; the 60 epochs take 9 s or more after it
-    proc.send_signal(signal.SIGINT)
-    _, stderr = proc.communicate(timeout=120)
-    assert proc.returncode == 130, stderr
+    stderr = _interrupt_once_training(
+        [*(a for a in argv if a != "--json"), "--save", str(saved)], tmp_path
+    )  # (exit 130 asserted there)
     assert "interrupted at epoch" in stderr and f"fcgrad train --resume {saved}" in stderr
     assert "Traceback" not in stderr
     resumed = tmp_path / "resumed.npz"
@@ -540,6 +537,41 @@ def test_sigint_saves_a_checkpoint_that_resumes_to_the_same_weights(
     with np.load(reference) as a, np.load(resumed) as b:
         for key in ("w1", "b1", "w2", "b2"):
             np.testing.assert_array_equal(a[key], b[key])
+
+
+def _interrupt_once_training(argv: list[str], tmp_path: Path) -> str:
+    """Run `fcgrad train` on a terminal (a pty), send SIGINT when its live display shows
+    that training has begun (an event: the first frame, after the data is loaded), and
+    return its stderr once it has exited 130."""
+    import pty
+    import select
+    import threading
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    with open(tmp_path / "stderr.txt", "w+") as err_file:
+        proc = subprocess.Popen(argv, stdout=slave, stderr=err_file, env=env)
+        os.close(slave)
+        seen = bytearray()
+        while b"Training" not in seen:  # the display's title: training has begun
+            ready, _, _ = select.select([master], [], [], 120)
+            assert ready, "no training display within 120 s"
+            seen += os.read(master, 4096)
+        proc.send_signal(signal.SIGINT)
+
+        def drain() -> None:  # the child must not block on a full terminal
+            with contextlib.suppress(OSError):
+                while os.read(master, 4096):
+                    pass
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        proc.wait(timeout=120)
+        os.close(master)
+        err_file.seek(0)
+        stderr = err_file.read()
+    assert proc.returncode == 130, stderr
+    return stderr
 
 
 @pytest.mark.parametrize("name", MNIST_FILES)
