@@ -16,7 +16,7 @@ import numpy as np
 from fcgrad.checking.kinks import orthogonal, scale, tie_candidates, tie_values, unit
 from fcgrad.checking.problem import Options, Problem
 from fcgrad.checking.report import DirectionReport, Element, LeafReport, fold
-from fcgrad.checking.verdict import SCANS, ArrayLine, Differences, differences, judge
+from fcgrad.checking.verdict import SCANS, ArrayLine, Differences, differences, judge, within
 
 
 def check_leaf(
@@ -162,18 +162,12 @@ def _same_on_every_side(
         for j in range(len(across)):
             for sign in (1.0, -1.0):
                 line.aside(sign * opts.step / 4, j)
-                up, down = _at(line, opts.step), _at(line, -opts.step)
-                if not abs((up - down) / (2 * opts.step) - d.numeric) <= d.tol:
+                if not within(differences(line, opts.step).central, d.numeric, d.tol):
                     return False
     finally:
         line.at(0.0)
         line.aside(0.0)
     return True
-
-
-def _at(line: ArrayLine, s: float) -> float:
-    line.at(s)
-    return line.f()
 
 
 def _tied_names(
@@ -183,10 +177,10 @@ def _tied_names(
     at_kink: list[str] = []
     others: list[str] = []
     for k, (u, idx) in enumerate(zip(us, kinks)):
-        shape = problem.leaves[k].shape
+        shape, kinked = problem.leaves[k].shape, set(idx.tolist())
         for j in np.flatnonzero(u.reshape(-1)):
             name = f"{problem.names[k]}{[int(i) for i in np.unravel_index(int(j), shape)]}"
-            (at_kink if j in set(idx.tolist()) else others).append(name)
+            (at_kink if j in kinked else others).append(name)
     return at_kink + others
 
 

@@ -496,14 +496,9 @@ def relu_net_zero_row() -> Case:
     return Case("relu net, zero row", f, (w1, b1, w2, x), make(0.0), wrong, valid)
 
 
-def relu_deep_zero_row() -> Case:
-    """Two hidden layers, zero biases, a row of zeros: kinks through kinks."""
-    r = _rng(24)
-    w1, w2, w3 = r.standard_normal((4, 5)), r.standard_normal((5, 5)), r.standard_normal(5)
-    b1, b2 = np.zeros(5), np.zeros(5)
-    x = r.standard_normal((5, 4))
-    x[0] = 0.0
-    y = r.standard_normal(5)
+def two_relu_layers(y: np.ndarray) -> tuple[Callable[..., Any], Callable[[float], Grad]]:
+    """mean((relu(relu(x w1 + b1) w2 + b2) w3 - y)^2) of (w1, b1, w2, b2, w3, x), and its
+    gradient by hand with relu'(0) = `at_zero`."""
 
     def f(w1: Any, b1: Any, w2: Any, b2: Any, w3: Any, x: Any) -> Any:
         h1 = ops.relu(ops.matmul(x, w1) + b1)
@@ -523,6 +518,18 @@ def relu_deep_zero_row() -> Case:
             return x.T @ dz1, dz1.sum(0), h1.T @ dz2, dz2.sum(0), h2.T @ d, dz1 @ w1.T
 
         return g
+
+    return f, make
+
+
+def relu_deep_zero_row() -> Case:
+    """Two hidden layers, zero biases, a row of zeros: kinks through kinks."""
+    r = _rng(24)
+    w1, w2, w3 = r.standard_normal((4, 5)), r.standard_normal((5, 5)), r.standard_normal(5)
+    b1, b2 = np.zeros(5), np.zeros(5)
+    x = r.standard_normal((5, 4))
+    x[0] = 0.0
+    f, make = two_relu_layers(r.standard_normal(5))
 
     valid, wrong = conventions(make, [1.0], [5.0, -1.0])
     return Case("deep relu net, zero row", f, (w1, b1, w2, b2, w3, x), make(0.0), wrong, valid)

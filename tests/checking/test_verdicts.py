@@ -18,6 +18,7 @@ from fcgrad import check_grads, ops
 from fcgrad.autodiff import nondiff_primitive
 from fcgrad.gradcheck import GradCheckConfig, gradcheck
 from fcgrad.strategies import manual
+from tests.checking.corpus import two_relu_layers
 
 # ------------------------------------------------------------------- a net with rows of zeros
 
@@ -363,25 +364,7 @@ def test_relu_one_at_zero_passes_through_two_layers(seed: int) -> None:
     r = np.random.default_rng(seed)
     w1, w2, wo = r.standard_normal((1, 2)), r.standard_normal((2, 2)), r.standard_normal(2)
     b1, b2, x, y = np.zeros(2), np.zeros(2), np.zeros((1, 1)), r.standard_normal(1)
-
-    def f(w1: Any, b1: Any, w2: Any, b2: Any, wo: Any, x: Any) -> Any:
-        h1 = ops.relu(ops.matmul(x, w1) + b1)
-        h2 = ops.relu(ops.matmul(h1, w2) + b2)
-        return ops.mean(ops.square(ops.matmul(h2, wo) - y))
-
-    def grad(at_zero: float) -> Any:
-        def g(*a: np.ndarray) -> tuple[np.ndarray, ...]:
-            w1, b1, w2, b2, wo, x = a
-            z1 = x @ w1 + b1
-            h1 = np.maximum(z1, 0)
-            z2 = h1 @ w2 + b2
-            h2 = np.maximum(z2, 0)
-            d = 2 * (h2 @ wo - y) / y.size
-            dz2 = np.outer(d, wo) * ((z2 > 0) + at_zero * (z2 == 0))
-            dz1 = dz2 @ w2.T * ((z1 > 0) + at_zero * (z1 == 0))
-            return x.T @ dz1, dz1.sum(0), h1.T @ dz2, dz2.sum(0), h2.T @ d, dz1 @ w1.T
-
-        return g
+    f, grad = two_relu_layers(y)
 
     args = (w1, b1, w2, b2, wo, x)
     for at_zero in (0.0, 1.0):
