@@ -1,11 +1,17 @@
 """fcgrad: a fully connected net on MNIST, with its gradients computed three ways and checked.
 
-The autodiff API (`grad`, `value_and_grad`, `vjp`, `cached_vjp`) and the op set (`fcgrad.ops`)
-work on any numpy function; `fcgrad.strategies` holds the lesson's three ways of
-computing the net's gradients; `load_mnist` reads the data set.
+The autodiff API (`grad`, `value_and_grad`, `vjp`, `cached_vjp`) and the op set (`fcgrad.ops`,
+which is `fcgrad.engine.ops`) work on any numpy function; `fcgrad.nn` describes the net;
+`fcgrad.strategies` holds the lesson's three ways of computing its gradients; `load_mnist` reads
+the data set.
 """
 
-from fcgrad.autodiff import (
+import sys
+
+from fcgrad.checking.check_grads import GradCheckReport, check_grads
+from fcgrad.data import load_mnist
+from fcgrad.engine import ops
+from fcgrad.engine.autodiff import (
     custom_vjp,
     defvjp,
     grad,
@@ -16,11 +22,11 @@ from fcgrad.autodiff import (
     value_and_grad,
     vjp,
 )
-from fcgrad.check import GradCheckReport, check_grads
-from fcgrad.data import load_mnist
+from fcgrad.engine.replay import ReplayWarning, cached_vjp
 from fcgrad.errors import FcgradError, GradCheckFailed, TracedValueError
-from fcgrad.model import Linear, Params, init_params
-from fcgrad.replay import ReplayWarning, cached_vjp
+from fcgrad.nn.model import Linear, Params, init_params
+
+sys.modules["fcgrad.ops"] = ops  # the op set's public name: `from fcgrad.ops import relu`
 
 __version__ = "0.1.0"
 
@@ -41,6 +47,7 @@ __all__ = [
     "init_params",
     "load_mnist",
     "nondiff_primitive",
+    "ops",
     "primitive",
     "unbox",
     "value_and_grad",

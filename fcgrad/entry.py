@@ -9,7 +9,7 @@ import sys
 def main() -> None:
     """Import the CLI, then run it."""
     try:
-        from fcgrad.cli import app
+        from fcgrad.cli.app import app
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)

@@ -1,7 +1,7 @@
 """Typed errors raised by the fcgrad core.
 
 The core never prints. Every error a user can cause derives from `FcgradError`;
-`fcgrad.cli` catches it, prints its message as one red line on stderr and exits 1.
+`fcgrad.cli.app` catches it, prints its message as one red line on stderr and exits 1.
 Messages are written for that single line: they name the thing that went wrong
 (the file, the mirror, the op, the option) and, where there is one, the fix.
 """
@@ -14,7 +14,16 @@ class FcgradError(Exception):
 
 
 class ConfigError(FcgradError, ValueError):
-    """An option or argument has a value fcgrad cannot use (e.g. an unknown strategy)."""
+    """An option or argument has a value fcgrad cannot use (e.g. an unknown strategy).
+
+    `param` is the parameter at fault as the core spells it (`batch_size`), or None; the
+    message then begins with that name, and the CLI shows the option's flag
+    (`--batch-size`) in its place, so the core never names a command-line flag.
+    """
+
+    def __init__(self, message: str, *, param: str | None = None) -> None:
+        super().__init__(message)
+        self.param = param
 
 
 class IDXError(FcgradError, ValueError):

@@ -157,7 +157,7 @@ def mnist_normalized(mnist_data_dir: Path) -> tuple[Any, ...]:
     """(x_train, y_train, x_valid, y_valid) of the real MNIST, normalized with the training
     statistics (float32, (60000, 784) and (10000, 784)). Shared: do not modify."""
     from fcgrad.data import load_mnist
-    from fcgrad.normalize import normalize_pair
+    from fcgrad.data.normalize import normalize_pair
 
     x_train, y_train, x_valid, y_valid = load_mnist(mnist_data_dir)
     x_train, x_valid, _, _ = normalize_pair(x_train, x_valid, inplace=True)

@@ -1,6 +1,6 @@
 """The gradient checkers' shared parts: the verdict on one derivative, and finding kinks.
 
-`fcgrad.check.check_grads` (any function) and `fcgrad.gradcheck.gradcheck` (the lesson's
-net) judge every derivative with `fcgrad.checking.verdict.judge`, so that "pass" and
-"FAIL" mean the same in both.
+`check_grads.check_grads` (any function) and `net_gradcheck.gradcheck` (the lesson's net: the
+strategies against each other and finite differences) judge every derivative with
+`verdict.judge`, so that "pass" and "FAIL" mean the same in both.
 """

@@ -15,9 +15,9 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.autodiff import vjp
+from fcgrad.engine.autodiff import vjp
+from fcgrad.engine.pytree import tree_flatten, tree_paths
 from fcgrad.errors import ConfigError
-from fcgrad.pytree import tree_flatten, tree_paths
 
 
 class PrecisionWarning(UserWarning):

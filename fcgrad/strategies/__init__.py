@@ -6,15 +6,15 @@ Each strategy module exposes the same names (as early tinygrad's back ends did):
 - `value_and_grads(params, x, y, loss, *, input_grad=False, workspace=None) -> LossAndGrads`
   (with a `Workspace`, large results may be written into reused buffers).
 
-`x` is (N, n_in) float32 or float64; `y` is the target from `fcgrad.losses.targets`.
+`x` is (N, n_in) float32 or float64; `y` is the target from `fcgrad.nn.losses.targets`.
 Gradients have the dtype of the inputs: no strategy promotes float32 to float64.
 
 - `manual`: `Tensor`s holding `value` and `grad`, filled by the hand-written
   `lin_grad`, `relu_grad`, `mse_grad`, `cross_entropy_grad` (the lesson's first version);
 - `vwc` ("value with chain"): each op returns `(value, pullback)` and the model
   composes the pullbacks in reverse (the lesson's second version);
-- `tape`: reverse-mode autodiff of the primitive ops (`fcgrad.autodiff`), its tape
-  recorded once per batch shape and replayed (`fcgrad.replay`).
+- `tape`: reverse-mode autodiff of the primitive ops (`fcgrad.engine.autodiff`), its tape
+  recorded once per batch shape and replayed (`fcgrad.engine.replay`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ import types
 import numpy as np
 
 from fcgrad.errors import ConfigError
-from fcgrad.model import Params
+from fcgrad.nn.model import Params
 
 
 @dataclasses.dataclass

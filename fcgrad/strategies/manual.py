@@ -17,9 +17,10 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad import losses, ops
-from fcgrad.losses import Loss
-from fcgrad.model import Linear, Params
+from fcgrad.engine import ops
+from fcgrad.nn import losses
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import Linear, Params
 from fcgrad.strategies import LossAndGrads, Workspace, input_buffer
 
 

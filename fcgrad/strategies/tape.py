@@ -1,9 +1,9 @@
 """Strategy `tape`: the net written with the primitive ops, differentiated by the tape.
 
 Nothing here knows a derivative: `lin`, `relu`, `mse` and `cross_entropy` are
-compositions of `fcgrad.ops` primitives; `fcgrad.autodiff` records them on a tape
+compositions of `fcgrad.engine.ops` primitives; `fcgrad.engine.autodiff` records them on a tape
 and replays it backwards. The tape of a step is recorded once per batch shape and
-replayed on every later batch (`fcgrad.replay.cached_vjp`), so that at batch 64 the
+replayed on every later batch (`fcgrad.engine.replay.cached_vjp`), so that at batch 64 the
 bookkeeping of boxes and nodes does not cost as much as the arithmetic.
 """
 
@@ -13,10 +13,11 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad import losses, ops
-from fcgrad.losses import Loss
-from fcgrad.model import Params
-from fcgrad.replay import CachedVJP, cached_vjp
+from fcgrad.engine import ops
+from fcgrad.engine.replay import CachedVJP, cached_vjp
+from fcgrad.nn import losses
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import Params
 from fcgrad.strategies import LossAndGrads, Workspace
 
 
@@ -117,7 +118,7 @@ def value_and_grads(
     """The loss and its gradients, by replaying the tape backwards from the loss.
 
     The tape is recorded on the first call for each shape of x and replayed after
-    that (`fcgrad.replay.cached_vjp`); the gradients are identical to a fresh
+    that (`fcgrad.engine.replay.cached_vjp`); the gradients are identical to a fresh
     `vjp`'s. With a `workspace`, the input gradient is written into its buffer
     (`pullback(..., into=...)`, which matmul's rule honours), as manual and vwc do.
     The pullback runs at once (`value_and_grad`), so no array is held read-only.

@@ -7,7 +7,7 @@ the ops' pullbacks in reverse order, so the whole net is itself one op.
 
 A pullback reads the caller's arrays (a layer's input and weights, the labels)
 when it is called, so `lin`, `model` and `cross_entropy` hold those read-only
-while their pullback lives (`fcgrad.autodiff.hold`, as a tape does): changing one
+while their pullback lives (`fcgrad.engine.autodiff.hold`, as a tape does): changing one
 in place in between raises numpy's ValueError ("... is read-only") instead
 of giving a gradient at neither point. `value_and_grads` calls the pullbacks at
 once, so it holds nothing.
@@ -20,10 +20,11 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad import losses, ops
-from fcgrad.autodiff import hold
-from fcgrad.losses import Loss
-from fcgrad.model import Linear, Params
+from fcgrad.engine import ops
+from fcgrad.engine.autodiff import hold
+from fcgrad.nn import losses
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import Linear, Params
 from fcgrad.strategies import LossAndGrads, Workspace, input_buffer
 
 Pullback = Callable[[Any], Any]

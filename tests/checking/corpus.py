@@ -1,6 +1,6 @@
 """A corpus of functions with hand-written gradients, right and wrong, for testing the tester.
 
-Each `Case` is a scalar function written with `fcgrad.ops` (plain numpy on arrays), its
+Each `Case` is a scalar function written with `fcgrad.engine.ops` (plain numpy on arrays), its
 arguments (float64, seeded), its correct gradient by hand, the wrong rules people
 write for it (a dropped factor, a transpose, a forgotten sum over the broadcast rows,
 a tie rule whose shares sum to 2, a relu'(0) that is no subgradient), and, at kinks,
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad import ops
+from fcgrad.engine import ops
 
 Grad = Callable[..., tuple[np.ndarray, ...]]
 

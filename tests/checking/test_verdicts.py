@@ -14,9 +14,10 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fcgrad import check_grads, ops
-from fcgrad.autodiff import nondiff_primitive
-from fcgrad.gradcheck import GradCheckConfig, gradcheck
+from fcgrad import check_grads
+from fcgrad.checking.net_gradcheck import GradCheckConfig, gradcheck
+from fcgrad.engine import ops
+from fcgrad.engine.autodiff import nondiff_primitive
 from fcgrad.strategies import manual
 from tests.checking.corpus import two_relu_layers
 

@@ -7,9 +7,10 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 
-from fcgrad import losses, model, strategies
+from fcgrad import strategies
 from fcgrad.errors import ShapeError
-from fcgrad.losses import Loss
+from fcgrad.nn import losses, model
+from fcgrad.nn.losses import Loss
 from fcgrad.strategies import manual, tape, vwc
 
 

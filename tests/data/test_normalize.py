@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from fcgrad.data import load_mnist
-from fcgrad.normalize import normalize_pair, stats
+from fcgrad.data.normalize import normalize_pair, stats
 
 
 def test_stats_hand_computed() -> None:

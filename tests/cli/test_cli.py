@@ -23,7 +23,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from fcgrad.cli import app
+from fcgrad.cli.app import app
 
 runner = CliRunner()
 MNIST_FILES = [
@@ -410,7 +410,7 @@ def test_json_has_no_bare_nan() -> None:
 
 USER_MODULE = """
 import numpy as np
-from fcgrad import ops
+from fcgrad.engine import ops
 
 def loss(w, x):
     return ops.mean(ops.square(ops.matmul(x, w))) * 0.5
@@ -605,7 +605,7 @@ def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
             "cannot create /proc/fcgrad/mnist",
         ),
         (
-            ["train", "--resume", str(Path(__file__).resolve().parents[1] / "pyproject.toml")],
+            ["train", "--resume", str(Path(__file__).resolve().parents[2] / "pyproject.toml")],
             "is not an fcgrad checkpoint",
         ),
     ],

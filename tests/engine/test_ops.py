@@ -1,7 +1,7 @@
 """Every op in the op set: its VJP against float64 central differences, with broadcasting.
 
 The op table below is the single list of ops; a test is generated for every
-entry and every shape pair, so an op added to `fcgrad.ops.__all__` without a row
+entry and every shape pair, so an op added to `fcgrad.engine.ops.__all__` without a row
 here fails `test_every_op_is_in_the_table`.
 """
 
@@ -18,10 +18,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fcgrad import ops
-from fcgrad.autodiff import custom_vjp, grad, unbox, value_and_grad, vjp
+from fcgrad.engine import ops
+from fcgrad.engine.autodiff import custom_vjp, grad, unbox, value_and_grad, vjp
+from fcgrad.engine.replay import Program, cached_vjp
 from fcgrad.errors import ConfigError, ShapeError
-from fcgrad.replay import Program, cached_vjp
 
 SHAPES = [(), (4,), (3, 4), (1, 4), (3, 1)]
 PAIRS = [(a, b) for a in SHAPES for b in SHAPES if np.broadcast_shapes(a, b) is not None]
@@ -63,6 +63,10 @@ OP_TABLE: dict[
     "sin": (ops.sin, (anything,), UNARY),
     "cos": (ops.cos, (anything,), UNARY),
     "relu": (ops.relu, (away_from_zero,), UNARY),
+    "leaky_relu": (ops.leaky_relu, (away_from_zero,), UNARY),
+    "leaky_relu_slope": (lambda x: ops.leaky_relu(x, 0.2), (away_from_zero,), UNARY),
+    "tanh": (ops.tanh, (anything,), UNARY),
+    "sigmoid": (ops.sigmoid, (anything,), UNARY),
     "power": (lambda x: ops.power(x, 3), (anything,), UNARY),
     "power_half": (lambda x: ops.power(x, 0.5), (positive,), UNARY),
     "power_minus_one": (lambda x: ops.power(x, -1), (positive,), UNARY),
@@ -143,7 +147,7 @@ OP_TABLE: dict[
 
 def test_every_op_is_in_the_table() -> None:
     ops_tested = {name for name in OP_TABLE if name in ops.__all__}
-    assert set(ops.__all__) - {"unbroadcast", "positive", "sign"} == ops_tested
+    assert set(ops.__all__) - {"unbroadcast", "positive", "sign", "leaky_slope"} == ops_tested
 
 
 def test_positive_is_relus_derivative_and_carries_no_gradient() -> None:
@@ -247,7 +251,7 @@ def test_ops_keep_float32() -> None:
 
 @pytest.mark.parametrize("x", [0.7, np.float64(0.7), np.array(0.7), np.array(0.7, np.float32)])
 def test_scalar_kinds_get_their_own_kind_back(x: Any) -> None:
-    from fcgrad.autodiff import grad
+    from fcgrad.engine.autodiff import grad
 
     for fn in (ops.relu, ops.sin, ops.exp, lambda v: ops.maximum(v, 0.2)):
         g = grad(fn)(x)
@@ -255,7 +259,7 @@ def test_scalar_kinds_get_their_own_kind_back(x: Any) -> None:
 
 
 def test_float32_input_keeps_float32_gradient_past_float64_constants() -> None:
-    from fcgrad.autodiff import grad
+    from fcgrad.engine.autodiff import grad
 
     def f(x: Any) -> Any:
         return ops.sum(np.float64(2.5) * x + np.array([1.0, 2.0, 3.0]))
@@ -280,7 +284,7 @@ def test_a_numpy_function_on_a_traced_value_raises() -> None:
 
 
 def test_third_derivative_through_maximum_and_relu() -> None:
-    from fcgrad.autodiff import grad
+    from fcgrad.engine.autodiff import grad
 
     # d^3/dx^3 x^3 = 6 on the branch where x^3 > 0
     assert grad(grad(grad(lambda x: ops.maximum(x * x * x, 0.0))))(2.0) == pytest.approx(6.0)
@@ -290,7 +294,7 @@ def test_third_derivative_through_maximum_and_relu() -> None:
 @settings(max_examples=60, deadline=None)
 @given(case=st.sampled_from(CASES), seed=st.integers(0, 2**31))
 def test_check_grads_passes_on_every_op(case: tuple[str, Any], seed: int) -> None:
-    from fcgrad.check import check_grads
+    from fcgrad.checking.check_grads import check_grads
 
     name, shapes = case
     fn, gens, _ = OP_TABLE[name]
@@ -530,7 +534,7 @@ def test_second_derivative_through_a_max() -> None:
 
 
 def test_check_grads_sees_valid_subgradients_at_the_kinks() -> None:
-    from fcgrad.check import check_grads
+    from fcgrad.checking.check_grads import check_grads
 
     cases = [
         (ops.max, [3.0, 3.0, 1.0], 2),
@@ -633,3 +637,34 @@ def test_a_replayed_tape_of_the_new_ops_is_bit_identical_to_a_fresh_vjp() -> Non
             np.testing.assert_array_equal(got, want)
     (program,) = cached.programs.values()  # type: ignore[attr-defined]
     assert isinstance(program, Program)
+
+
+def test_activations_match_their_textbook_formulas_in_float64() -> None:
+    """tanh, sigmoid = 1 / (1 + e^-x) and leaky ReLU (slope 0.01 below 0), hand-checked values."""
+    x = np.array([-30.0, -2.0, -0.5, 0.0, 0.5, 2.0, 30.0])
+    np.testing.assert_allclose(ops.sigmoid(x), 1.0 / (1.0 + np.exp(-x)), rtol=1e-14, atol=1e-300)
+    np.testing.assert_allclose(ops.tanh(x), np.tanh(x), rtol=0)
+    assert ops.leaky_relu(x).tolist() == [-0.3, -0.02, -0.005, 0.0, 0.5, 2.0, 30.0]
+    assert ops.sigmoid(0.0) == 0.5
+    # the derivatives: s (1 - s) = 1/4 at 0; 1 - tanh^2 = 1 at 0; leaky's is its slope at 0
+    assert grad(ops.sigmoid)(0.0) == 0.25
+    assert grad(ops.tanh)(0.0) == 1.0
+    assert grad(lambda v: ops.sum(ops.leaky_relu(v)))(np.array([-1.0, 0.0, 2.0])).tolist() == [
+        0.01,
+        0.01,
+        1.0,
+    ]
+    assert grad(lambda v: ops.sum(ops.leaky_relu(v, 0.2)))(np.array([-1.0, 3.0])).tolist() == [
+        0.2,
+        1.0,
+    ]
+
+
+def test_sigmoid_keeps_float32_and_does_not_overflow() -> None:
+    x = np.array([-100.0, -20.0, 0.0, 20.0, 100.0], dtype=np.float32)
+    with np.errstate(over="raise", invalid="raise", divide="raise"):  # (e^-100 underflows: fine)
+        s = ops.sigmoid(x)
+        for f in (ops.sigmoid, ops.tanh, ops.leaky_relu):
+            assert f(x).dtype == np.float32
+            assert grad(lambda v, f=f: ops.sum(f(v)))(x).dtype == np.float32
+    np.testing.assert_allclose(s, 1.0 / (1.0 + np.exp(-x.astype(np.float64))), rtol=1e-6, atol=1e-7)

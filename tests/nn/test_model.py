@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fcgrad import model
 from fcgrad.errors import ConfigError
+from fcgrad.nn import model
 
 
 def test_kaiming_init_scales_and_zero_biases() -> None:

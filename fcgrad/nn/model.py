@@ -17,7 +17,7 @@ from collections.abc import Iterator, Sequence
 
 import numpy as np
 
-from fcgrad import ops
+from fcgrad.engine import ops
 from fcgrad.errors import ConfigError
 
 

@@ -54,7 +54,6 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.autodiff import vjp
 from fcgrad.checking.kinks import find_kinks, kink_shift, transverse
 from fcgrad.checking.problem import (
     Options,
@@ -81,8 +80,9 @@ from fcgrad.checking.search import (
     tie_directions,
 )
 from fcgrad.checking.verdict import SCANS
+from fcgrad.engine.autodiff import vjp
+from fcgrad.engine.pytree import tree_flatten, tree_paths
 from fcgrad.errors import ConfigError
-from fcgrad.pytree import tree_flatten, tree_paths
 
 EPS = float(np.finfo(np.float64).eps)
 STEP = EPS ** (1 / 3)

@@ -16,7 +16,7 @@ import enum
 import numpy as np
 from numpy.typing import DTypeLike
 
-from fcgrad import ops
+from fcgrad.engine import ops
 from fcgrad.errors import ShapeError
 
 

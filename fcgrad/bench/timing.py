@@ -33,11 +33,13 @@ from collections.abc import Callable, Sequence
 
 import numpy as np
 
-from fcgrad import losses, model, peers, strategies
+from fcgrad import strategies
+from fcgrad.bench import peers
+from fcgrad.checking.net_gradcheck import rows_to_use
 from fcgrad.errors import ConfigError
-from fcgrad.gradcheck import rows_to_use
-from fcgrad.losses import Loss
-from fcgrad.model import Params
+from fcgrad.nn import losses, model
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import Params
 
 PHASES = ("forward", "fwd+bwd all", "fwd+bwd weights")
 REFERENCE = "gemm reference"
@@ -352,7 +354,7 @@ def _epoch_timings(
     params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
 ) -> list[Timing]:
     """One SGD epoch at `batch_size` with each strategy (and torch, when compared)."""
-    from fcgrad.train import EpochRunner, TrainConfig
+    from fcgrad.training.train import EpochRunner, TrainConfig
 
     runs: dict[str, Callable[[], object]] = {}
     for s in config.strategies:

@@ -10,8 +10,8 @@ import pytest
 
 from fcgrad import strategies
 from fcgrad.errors import ConfigError, DataError, TrainingDiverged
-from fcgrad.losses import Loss
-from fcgrad.train import Checkpoint, TrainConfig, TrainingInterrupted, train
+from fcgrad.nn.losses import Loss
+from fcgrad.training.train import Checkpoint, TrainConfig, TrainingInterrupted, train
 
 
 def test_defaults_reach_97_percent(mnist_normalized: tuple[np.ndarray, ...]) -> None:

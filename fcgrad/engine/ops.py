@@ -12,7 +12,8 @@ Conventions: a rule `rule(g, ans, *args)` receives the output cotangent `g`
 (shape of `ans`) and returns the argument's cotangent (shape of the argument).
 Where an op is not differentiable, its rule returns a subgradient:
 
-- ReLU's derivative at exactly 0 is 0 (the lesson's `relu_grad`, `(x > 0)`);
+- ReLU's derivative at exactly 0 is 0 (the lesson's `relu_grad`, `(x > 0)`), and leaky
+  ReLU's is its slope;
 - `abs`'s at 0 is `sign(0)` = 0;
 - `maximum` splits a tie evenly between its two arguments, as HIPS autograd does,
   and `max`/`min` split each output's cotangent evenly among the tied elements of
@@ -20,7 +21,7 @@ Where an op is not differentiable, its rule returns a subgradient:
 - `std` at a constant input (std = 0) has gradient 0, never NaN.
 
 A mask or other helper a rule needs is a `nondiff_primitive` (`positive`, `sign`),
-so that a replayed tape (`fcgrad.replay`) recomputes it on new values. Float32
+so that a replayed tape (`fcgrad.engine.replay`) recomputes it on new values. Float32
 stays float32: constants in rules are Python numbers, which numpy does not let
 promote an array.
 """
@@ -32,7 +33,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.autodiff import Box, defvjp, defvjp_into, nondiff_primitive, primitive, shape_of
+from fcgrad.engine.autodiff import Box, defvjp, defvjp_into, nondiff_primitive, primitive, shape_of
 from fcgrad.errors import ConfigError, ShapeError
 
 __all__ = [
@@ -43,6 +44,8 @@ __all__ = [
     "div",
     "exp",
     "expand_dims",
+    "leaky_relu",
+    "leaky_slope",
     "log",
     "log_softmax",
     "matmul",
@@ -56,6 +59,7 @@ __all__ = [
     "power",
     "relu",
     "reshape",
+    "sigmoid",
     "sign",
     "sin",
     "sqrt",
@@ -64,6 +68,7 @@ __all__ = [
     "std",
     "sub",
     "sum",
+    "tanh",
     "transpose",
     "unbroadcast",
     "var",
@@ -308,6 +313,47 @@ def positive(x: Any) -> Any:
 
 
 defvjp(relu, lambda g, ans, x: mul(g, positive(x)))
+
+
+LEAKY_SLOPE = 0.01  # leaky ReLU's slope for x < 0 (Maas, Hannun and Ng, 2013)
+
+
+@primitive
+def leaky_relu(x: Any, slope: float = LEAKY_SLOPE) -> Any:
+    """x where x > 0, else slope * x, elementwise; dtype kept. Its derivative at exactly 0
+    is `slope` (the left piece, as relu's is 0)."""
+    return np.where(x > 0, x, x * slope)
+
+
+@nondiff_primitive
+def leaky_slope(x: Any, slope: float = LEAKY_SLOPE) -> Any:
+    """1 where x > 0, else `slope`, in x's dtype: the derivative of leaky_relu."""
+    dtype = np.result_type(x)
+    return np.where(np.asarray(x) > 0, dtype.type(1), dtype.type(slope))
+
+
+defvjp(leaky_relu, lambda g, ans, x, slope=LEAKY_SLOPE: mul(g, leaky_slope(x, slope)))
+
+
+@primitive
+def tanh(x: Any) -> Any:
+    """tanh(x), elementwise; dtype kept. Rule: g * (1 - tanh(x) ** 2), from the output."""
+    return np.tanh(x)
+
+
+defvjp(tanh, lambda g, ans, x: mul(g, sub(1.0, square(ans))))
+
+
+@primitive
+def sigmoid(x: Any) -> Any:
+    """1 / (1 + e ** -x), elementwise; dtype kept. Computed from e = e ** -|x| as 1 / (1 + e)
+    for x >= 0 and e / (1 + e) below, so it never overflows and keeps its relative precision
+    far out on both sides. Rule: g * s * (1 - s)."""
+    e = np.exp(-np.abs(x))
+    return np.where(np.asarray(x) >= 0, 1.0 / (1.0 + e), e / (1.0 + e))
+
+
+defvjp(sigmoid, lambda g, ans, x: mul(g, mul(ans, sub(1.0, ans))))
 
 
 @primitive

@@ -7,9 +7,9 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fcgrad import ops
-from fcgrad.gradcheck import GradCheckConfig, compare, gradcheck
-from fcgrad.losses import Loss
+from fcgrad.checking.net_gradcheck import GradCheckConfig, compare, gradcheck
+from fcgrad.engine import ops
+from fcgrad.nn.losses import Loss
 from fcgrad.strategies import manual, vwc
 
 

@@ -13,14 +13,14 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fcgrad import ops, replay
-from fcgrad.autodiff import custom_vjp, grad, primitive, unbox, vjp
+from fcgrad.engine import ops, replay
+from fcgrad.engine.autodiff import custom_vjp, grad, primitive, unbox, vjp
+from fcgrad.engine.replay import cached_vjp
 from fcgrad.errors import ConfigError, ShapeError
-from fcgrad.losses import Loss
-from fcgrad.model import init_params
-from fcgrad.replay import cached_vjp
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import init_params
 from fcgrad.strategies import Workspace, manual, tape
-from tests.test_ops import OP_TABLE
+from tests.engine.test_ops import OP_TABLE
 
 
 def programs(vjp_of: Any) -> dict[Any, replay.Program | replay.NotReplayed]:

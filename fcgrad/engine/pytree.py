@@ -1,7 +1,7 @@
 """Pytrees: nested tuples, lists, dicts and dataclass instances of arrays and numbers.
 
 `tree_flatten` splits one into its leaves and a function that rebuilds it from new
-leaves (`fcgrad.autodiff` boxes the leaves of its arguments and gives gradients the
+leaves (`fcgrad.engine.autodiff` boxes the leaves of its arguments and gives gradients the
 arguments' structure); `tree_paths` names each leaf (`params.layers[0].w`).
 """
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fcgrad.bench import BenchConfig, bench, count_flops, gemm_flops
+from fcgrad.bench.timing import BenchConfig, bench, count_flops, gemm_flops
 from fcgrad.errors import ConfigError
 
 
@@ -68,7 +68,7 @@ def test_bench_train_epoch() -> None:
 
 
 def test_peers_unknown_or_missing(monkeypatch: pytest.MonkeyPatch) -> None:
-    from fcgrad import peers
+    from fcgrad.bench import peers
 
     with pytest.raises(ConfigError, match="choose from"):
         peers.check_available(("tensorflow",))
@@ -95,8 +95,10 @@ def test_bad_config(kw: dict[str, object], message: str) -> None:
 
 @pytest.mark.parametrize("loss", ["mse", "cross-entropy"])
 def test_the_hand_written_numpy_peer_computes_the_same_gradients(loss: str) -> None:
-    from fcgrad import model, peers, strategies
-    from fcgrad.losses import Loss, targets
+    from fcgrad import strategies
+    from fcgrad.bench import peers
+    from fcgrad.nn import model
+    from fcgrad.nn.losses import Loss, targets
 
     rng = np.random.default_rng(0)
     x, labels = rng.standard_normal((100, 784)).astype(np.float32), rng.integers(0, 10, 100)

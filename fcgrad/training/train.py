@@ -15,11 +15,12 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from fcgrad import losses, model, strategies
+from fcgrad import strategies
 from fcgrad.errors import ConfigError, DataError, FcgradError, TrainingDiverged
 from fcgrad.fileio import atomic_path
-from fcgrad.losses import Loss
-from fcgrad.model import Params
+from fcgrad.nn import losses, model
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import Params
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,7 +93,7 @@ class TrainResult:
 
 
 class TrainProgress(Protocol):
-    """Receives progress; `fcgrad.render` implements it with a rich progress bar."""
+    """Receives progress; `fcgrad.cli.render` implements it with a rich progress bar."""
 
     def start_epoch(self, epoch: int, steps: int) -> None: ...
     def step(self, loss: float) -> None: ...

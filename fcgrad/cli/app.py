@@ -1,7 +1,7 @@
 """The `fcgrad` command line: a thin Typer layer over the pure core.
 
 Each command parses options, calls the core, and renders the result with
-`fcgrad.render` (or prints one JSON object with `--json`). A `FcgradError` from
+`fcgrad.cli.render` (or prints one JSON object with `--json`). A `FcgradError` from
 the core becomes one red line on stderr and exit code 1; usage errors exit 2.
 """
 
@@ -27,9 +27,11 @@ from rich.console import Console
 from rich.markup import escape
 from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer's own click
 
-from fcgrad import strategies, userfn
-from fcgrad.bench import BenchConfig, bench
-from fcgrad.check import PrecisionWarning, check_grads
+from fcgrad import strategies
+from fcgrad.bench.timing import BenchConfig, bench
+from fcgrad.checking.check_grads import PrecisionWarning, check_grads
+from fcgrad.checking.net_gradcheck import GradCheckConfig, gradcheck
+from fcgrad.cli import userfn
 from fcgrad.data import (
     DATA_DIR_ENV,
     DEFAULT_MNIST_MIRRORS,
@@ -39,13 +41,12 @@ from fcgrad.data import (
     missing_mnist_files,
     resolve_mirrors,
 )
+from fcgrad.data.normalize import normalize_pair
 from fcgrad.errors import ConfigError, FcgradError
 from fcgrad.fileio import atomic_path, writable_target
-from fcgrad.gradcheck import GradCheckConfig, gradcheck
 from fcgrad.jsonio import finite
-from fcgrad.losses import Loss
-from fcgrad.normalize import normalize_pair
-from fcgrad.train import Checkpoint, TrainConfig, TrainingInterrupted, TrainResult, train
+from fcgrad.nn.losses import Loss
+from fcgrad.training.train import Checkpoint, TrainConfig, TrainingInterrupted, TrainResult, train
 
 
 class _OneLineErrors(typer.core.TyperGroup):
@@ -250,7 +251,7 @@ class Source:
 
 def _download(src: Source, *, force: bool, quiet: bool, **settings: Any) -> Any:
     """download_mnist from the source's mirrors; `settings`: timeout, retries, backoff."""
-    from fcgrad import render
+    from fcgrad.cli import render
 
     defaults = DEFAULT_MNIST_MIRRORS if src.default_mirrors else ()
     sources = resolve_mirrors(src.mirrors, os.environ, defaults=defaults)
@@ -332,7 +333,7 @@ def download(
     json_: Json = False,
 ) -> None:
     """Fetch the four MNIST IDX files, verify their SHA-256, and keep them in DATA_DIR/mnist."""
-    from fcgrad import render
+    from fcgrad.cli import render
 
     report = _download(
         Source.of(data_dir, mirror, no_default_mirrors),
@@ -363,7 +364,7 @@ def normalize(
     json_: Json = False,
 ) -> None:
     """Normalize both sets with the training mean and std, and run the lesson's checks."""
-    from fcgrad import render
+    from fcgrad.cli import render
 
     if output is not None:
         writable_target(output)
@@ -436,7 +437,7 @@ def train_cmd(
 ) -> None:
     """Train the net with mini-batch SGD; report loss and accuracy on the 10,000 valid images."""
 
-    from fcgrad import render
+    from fcgrad.cli import render
 
     checkpoint = Checkpoint.load(resume) if resume is not None else None
     rate = lr if lr is not None else loss.default_lr
@@ -472,7 +473,7 @@ def _train_shown(
     quiet: bool,
 ) -> TrainResult:
     """train(), with the live epoch table unless `quiet`."""
-    from fcgrad import render
+    from fcgrad.cli import render
 
     if quiet:
         return train(*data, config, resume=checkpoint, should_stop=stop, stats=stats)
@@ -603,7 +604,7 @@ def gradcheck_cmd(
 ) -> None:
     """Compare each strategy's gradients with the others' and with float64 central differences,
     or check your own function's gradient with --function."""
-    from fcgrad import render
+    from fcgrad.cli import render
 
     if function is None and (grad or inputs or shape or full or directions != 3):
         raise ConfigError("--grad, --inputs, --shape, --full and --directions go with --function")
@@ -663,7 +664,7 @@ def bench_cmd(
     ] = 64,
 ) -> None:
     """Time each strategy's forward and forward+backward pass on the normalized training set."""
-    from fcgrad import render
+    from fcgrad.cli import render
 
     names = tuple(p.strip() for c in compare or [] for p in c.split(",") if p.strip())
     config = BenchConfig(

@@ -28,12 +28,13 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad import losses, model, strategies
+from fcgrad import strategies
 from fcgrad.checking.kinks import find_kinks, kink_shift, transverse
 from fcgrad.checking.verdict import SCANS, ArrayLine, Differences, differences, judge
 from fcgrad.errors import ConfigError
-from fcgrad.losses import Loss
-from fcgrad.model import Params
+from fcgrad.nn import losses, model
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import Params
 from fcgrad.strategies import LossAndGrads
 
 CROSS_RTOL, CROSS_ATOL_SCALE = 1e-4, 1e-5

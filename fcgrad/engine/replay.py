@@ -1,6 +1,6 @@
 """A tape recorded once and replayed: `cached_vjp`, the tape strategy's fast path.
 
-`fcgrad.autodiff.vjp` records a fresh tape on every call: a `Box` and a `Node`
+`fcgrad.engine.autodiff.vjp` records a fresh tape on every call: a `Box` and a `Node`
 per primitive call, and in the backward pass each VJP rule's own Python (shape
 checks, unbroadcasting, dispatch). At batch 64, where the matrix products take a
 few microseconds, that bookkeeping costs as much as the arithmetic. Yet a
@@ -56,7 +56,7 @@ from typing import Any, Protocol, cast
 
 import numpy as np
 
-from fcgrad.autodiff import (
+from fcgrad.engine.autodiff import (
     Box,
     Node,
     Primitive,
@@ -74,8 +74,8 @@ from fcgrad.autodiff import (
     vjp,
     watching_reads,
 )
+from fcgrad.engine.pytree import _children, _only, tree_flatten
 from fcgrad.errors import ConfigError, ShapeError
-from fcgrad.pytree import _children, _only, tree_flatten
 
 MAX_SIGNATURES = 8  # programs kept per function; a training loop needs two (full and last batch)
 

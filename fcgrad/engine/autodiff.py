@@ -19,11 +19,11 @@ and `pullback(at:in:)`:
 - `primitive`, `nondiff_primitive` (a mask or comparison: recorded, never
   differentiated), `defvjp` and `custom_vjp` to add ops.
 
-`fcgrad.replay.cached_vjp` records a function's tape once per signature and
+`fcgrad.engine.replay.cached_vjp` records a function's tape once per signature and
 replays it, for the same function called again and again (a training step).
 
 Arguments may be Python floats, numpy scalars and arrays, or *pytrees* of them:
-tuples, lists, dicts and dataclass instances (such as `fcgrad.model.Params`).
+tuples, lists, dicts and dataclass instances (such as `fcgrad.nn.model.Params`).
 A gradient has the structure, shapes and dtypes of its argument.
 """
 
@@ -37,9 +37,11 @@ from typing import Any
 
 import numpy as np
 
+from fcgrad.engine.pytree import tree_flatten
+from fcgrad.engine.pytree import (
+    tree_paths as tree_paths,  # (re-exported: part of this module's API)
+)
 from fcgrad.errors import ShapeError, TracedValueError
-from fcgrad.pytree import tree_flatten
-from fcgrad.pytree import tree_paths as tree_paths  # (re-exported: part of this module's API)
 
 VJPRule = Callable[..., Any]
 
@@ -47,7 +49,7 @@ VJPRule = Callable[..., Any]
 # ----------------------------------------------------------------------------- primitives
 
 # Bumped whenever a primitive's forward code or a VJP rule changes, so that programs
-# recorded from the old ones (`fcgrad.replay`) are recorded again.
+# recorded from the old ones (`fcgrad.engine.replay`) are recorded again.
 rules_version = [0]
 
 
@@ -387,7 +389,7 @@ _OP_NAMES.update({"absolute": "abs", "amax": "max", "amin": "min"})
 
 def _op(numpy_name: str) -> Any:
     """The fcgrad.ops op of a numpy name (`subtract`: `sub`), or None (looked up late)."""
-    from fcgrad import ops
+    from fcgrad.engine import ops
 
     name = _OP_NAMES.get(numpy_name, numpy_name)
     fn = getattr(ops, name, None)
@@ -496,7 +498,7 @@ def pull_into(
 def accumulate(total: Any, more: Any) -> Any:
     """The cotangent of a value used more than once: the sum over its uses.
 
-    `+` is numpy's add on arrays and `fcgrad.ops.add` on traced values (higher order).
+    `+` is numpy's add on arrays and `fcgrad.engine.ops.add` on traced values (higher order).
     """
     return total + more
 
@@ -697,7 +699,7 @@ def hvp(f: Callable[..., Any]) -> Callable[[Any, Any], Any]:
     """
 
     def product(x: Any, v: Any) -> Any:
-        from fcgrad.ops import mul, sum
+        from fcgrad.engine.ops import mul, sum
 
         return grad(lambda y: sum(mul(grad(f)(y), v)))(x)
 

@@ -1,7 +1,7 @@
 """The same workload in other libraries, for `fcgrad bench --compare torch,jax,autograd`.
 
 Each peer builds, from the same parameters and data, callables for the phases that
-`fcgrad.bench` times: the forward pass, forward+backward with every gradient (the
+`fcgrad.bench.timing` times: the forward pass, forward+backward with every gradient (the
 input's included), and forward+backward for the weights only; and, for training
 throughput, one SGD epoch at a given batch size. None of these libraries is a
 dependency: install them with the `peers` extra (`pip install 'fcgrad[peers]'`;
@@ -22,8 +22,8 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import ConfigError
-from fcgrad.losses import Loss
-from fcgrad.model import Params
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import Params
 
 PEERS = ("numpy", "torch", "jax", "autograd")
 
@@ -132,7 +132,7 @@ def _torch(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
 def torch_epoch(
     params: Params, x: np.ndarray, y: np.ndarray, loss: Loss, batch_size: int, lr: float, seed: int
 ) -> Callable[[], object]:
-    """One epoch of shuffled mini-batch SGD in PyTorch eager, as `fcgrad.train` runs it."""
+    """One epoch of shuffled mini-batch SGD in PyTorch eager, as `fcgrad.training.train` runs it."""
     torch, ws, tx, ty = _torch_tensors(params, x, y, loss)
 
     def epoch() -> object:

@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from fcgrad import autodiff, custom_vjp, grad, hvp, ops
-from fcgrad.check import PrecisionWarning, check_grads
+from fcgrad import custom_vjp, grad, hvp
+from fcgrad.checking.check_grads import PrecisionWarning, check_grads
+from fcgrad.engine import autodiff, ops
 from fcgrad.errors import ConfigError, GradCheckFailed
-from fcgrad.losses import Loss
-from fcgrad.model import init_params
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.model import init_params
 from fcgrad.strategies import manual, tape
 
 rng = np.random.default_rng(0)

@@ -1,8 +1,8 @@
 """Rich rendering of the core's result objects: tables, progress bars, live training display.
 
 Nothing here computes: each function takes a result from `fcgrad.data`,
-`fcgrad.normalize`, `fcgrad.train`, `fcgrad.gradcheck` or `fcgrad.bench` and
-draws it. Progress goes to stderr so that stdout stays clean for `--json`.
+`fcgrad.data.normalize`, `fcgrad.training`, `fcgrad.checking.net_gradcheck` or
+`fcgrad.bench.timing` and draws it. Progress goes to stderr so that stdout stays clean for `--json`.
 """
 
 from __future__ import annotations
@@ -29,12 +29,12 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from fcgrad.bench import BenchResult
-from fcgrad.check import GradCheckReport
+from fcgrad.bench.timing import BenchResult
+from fcgrad.checking.check_grads import GradCheckReport
+from fcgrad.checking.net_gradcheck import TESTSAME, GradCheckResult
 from fcgrad.data import DownloadReport
-from fcgrad.gradcheck import TESTSAME, GradCheckResult
-from fcgrad.normalize import NormalizeReport
-from fcgrad.train import EpochResult, TrainResult
+from fcgrad.data.normalize import NormalizeReport
+from fcgrad.training.train import EpochResult, TrainResult
 
 PASS, FAIL = "[green]pass[/]", "[bold red]FAIL[/]"
 
@@ -150,7 +150,7 @@ def epoch_table(rows: list[EpochResult], title: str) -> Table:
 
 
 class TrainDisplay:
-    """A `fcgrad.train.TrainProgress`: a live epoch table above a step progress bar."""
+    """A `fcgrad.training.train.TrainProgress`: a live epoch table above a step progress bar."""
 
     def __init__(self, live: Live, title: str) -> None:
         self._live = live

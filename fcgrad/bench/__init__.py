@@ -1,0 +1,1 @@
+"""Timings: each strategy against a GEMM reference (`timing`) and other libraries (`peers`)."""

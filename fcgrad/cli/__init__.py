@@ -1,0 +1,1 @@
+"""The `fcgrad` command line: Typer commands (`app`) and their rendering (`render`)."""
