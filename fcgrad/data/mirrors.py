@@ -132,22 +132,26 @@ def _local_mirror(value: str) -> Mirror | None:
     return Mirror("local", str(folder.resolve()))
 
 
-def parse_mirror(value: str, origin: str = "mirror") -> Mirror:
+def parse_mirror(value: str, origin: str = "mirror", *, param: str | None = None) -> Mirror:
     """Turn one mirror string into a Mirror.
 
     Accepts an http(s) URL or an existing folder (plain path or file:// URL).
-    Raises ConfigError naming `value` (and `origin`, where it came from) otherwise.
+    Raises ConfigError naming `value` and `origin`, where it came from (a value of the
+    parameter `param` carries that name as the error's `param`), otherwise.
     """
     text = value.strip()
     if not text:
-        raise ConfigError(f"empty MNIST mirror ({origin}): give an http(s) URL or a folder")
+        raise ConfigError(
+            f"empty MNIST mirror ({origin}): give an http(s) URL or a folder", param=param
+        )
     lowered = text.lower()
     is_http = lowered.startswith(("http://", "https://"))
     mirror = _http_mirror(text) if is_http else _local_mirror(text)
     if mirror is None:
         raise ConfigError(
             f"bad MNIST mirror {value!r} ({origin}): it is neither an http(s) URL "
-            "nor an existing folder"
+            "nor an existing folder",
+            param=param,
         )
     return mirror
 
@@ -168,17 +172,18 @@ def resolve_mirrors(
     otherwise quietly fall through to the internet mirrors); blanks in the variable are
     separators.
 
-    Raises ConfigError naming any value that is neither http(s) nor an existing folder.
+    Raises ConfigError naming any value that is neither http(s) nor an existing folder
+    (for one of `user_mirrors`, the origin in its message and its param are "user_mirrors").
     """
     env = os.environ if env is None else env
     sources = [
-        *((v, "--mirror") for v in user_mirrors),
-        *((v, MIRRORS_ENV) for v in _env_values(env)),
-        *((v, "default") for v in defaults),
+        *((v, "user_mirrors", "user_mirrors") for v in user_mirrors),
+        *((v, MIRRORS_ENV, None) for v in _env_values(env)),
+        *((v, "default", None) for v in defaults),
     ]
     mirrors: list[Mirror] = []
-    for value, origin in sources:
-        mirror = parse_mirror(value, origin)
+    for value, origin, param in sources:
+        mirror = parse_mirror(value, origin, param=param)
         if mirror not in mirrors:
             mirrors.append(mirror)
     return mirrors

@@ -327,9 +327,30 @@ def test_report_to_dict_is_json(mnist_copy: Path, dead_mirror_url: str):
     }
 
 
-def test_no_mirrors_is_config_error(tmp_path: Path):
-    with pytest.raises(ConfigError):
+def test_no_mirrors_is_config_error_naming_the_parameter(tmp_path: Path):
+    message = r"^no MNIST mirrors to download from; give at least one in mirrors"
+    with pytest.raises(ConfigError, match=message) as info:
         download_mnist(tmp_path, [])
+    assert info.value.param == "mirrors"
+
+
+@pytest.mark.parametrize(
+    ("setting", "message"),
+    [
+        ({"retries": -1}, "retries must be 0 or more, got -1"),
+        ({"backoff": float("nan")}, "backoff must be 0 or more seconds, got nan"),
+        ({"timeout": 0}, "timeout must be above 0 seconds, got 0"),
+    ],
+)
+def test_bad_setting_is_config_error_naming_the_parameter(
+    tmp_path: Path, setting: dict[str, Any], message: str
+):
+    with pytest.raises(ConfigError) as info:
+        download_mnist(tmp_path, [parse_mirror(str(tmp_path))], **setting)
+    assert str(info.value) == message
+    assert info.value.param == next(iter(setting))
+    assert "--" not in message
+    assert not (tmp_path / "mnist").exists()  # checked before anything is written
 
 
 def test_verify_file(shared_mnist: Path, bad_folders: dict[str, Path], tmp_path: Path):

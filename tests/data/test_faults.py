@@ -19,8 +19,7 @@ from typing import Any
 
 import pytest
 
-from fcgrad.data import Mirror, download_mnist, load_mnist, parse_mirror
-from fcgrad.data import download as download_module
+from fcgrad.data import Mirror, download_mnist, load_mnist, parse_mirror, partfile, transfer
 from fcgrad.errors import DataError, DownloadError
 from tests.data.faulty_server import (
     HTML,
@@ -368,14 +367,14 @@ def test_backoff_doubles_and_is_capped(
     tmp_path: Path, servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     slept: list[float] = []
-    monkeypatch.setattr(download_module, "_sleep", slept.append)
+    monkeypatch.setattr(transfer, "_sleep", slept.append)
     a, b = servers(), servers()
     for server in (a, b):
         server.plan(TRAIN_IMAGES, then=status(503))
     with pytest.raises(DownloadError) as info:
         fetch(tmp_path, [http(a), http(b)], retries=2, backoff=1.0)
     assert slept == [1.0, 2.0, 1.0, 1.0]  # 1, 2, then the 5 s budget runs out
-    assert sum(slept) <= download_module.MAX_BACKOFF_SECONDS
+    assert sum(slept) <= transfer.MAX_BACKOFF_SECONDS
     message = str(info.value)
     assert "\n" not in message
     assert message.count(f"{a.url}{TRAIN_IMAGES} (HTTP 503)") == 3
@@ -394,7 +393,7 @@ def test_full_disk_is_a_data_error_naming_the_folder(
         out.write(data)
         written.append(len(data))
 
-    monkeypatch.setattr(download_module, "_write_bytes", write)
+    monkeypatch.setattr(partfile, "_write_bytes", write)
     server = servers()
     with pytest.raises(DataError) as info:
         fetch(tmp_path, [http(server)])

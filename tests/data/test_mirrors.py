@@ -53,8 +53,9 @@ def test_blank_separators_in_the_variable_are_ignored() -> None:
 @pytest.mark.parametrize("value", ["", "  "])
 def test_an_empty_mirror_value_is_an_error(value: str) -> None:
     # silently dropping it would send the download to the internet mirrors instead
-    with pytest.raises(ConfigError, match="empty MNIST mirror"):
+    with pytest.raises(ConfigError, match=r"^empty MNIST mirror \(user_mirrors\): ") as info:
         resolve_mirrors([value], env={})
+    assert info.value.param == "user_mirrors"
 
 
 @pytest.mark.parametrize("value", ["http://[::1", "http://host:port/"])
@@ -114,8 +115,10 @@ def test_http_url_for_file() -> None:
 def test_bad_user_values_rejected_by_name(value: str) -> None:
     with pytest.raises(ConfigError) as info:
         resolve_mirrors([value], env={})
-    assert repr(value) in str(info.value)
-    assert "--mirror" in str(info.value)
+    message = str(info.value)
+    assert message.startswith(f"bad MNIST mirror {value!r} (user_mirrors): ")
+    assert info.value.param == "user_mirrors"
+    assert "--" not in message  # the CLI puts its flag in place of the parameter's name
 
 
 def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
@@ -124,6 +127,7 @@ def test_bad_env_value_names_the_variable(tmp_path: Path) -> None:
         resolve_mirrors([], env={"FCGRAD_MNIST_MIRRORS": f"http://ok.test/ {missing}"})
     assert str(missing) in str(info.value)
     assert "FCGRAD_MNIST_MIRRORS" in str(info.value)
+    assert info.value.param is None  # an environment variable, not a parameter
 
 
 def test_a_file_is_not_a_folder(tmp_path: Path) -> None:

@@ -1,0 +1,284 @@
+"""One file from one mirror: the HTTP transfer, with its timeouts, retries and backoff.
+
+An attempt streams the file (``Accept-Encoding: identity``: the ``.gz`` bytes as served)
+into a PartFile through a Verifier, resuming kept bytes with ``Range: bytes=N-``, and
+classifies what went wrong: a transient failure (HTTP 408, 425, 429, 500, 502, 503, 504,
+a timeout, a connection reset or closed, a body cut short) is retried on the same mirror
+after an exponential backoff, any other moves on to the next mirror. `timeout` is
+seconds for connecting and for each read; MAX_BACKOFF_SECONDS bounds the sleep of one
+`download_mnist` call, all files together.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import re
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import requests
+
+from fcgrad.data.idx import CHUNK_BYTES
+from fcgrad.data.mirrors import Mirror, MnistFile
+from fcgrad.data.partfile import PartFile
+from fcgrad.data.report import DownloadProgress
+from fcgrad.data.verify import Rejected, Verifier, idx_reason
+from fcgrad.errors import IDXError
+
+HTTP_CHUNK_BYTES = 64 * 1024
+"""Bytes per read from a server: what a broken-off transfer can lose beyond what was kept."""
+
+MAX_BACKOFF_SECONDS = 5.0
+"""Most seconds one `download_mnist` call sleeps between retries, all files together."""
+
+TRANSIENT_HTTP_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
+"""HTTP statuses worth retrying on the same mirror."""
+
+_sleep = time.sleep  # the backoff's sleep (tests replace it)
+
+
+@dataclass
+class Job:
+    """What one `download_mnist` call shares across its files: the destination folder,
+    the HTTP session, `timeout` (seconds), `retries`, `backoff` (seconds) and the backoff
+    budget left (seconds)."""
+
+    folder: Path
+    session: requests.Session
+    timeout: float
+    progress: DownloadProgress
+    retries: int
+    backoff: float
+    backoff_left: float = MAX_BACKOFF_SECONDS
+
+    def delay(self, retry: int) -> float | None:
+        """Seconds to sleep before retry number `retry` (1, 2, ...); None when the
+        backoff budget of this call is spent (then the next mirror is tried instead)."""
+        if self.backoff_left <= 0:
+            return None
+        wanted: float = min(self.backoff * 2 ** (retry - 1), self.backoff_left)
+        if self.backoff > 0:
+            self.backoff_left -= wanted
+        return wanted
+
+
+class _Failure(Exception):
+    """One failed attempt (internal): why, whether to retry this mirror, whether the bytes
+    written so far must go."""
+
+    def __init__(self, reason: str, *, transient: bool, discard: bool) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.transient = transient
+        self.discard = discard
+
+
+# ----------------------------------------------------------------------------- reasons
+
+_CONNECTION_REASONS = [  # (text in the exception, reason, transient)
+    ("refused", "connection refused", False),
+    ("timed out", "timed out", True),
+    ("NameResolution", "host not found", False),
+    ("Name or service not known", "host not found", False),
+    ("reset", "connection reset", True),
+    ("RemoteDisconnected", "connection closed without a response", True),
+    ("aborted", "connection aborted", True),
+]
+_INCOMPLETE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
+
+
+def _connection_reason(exc: requests.ConnectionError) -> tuple[str, bool]:
+    text = str(exc)
+    for needle, reason, transient in _CONNECTION_REASONS:
+        if needle in text:
+            return reason, transient
+    return "connection failed", False
+
+
+def _broken_reason(exc: requests.exceptions.ChunkedEncodingError) -> str:
+    text = str(exc)
+    match = _INCOMPLETE.search(text)
+    if match:
+        got, more = match.groups()
+        return f"body cut short ({got} bytes received, {more} more announced)"
+    if "reset" in text:
+        return "connection reset during transfer"
+    return "connection broken during transfer"
+
+
+def _classify(exc: Exception, source: str, resumed: bool) -> _Failure:
+    """The _Failure for an exception raised by one attempt."""
+    if isinstance(exc, (IDXError, Rejected)):
+        reason = idx_reason(exc, source) if isinstance(exc, IDXError) else str(exc)
+        if resumed:  # the kept bytes may be another mirror's compression: start over
+            return _Failure(f"{reason} after resuming", transient=True, discard=True)
+        return _Failure(reason, transient=False, discard=True)
+    if isinstance(exc, requests.HTTPError) and exc.response is not None:
+        code = exc.response.status_code
+        return _Failure(f"HTTP {code}", transient=code in TRANSIENT_HTTP_STATUS, discard=False)
+    if isinstance(exc, requests.Timeout):
+        return _Failure("timed out", transient=True, discard=False)
+    if isinstance(exc, requests.exceptions.ChunkedEncodingError):
+        return _Failure(_broken_reason(exc), transient=True, discard=False)
+    if isinstance(exc, requests.ConnectionError):
+        reason, transient = _connection_reason(exc)
+        return _Failure(reason, transient=transient, discard=False)
+    if isinstance(exc, requests.RequestException):
+        return _Failure(f"request failed ({type(exc).__name__})", transient=False, discard=False)
+    if isinstance(exc, OSError):  # reading a local mirror
+        return _Failure(str(exc.strerror or exc), transient=False, discard=False)
+    return _Failure(str(exc), transient=False, discard=False)
+
+
+# ----------------------------------------------------------------------------- one attempt
+
+
+@dataclass
+class _Body:
+    offset: int  # where these bytes start in the file: 0, or the resume point
+    total: int | None  # the whole file's size in bytes, if known
+    url: str  # after redirects (a path for a local mirror)
+    chunks: Iterator[bytes]
+
+
+class _RangeNotSatisfiable(Exception):
+    """The server answered 416 to our Range request (internal)."""
+
+
+_CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)$")
+
+
+def _content_length(response: requests.Response) -> int | None:
+    value = response.headers.get("Content-Length", "")
+    return int(value) if value.isdigit() else None
+
+
+def _partial_body(response: requests.Response, offset: int) -> _Body:
+    value = response.headers.get("Content-Range", "").strip()
+    match = _CONTENT_RANGE.match(value)
+    if not match or int(match.group(1)) != offset:
+        raise _Failure(
+            f"answered a resume from byte {offset} with Content-Range {value!r}",
+            transient=False,
+            discard=False,
+        )
+    total = int(match.group(3)) if match.group(3).isdigit() else None
+    return _Body(offset, total, response.url, response.iter_content(HTTP_CHUNK_BYTES))
+
+
+@contextlib.contextmanager
+def _open_body(mirror: Mirror, name: str, offset: int, job: Job) -> Iterator[_Body]:
+    """Open the file `name` on `mirror`, asking for the bytes from `offset` on; the _Body
+    says where the bytes really start (0 when the server sends the whole file)."""
+    source = mirror.url(name)
+    if mirror.is_local:
+        with open(source, "rb") as f:
+            size = os.fstat(f.fileno()).st_size
+            start = offset if offset <= size else 0
+            f.seek(start)
+            yield _Body(start, size, source, iter(lambda: f.read(CHUNK_BYTES), b""))
+        return
+    headers = {"Accept-Encoding": "identity"}  # we want the .gz bytes, not a decoded body
+    if offset:
+        headers["Range"] = f"bytes={offset}-"
+    timeout = (job.timeout, job.timeout)
+    with job.session.get(source, stream=True, timeout=timeout, headers=headers) as response:
+        if offset and response.status_code == 416:
+            raise _RangeNotSatisfiable
+        response.raise_for_status()
+        if response.status_code == 206:
+            yield _partial_body(response, offset)
+        else:
+            chunks = response.iter_content(HTTP_CHUNK_BYTES)
+            yield _Body(0, _content_length(response), response.url, chunks)
+
+
+_ATTEMPT_FAILURES = (requests.RequestException, OSError, IDXError, Rejected)
+
+
+def _refeed(part: PartFile, spec: MnistFile, source: str) -> tuple[Verifier, int]:
+    """A verifier fed the bytes already in `part`, and how many there are; bytes that
+    cannot be the start of the file are dropped (then the transfer starts at 0)."""
+    verifier = Verifier(spec, source, require_gzip=True)
+    if part.size == 0:
+        return verifier, 0
+    try:
+        for chunk in part.chunks():
+            verifier.feed(chunk)
+    except (IDXError, Rejected):
+        part.reset()
+        return Verifier(spec, source, require_gzip=True), 0
+    return verifier, part.size
+
+
+def _attempt(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job) -> str:
+    """Fetch `spec` from `mirror` into `part`, verify it and rename it into place.
+
+    Returns the URL the bytes came from (after redirects); raises _Failure for a failed
+    attempt, LocalError when our own file cannot be written.
+    """
+    source = mirror.url(spec.name)
+    verifier, offset = _refeed(part, spec, source)
+    started = ok = resumed = False
+    try:
+        with _open_body(mirror, spec.name, offset, job) as body:
+            if body.offset != offset:  # the server sent the whole file: start over
+                part.reset()
+                verifier = Verifier(spec, source, require_gzip=True)
+            resumed = body.offset > 0
+            job.progress.start(spec.name, body.total, body.url)
+            started = True
+            if body.offset:
+                job.progress.advance(body.offset)
+            for chunk in body.chunks:
+                part.write(chunk)
+                verifier.feed(chunk)
+                job.progress.advance(len(chunk))
+        verifier.finish()
+        part.commit(job.folder / spec.name)
+        ok = True
+        return body.url
+    except _RangeNotSatisfiable:
+        if not verifier.complete:
+            raise _Failure(
+                f"HTTP 416 (cannot resume at byte {offset})", transient=True, discard=True
+            ) from None
+        resumed = True  # every byte was already here, from an earlier transfer
+        try:
+            verifier.finish()
+        except (IDXError, Rejected) as exc:
+            raise _classify(exc, source, resumed) from None
+        part.commit(job.folder / spec.name)
+        return source
+    except _ATTEMPT_FAILURES as exc:
+        raise _classify(exc, source, resumed) from None
+    finally:
+        if started:
+            job.progress.end(ok)
+
+
+# ----------------------------------------------------------------------------- one mirror
+
+
+def try_mirror(
+    spec: MnistFile, mirror: Mirror, part: PartFile, job: Job, attempts: list[tuple[str, str]]
+) -> str | None:
+    """Up to 1 + job.retries attempts on `mirror`; the final URL on success, else None."""
+    for retry in range(job.retries + 1):
+        if retry:
+            delay = job.delay(retry)
+            if delay is None:
+                return None
+            _sleep(delay)
+        try:
+            return _attempt(spec, mirror, part, job)
+        except _Failure as failure:
+            attempts.append((mirror.url(spec.name), failure.reason))
+            if failure.discard:
+                part.reset()
+            if not failure.transient:
+                return None
+    return None
