@@ -45,12 +45,14 @@ between raises numpy's ValueError ("... is read-only"), as with `vjp`,
 instead of giving the old point's value with the new point's gradient. (The
 function's `value_and_grad`, which calls the pullback at once, and `value` hold
 nothing: a training step pays nothing for it.)
+
+`Program` and `Step` are in `fcgrad.engine.program`, the recording (`_trace`, the second
+recording on `_other_values`, `ReplayWarning`) in `fcgrad.engine.recording`; this module
+keeps the programs per signature and runs them.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import warnings
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol, cast
 
@@ -58,309 +60,41 @@ import numpy as np
 
 from fcgrad.engine.autodiff import (
     Box,
-    Node,
-    Primitive,
-    Tape,
-    _box_input,
-    _unbox,
     check_into,
     hold,
-    holding_fixed,
     input_value,
-    is_number,
     leaf_grad,
     rules_version,
     shape_of,
-    vjp,
-    watching_reads,
 )
+from fcgrad.engine.program import _NO_BUFFERS, Program, Step, _copy
 from fcgrad.engine.pytree import _children, _only, tree_flatten
+from fcgrad.engine.recording import (
+    NotReplayed,
+    Pullback,
+    ReplayWarning,
+    _fresh_vjp,
+    _record,
+)
+from fcgrad.engine.traced import _unbox
 from fcgrad.errors import ConfigError, ShapeError
+
+# the API, with what it re-exports from `program` and `recording`
+__all__ = [
+    "MAX_SIGNATURES",
+    "CachedVJP",
+    "NotReplayed",
+    "Program",
+    "Pullback",
+    "ReplayWarning",
+    "Step",
+    "cached_vjp",
+    "treedef",
+]
 
 MAX_SIGNATURES = 8  # programs kept per function; a training loop needs two (full and last batch)
 
-Pullback = Callable[..., tuple[Any, ...]]
 Span = tuple[int, int, Callable[[list[Any]], Any]]  # an argument's leaves: start, stop, unflatten
-Compiled = Callable[[list[Any], dict[int, np.ndarray]], None]
-
-
-class Step:
-    """One primitive call: `slots[out] = prim.fwd(*(slots[i] for i in args), **kwargs)`."""
-
-    __slots__ = ("args", "kwargs", "out", "prim")
-
-    def __init__(self, prim: Primitive, args: tuple[int, ...], kwargs: dict[str, Any], out: int):
-        self.prim = prim
-        self.args = args
-        self.kwargs = kwargs
-        self.out = out
-
-
-class Program:
-    """A function's forward and backward pass as two straight-line lists of `Step`s.
-
-    `template` is the initial slot list: the input leaves (slots 0 .. n_inputs-1,
-    all arguments flattened, empty here), the output's cotangent (slot `cotangent`),
-    the constants the recording saw, and one slot per step's output. `value` and
-    `grads` (one per differentiated leaf) are slots; `fresh` are the gradient slots
-    holding a constant (the zeros of a leaf the output does not depend on), which
-    are copied for each caller (as is a constant `value`).
-    """
-
-    def __init__(
-        self,
-        template: list[Any],
-        steps: tuple[list[Step], list[Step]],
-        value: int,
-        grads: list[int],
-        version: int,
-    ) -> None:
-        self.template = template
-        self.n_inputs = template.index(_COTANGENT)
-        self.cotangent = self.n_inputs
-        self.forward_steps, self.backward_steps = steps
-        self.value, self.grads = value, grads
-        self.version = version  # `rules_version` when recorded
-        outputs = {s.out for s in (*self.forward_steps, *self.backward_steps)}
-        self.fresh = {i for i in (value, *grads) if i > self.cotangent and i not in outputs}
-        # the value is made read-only when the backward pass reads it (as vjp freezes it)
-        self.freeze_value = value in outputs and any(value in s.args for s in self.backward_steps)
-        read = {i for s in (*self.forward_steps, *self.backward_steps) for i in s.args}
-        # the arrays f closes over (and the rules' constants), held read-only with the inputs
-        self.constants = [
-            template[i]
-            for i in sorted(read)
-            if i > self.cotangent and type(template[i]) is np.ndarray
-        ]
-        # steps that may write straight into a caller's array: their output is one leaf's
-        # gradient and is read by no other step
-        writable = {s.out for s in self.backward_steps if grads.count(s.out) == 1} - read
-        dead = self._dead_after()
-        n = len(self.forward_steps)
-        self._forward, self._forward_source = _compile(
-            self.forward_steps, set(), dead[:n], "forward"
-        )
-        self._backward, self._backward_source = _compile(
-            self.backward_steps, writable, dead[n:], "backward"
-        )
-
-    def _dead_after(self) -> list[list[int]]:
-        """For each step (forward, then backward), the step outputs no later step reads and
-        the caller does not get: freed right there, so that a full-batch pass holds no
-        more intermediate arrays than it needs."""
-        steps = self.forward_steps + self.backward_steps
-        last: dict[int, int] = {s.out: k for k, s in enumerate(steps)}  # unread: freed at once
-        for k, step in enumerate(steps):
-            for i in step.args:
-                if i in last:
-                    last[i] = k
-        for i in (self.value, *self.grads):
-            last.pop(i, None)
-        dead: list[list[int]] = [[] for _ in steps]
-        for i, k in last.items():
-            dead[k].append(i)
-        return dead
-
-    def forward(self, leaves: list[Any]) -> list[Any]:
-        """Every slot's value after the forward steps on new input leaves."""
-        vals = self.template.copy()
-        vals[: self.n_inputs] = leaves
-        self._forward(vals, _NO_BUFFERS)
-        return vals
-
-    def backward(self, vals: list[Any], cotangent: Any, into: dict[int, np.ndarray]) -> list[Any]:
-        """The gradient slots' values after the backward steps, from the output's `cotangent`.
-
-        `into` maps gradient slots to C-contiguous arrays that the step computing the slot
-        writes into, where it can (matmul) and nothing else reads the slot.
-        """
-        vals[self.cotangent] = cotangent
-        self._backward(vals, into)
-        return [_copy(vals[i]) if i in self.fresh else vals[i] for i in self.grads]
-
-    def same_as(self, other: Program) -> bool:
-        """Whether two recordings are the same program: steps, slots and constants."""
-        mine = self.forward_steps + self.backward_steps
-        theirs = other.forward_steps + other.backward_steps
-        return (
-            (len(self.forward_steps), len(mine), self.value, self.grads)
-            == (len(other.forward_steps), len(theirs), other.value, other.grads)
-            and _same(self.template, other.template)
-            and all(_same_step(a, b) for a, b in zip(mine, theirs))
-        )
-
-    @property
-    def source(self) -> str:
-        """The Python code the steps were compiled to (one numpy call per line)."""
-        return self._forward_source + "\n\n" + self._backward_source
-
-
-_COTANGENT = object()  # the cotangent's place in a template
-
-
-def _copy(x: Any) -> Any:
-    return x.copy() if isinstance(x, np.ndarray) else x
-
-
-_NO_BUFFERS: dict[int, np.ndarray] = {}
-
-
-def _same_step(a: Step, b: Step) -> bool:
-    return (a.prim, a.args, a.out) == (b.prim, b.args, b.out) and _same(a.kwargs, b.kwargs)
-
-
-def _same(a: Any, b: Any) -> bool:
-    """Equal constants of two recordings: same type, and equal values (NaN equal to NaN)."""
-    if type(a) is not type(b):
-        return False
-    if isinstance(a, (np.ndarray, np.generic)):
-        return a.shape == b.shape and a.dtype == b.dtype and np.array_equal(a, b, equal_nan=True)
-    if isinstance(a, float):
-        return a == b or (a != a and b != b)
-    if isinstance(a, (tuple, list)):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if isinstance(a, dict):
-        return a.keys() == b.keys() and all(_same(a[k], b[k]) for k in a)
-    return bool(a is b or a == b)
-
-
-def _compile(
-    steps: list[Step], writable: set[int], dead: list[list[int]], name: str
-) -> tuple[Compiled, str]:
-    """Steps as one straight-line Python function `name(v, o)`: `v` is the slot list, `o`
-    maps slots to arrays to write into. With no interpreter loop a step costs about
-    0.3 µs less, which at batch 64 is a tenth of a training step.
-
-    A step whose output is in `writable` and whose primitive has a `fwd_into` writes
-    into `o[slot]` when `o` has one. After step k, the slots `dead[k]` are emptied.
-    """
-    env: dict[str, Any] = {}
-    lines = [f"def {name}(v, o):"]
-    for k, step in enumerate(steps):
-        env[f"f{k}"], env[f"kw{k}"] = step.prim.fwd, step.kwargs
-        call = ", ".join([*(f"v[{i}]" for i in step.args), *([f"**kw{k}"] if step.kwargs else [])])
-        if step.out in writable and step.prim.fwd_into is not None:
-            env[f"into{k}"] = step.prim.fwd_into
-            lines.append(f"    b = o.get({step.out})")
-            lines.append(
-                f"    v[{step.out}] = f{k}({call}) if b is None else into{k}({call}, out=b)"
-                f"  # {step.prim.name}"
-            )
-        else:
-            lines.append(f"    v[{step.out}] = f{k}({call})  # {step.prim.name}")
-        if dead[k]:
-            lines.append("    " + " = ".join(f"v[{i}]" for i in dead[k]) + " = None")
-    lines.append("    return None")
-    source = "\n".join(lines)
-    exec(compile(source, f"<fcgrad program: {name}>", "exec"), env)
-    return env[name], source
-
-
-# ----------------------------------------------------------------------------- recording
-
-
-class _Recorder:
-    """Turns an outer tape, holding a forward and a backward pass, into a `Program`."""
-
-    def __init__(self, inputs: list[Box], cotangent: Box) -> None:
-        self.template: list[Any] = [None] * len(inputs) + [_COTANGENT]
-        self.slot_of = {id(b.node): i for i, b in enumerate([*inputs, cotangent])}
-
-    def program(
-        self, tape: Tape, n_forward: int, value: Any, grads: list[Any], version: int
-    ) -> Program:
-        steps = [self.step(node) for node in tape.nodes]
-        value_slot, grad_slots = self.slot(value), [self.slot(g) for g in grads]
-        return Program(
-            self.template, (steps[:n_forward], steps[n_forward:]), value_slot, grad_slots, version
-        )
-
-    def slot(self, value: Any) -> int:
-        """The slot of a value traced on the tape, or a new constant slot for a plain one."""
-        if type(value) is Box and id(value.node) in self.slot_of:
-            return self.slot_of[id(value.node)]
-        if type(value) is Box:
-            raise TypeError("cached_vjp: f reads a value traced outside it; use vjp")
-        self.template.append(value)
-        return len(self.template) - 1
-
-    def step(self, node: Node) -> Step:
-        assert node.prim is not None
-        traced = dict(node.parents)
-        args = tuple(
-            self.slot_of[id(traced[i])] if i in traced else self.slot(a)
-            for i, a in enumerate(node.args)
-        )
-        out = self.slot_of[id(node)] = len(self.template)
-        self.template.append(None)
-        return Step(node.prim, args, node.kwargs, out)
-
-
-def _trace(f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]) -> Program:
-    """Trace f's forward pass and its pullback on one outer tape (see the module docstring).
-
-    The outer tape is only ever replayed, never differentiated: its inputs need no
-    gradient, so primitives without a rule for an argument that is not differentiated
-    record there as they run under `vjp`.
-    """
-    version = rules_version[0]
-    tape = Tape()
-    inputs: list[Box] = []
-    boxed = []
-    for argnum, arg in enumerate(args):
-        leaves, unflatten = tree_flatten(arg)
-        mine = [
-            _box_input(leaf, tape) if argnum in nums else _box_as_is(leaf, tape) for leaf in leaves
-        ]
-        for box in mine:
-            box.node.needs_grad = False
-        inputs.extend(mine)
-        boxed.append(unflatten(mine))
-    reader = "f"  # who read a value, if one is read: f in the forward pass, a rule after it
-    with watching_reads() as reads:
-        try:
-            value, pullback = _fresh_vjp(f, nums, tuple(boxed))
-            n_forward = len(tape.nodes)
-            if not reads:
-                reader = "a VJP rule"
-            cotangent = _box_input(np.ones_like(_unbox(value)), tape)
-            grads = [leaf for g in pullback(cotangent) for leaf in tree_flatten(g)[0]]
-        except Exception as exc:
-            if reads:
-                raise _ReadValue(reader, reads[0]) from exc
-            raise
-    if reads:
-        raise _ReadValue(reader, reads[0])
-    return _Recorder(inputs, cotangent).program(tape, n_forward, value, grads, version)
-
-
-class _ReadValue(Exception):
-    """`f` or a VJP rule read a traced value while a program was recorded."""
-
-    def __init__(self, reader: str, how: str) -> None:
-        super().__init__(
-            f"{reader} read a traced value ({how}): the value, or a branch on it, would be "
-            "baked into the program"
-        )
-
-
-def _box_as_is(leaf: Any, tape: Tape) -> Box:
-    """A non-differentiated input, boxed without `input_value`'s conversion of integers (so
-    that a Python int stays a weak scalar, as in `vjp`)."""
-    if not is_number(leaf):
-        raise TypeError(
-            f"cached_vjp: an argument not differentiated is a {type(leaf).__name__}; pass "
-            "numbers and arrays, and close over anything else"
-        )
-    return Box(leaf, tape, Node(None, (), {}, leaf, ()))
-
-
-@dataclasses.dataclass(frozen=True)
-class NotReplayed:
-    """Why a signature runs on a fresh tape each call instead of a program."""
-
-    reason: str
-    version: int  # `rules_version` when decided
 
 
 class CachedVJP(Protocol):
@@ -375,58 +109,6 @@ class CachedVJP(Protocol):
     def value_and_grad(
         self, *args: Any, into: dict[int, np.ndarray] | None = None
     ) -> tuple[Any, tuple[Any, ...]]: ...
-
-
-class ReplayWarning(RuntimeWarning):
-    """A signature of a `cached_vjp` function cannot be replayed: it runs on fresh tapes."""
-
-
-def _record(
-    f: Callable[..., Any], args: tuple[Any, ...], nums: tuple[int, ...]
-) -> Program | NotReplayed:
-    """A program for these arguments' signature, or why there is none (also warned, as a
-    `ReplayWarning`): `f` or a rule read a traced value, recording the pullback raised
-    (`vjp` raises it when the pullback is called), or a second recording on other values
-    differed or raised."""
-    version = rules_version[0]
-    try:
-        program = _trace(f, args, nums)
-        with np.errstate(all="ignore"):
-            again = _trace(f, tuple(_other_values(a) for a in args), nums)
-    except _ReadValue as exc:
-        reason = str(exc)
-    except Exception as exc:
-        vjp(holding_fixed(f, args, nums), *(args[i] for i in nums))  # the forward's own error
-        reason = f"recording raised {type(exc).__name__}: {exc}"
-    else:
-        if program.same_as(again):
-            return program
-        reason = (
-            "a second recording on other values differed: f or a rule depends on something "
-            "besides the arguments (a random number, a global)"
-        )
-    warnings.warn(f"cached_vjp: {reason}; it runs on a fresh tape", ReplayWarning, stacklevel=4)
-    return NotReplayed(reason, version)
-
-
-def _other_values(tree: Any) -> Any:
-    """The same structure, shapes and dtypes with other values: floats become 0.25 - 1.5 x
-    with the rows reversed (no value is its own image but 0.1), integer arrays are only
-    reversed (to stay in their range) and a Python int grows by one."""
-    leaves, unflatten = tree_flatten(tree)
-    out = []
-    for x in leaves:
-        if not is_number(x):
-            out.append(x)
-        elif isinstance(x, int) and not isinstance(x, np.generic):
-            out.append(x + 1)  # (not negative: it may meet unsigned arrays)
-        elif np.result_type(x).kind not in "fc":  # integers and flags: only moved
-            out.append(x[::-1] if isinstance(x, np.ndarray) and x.ndim else x)
-        else:
-            a = np.asarray(x)
-            other = (0.25 - 1.5 * a[::-1] if a.ndim else 0.25 - 1.5 * a).astype(a.dtype)
-            out.append(other if isinstance(x, np.ndarray) else type(x)(other))
-    return unflatten(out)
 
 
 # ----------------------------------------------------------------------------- calling
@@ -613,18 +295,3 @@ def _into_slots(
             k = sum(spans[i][1] - spans[i][0] for i in nums[: nums.index(argnum)])
             direct[program.grads[k]] = buf
     return direct
-
-
-def _fresh_vjp(
-    f: Callable[..., Any], nums: tuple[int, ...], args: tuple[Any, ...]
-) -> tuple[Any, Pullback]:
-    """`vjp` on a fresh tape with respect to args[nums], the other arguments held fixed."""
-
-    value, pull = vjp(holding_fixed(f, args, nums), *(args[i] for i in nums))
-
-    def pullback(cotangent: Any, *, into: dict[int, np.ndarray] | None = None) -> tuple[Any, ...]:
-        if into and any(k not in nums for k in into):
-            raise ShapeError(f"pullback: into keys must be among the differentiated {nums}")
-        return pull(cotangent, into={nums.index(k): v for k, v in (into or {}).items()} or None)
-
-    return value, pullback
