@@ -24,17 +24,21 @@ from fcgrad.engine.autodiff import (
 )
 from fcgrad.engine.replay import ReplayWarning, cached_vjp
 from fcgrad.errors import FcgradError, GradCheckFailed, TracedValueError
-from fcgrad.nn.model import Linear, Params, init_params
+from fcgrad.nn import Activation, Loss, Net, init_params
+from fcgrad.nn.params import Linear, Params
 
 sys.modules["fcgrad.ops"] = ops  # the op set's public name: `from fcgrad.ops import relu`
 
 __version__ = "0.1.0"
 
 __all__ = [
+    "Activation",
     "FcgradError",
     "GradCheckFailed",
     "GradCheckReport",
     "Linear",
+    "Loss",
+    "Net",
     "Params",
     "ReplayWarning",
     "TracedValueError",

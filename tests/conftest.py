@@ -1,8 +1,13 @@
-"""Shared fixtures: the real MNIST served over loopback HTTP, and a downloaded copy.
+"""Shared fixtures: the real MNIST served over loopback HTTP, a downloaded copy, and a small
+synthetic data set for the fast tier.
 
 Nothing here touches the internet: every server binds 127.0.0.1 on a free port.
 
+Tiers: a test that uses one of the MNIST fixtures (`MNIST_FIXTURES`) is marked `mnist`
+here, and runs after every unmarked test; `pytest -m "not mnist"` is the fast tier.
+
 Fixtures
+- synthetic (session): a seeded MNIST-shaped set, 3,000 training and 500 valid rows.
 - shared_mnist (session): Path of the read-only folder with the four MNIST .gz files.
 - mnist_server (session): "http://127.0.0.1:PORT/" serving shared_mnist.
 - serve_folder (function): factory, serve_folder(path) -> ServedFolder (url + request log).
@@ -24,12 +29,14 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
 from fcgrad.data import download_mnist, parse_mirror
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 SHARED_MNIST_ENV = "FCGRAD_SHARED_MNIST"
+MNIST_FIXTURES = {"shared_mnist", "mnist_server", "mnist_data_dir", "mnist_normalized"}
 MNIST_NAMES = (
     "train-images-idx3-ubyte.gz",
     "train-labels-idx1-ubyte.gz",
@@ -162,3 +169,24 @@ def mnist_normalized(mnist_data_dir: Path) -> tuple[Any, ...]:
     x_train, y_train, x_valid, y_valid = load_mnist(mnist_data_dir)
     x_train, x_valid, _, _ = normalize_pair(x_train, x_valid, inplace=True)
     return x_train, y_train, x_valid, y_valid
+
+
+@pytest.fixture(scope="session")
+def synthetic() -> tuple[np.ndarray, ...]:
+    """(x_train, y_train, x_valid, y_valid): 3,000 and 500 MNIST-shaped rows, float32 (N, 784)
+    and int64 labels 0..9. Each digit is a fixed random prototype (seed 20261201) plus noise,
+    scaled to mean 0 and std 1 overall: learnable, tiny, and the same in every run."""
+    rng = np.random.default_rng(20261201)
+    prototypes = rng.standard_normal((10, 784))
+    labels = rng.integers(0, 10, 3500)
+    x = prototypes[labels] + 2.0 * rng.standard_normal((3500, 784))
+    x = ((x - x.mean()) / x.std()).astype(np.float32)
+    return x[:3000], labels[:3000], x[3000:], labels[3000:]
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark every test that reads the real MNIST `mnist`, and run those after the fast tier."""
+    for item in items:
+        if MNIST_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.mnist)
+    items.sort(key=lambda item: item.get_closest_marker("mnist") is not None)  # stable

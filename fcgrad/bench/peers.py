@@ -1,13 +1,14 @@
 """The same workload in other libraries, for `fcgrad bench --compare torch,jax,autograd`.
 
-Each peer builds, from the same parameters and data, callables for the phases that
-`fcgrad.bench.timing` times: the forward pass, forward+backward with every gradient (the
-input's included), and forward+backward for the weights only; and, for training
-throughput, one SGD epoch at a given batch size. None of these libraries is a
-dependency: install them with the `peers` extra (`pip install 'fcgrad[peers]'`;
-`torch==2.13.0` is the CPU build on these machines).
+Each peer builds, from the same net description, parameters and data, callables for
+the phases that `fcgrad.bench.timing` times: the forward pass, forward+backward with
+every gradient (the input's included), and forward+backward for the weights only; and,
+for training throughput, one SGD epoch at a given batch size. Each peer writes every
+activation and loss of the description in its own library, one row per kind (a test
+finds a missing row). None of these libraries is a dependency: install them with the
+`peers` extra (`pip install 'fcgrad[peers]'`; `torch==2.13.0` is the CPU build).
 
-- numpy: the lesson's net written out by hand in plain numpy (no install needed).
+- numpy: the net written out by hand in plain numpy (no install needed).
 - torch: eager mode, `torch.autograd.grad`, its default intra-op threads.
 - jax: `jax.jit` of `jax.value_and_grad`, results awaited with `block_until_ready`.
 - autograd: HIPS autograd's `value_and_grad` over numpy.
@@ -16,14 +17,17 @@ dependency: install them with the `peers` extra (`pip install 'fcgrad[peers]'`;
 from __future__ import annotations
 
 import importlib.util
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
+from fcgrad.engine.ops import LEAKY_SLOPE
 from fcgrad.errors import ConfigError
+from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.model import Params
+from fcgrad.nn.net import Act, Net
+from fcgrad.nn.params import Params
 
 PEERS = ("numpy", "torch", "jax", "autograd")
 
@@ -31,47 +35,79 @@ Phases = dict[str, Callable[[], object]]
 
 
 def check_available(names: tuple[str, ...]) -> None:
-    """Raise ConfigError naming the first peer that is unknown or not installed."""
+    """Raise ConfigError (param `compare`) naming the first peer unknown or not installed."""
     for name in names:
         if name not in PEERS:
-            raise ConfigError(f"--compare {name!r}: choose from {', '.join(PEERS)}")
+            raise ConfigError(f"compare {name!r}: choose from {', '.join(PEERS)}", param="compare")
         if name != "numpy" and importlib.util.find_spec(name) is None:
             raise ConfigError(
-                f"--compare {name}: {name} is not installed (pip install 'fcgrad[peers]')"
+                f"compare {name}: {name} is not installed (pip install 'fcgrad[peers]')",
+                param="compare",
             )
 
 
-def phases(name: str, params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
+def phases(name: str, net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Phases:
     """{'forward', 'fwd+bwd all', 'fwd+bwd weights'} -> a callable, for peer `name`."""
     makers = {"numpy": _numpy, "torch": _torch, "jax": _jax, "autograd": _autograd}
-    return makers[name](params, x, y, loss)
+    return makers[name](net, params, x, y)
+
+
+def _mlp(net: Net, ws: list[Any], x: Any, acts: dict[Activation, Callable[[Any], Any]]) -> Any:
+    """The net's output in a peer's library: `ws` is w1, b1, w2, ...; `acts` its activations."""
+    h, it = x, iter(ws)
+    for layer in net.layers:
+        h = acts[layer.activation](h) if isinstance(layer, Act) else h @ next(it) + next(it)
+    return h
 
 
 # ----------------------------------------------------------------------------- numpy
 
+# activation -> (forward z -> a, derivative (z, a) -> da/dz)
+NUMPY_ACTIVATIONS: dict[Activation, tuple[Callable[[Any], Any], Callable[[Any, Any], Any]]] = {
+    Activation.relu: (lambda z: np.maximum(z, 0), lambda z, a: z > 0),
+    Activation.leaky_relu: (
+        lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
+        lambda z, a: np.where(z > 0, 1.0, LEAKY_SLOPE).astype(z.dtype),
+    ),
+    Activation.tanh: (np.tanh, lambda z, a: 1.0 - a * a),
+    Activation.sigmoid: (lambda z: 1.0 / (1.0 + np.exp(-z)), lambda z, a: a * (1.0 - a)),
+}
 
-def _numpy(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
-    """The lesson's forward and backward written out in plain numpy, fresh arrays each call."""
+
+def _numpy_mse(out: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    diff = out[:, 0] - y
+    return float(np.mean(diff * diff)), (2.0 / y.shape[0]) * diff[:, None]
+
+
+def _numpy_ce(out: np.ndarray, y: np.ndarray) -> tuple[float, np.ndarray]:
+    p = np.exp(out - out.max(axis=1, keepdims=True))
+    p /= p.sum(axis=1, keepdims=True)
+    rows = np.arange(y.shape[0])
+    value = float(-np.mean(np.log(p[rows, y])))
+    p[rows, y] -= 1
+    return value, p / y.shape[0]
+
+
+# loss -> (out, y) -> (value, d value / d out)
+NUMPY_LOSSES: dict[Loss, Callable[[np.ndarray, np.ndarray], tuple[float, np.ndarray]]] = {
+    Loss.mse: _numpy_mse,
+    Loss.cross_entropy: _numpy_ce,
+}
+
+
+def _numpy(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Phases:
+    """The net's forward and backward written out in plain numpy, fresh arrays each call."""
     ws = [(layer.w, layer.b) for layer in params.layers]
+    kinds = [la.activation for la in net.layers if isinstance(la, Act)]
+    loss = NUMPY_LOSSES[net.loss]
 
     def run(backward: bool, input_grad: bool) -> object:
         acts, pre = [x], []
         for i, (w, b) in enumerate(ws):
             pre.append(acts[-1] @ w + b)
-            if i < len(ws) - 1:
-                acts.append(np.maximum(pre[-1], 0))
-        out = pre[-1]
-        if loss is Loss.mse:
-            diff = out[:, 0] - y
-            value, g = float(np.mean(diff * diff)), (2.0 / y.shape[0]) * diff[:, None]
-        else:
-            shifted = out - out.max(axis=1, keepdims=True)
-            p = np.exp(shifted)
-            p /= p.sum(axis=1, keepdims=True)
-            rows = np.arange(y.shape[0])
-            value = float(-np.mean(np.log(p[rows, y])))
-            p[rows, y] -= 1
-            g = p / y.shape[0]
+            if i < len(kinds):
+                acts.append(NUMPY_ACTIVATIONS[kinds[i]][0](pre[-1]))
+        value, g = loss(pre[-1], y)
         if not backward:
             return value
         grads = []
@@ -80,7 +116,7 @@ def _numpy(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
             if i > 0 or input_grad:
                 g = g @ ws[i][0].T
             if i > 0:
-                g = g * (pre[i - 1] > 0)
+                g = g * NUMPY_ACTIVATIONS[kinds[i - 1]][1](pre[i - 1], acts[i])
         return value, grads, g
 
     return {
@@ -93,53 +129,66 @@ def _numpy(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
 # ----------------------------------------------------------------------------- torch
 
 
-def _torch_tensors(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Any:
+def torch_activations(torch: Any) -> dict[Activation, Callable[[Any], Any]]:
+    """Each activation in torch."""
+    f = torch.nn.functional
+    return {
+        Activation.relu: torch.relu,
+        Activation.leaky_relu: lambda h: f.leaky_relu(h, LEAKY_SLOPE),
+        Activation.tanh: torch.tanh,
+        Activation.sigmoid: torch.sigmoid,
+    }
+
+
+def torch_losses(torch: Any) -> dict[Loss, Callable[[Any, Any], Any]]:
+    """Each loss in torch: (out, y) -> scalar."""
+    return {
+        Loss.mse: lambda h, y: ((h.squeeze(-1) - y) ** 2).mean(),
+        Loss.cross_entropy: torch.nn.functional.cross_entropy,
+    }
+
+
+def _torch_setup(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Any:
     import torch
 
     ws = [torch.from_numpy(np.array(a)).requires_grad_() for a in params.arrays()]
-    ty = torch.from_numpy(y if loss is Loss.mse else y.astype(np.int64))
-    return torch, ws, torch.from_numpy(x), ty
+    ty = torch.from_numpy(y if net.loss is Loss.mse else y.astype(np.int64))
+    acts, loss = torch_activations(torch), torch_losses(torch)[net.loss]
+
+    def f(ws: list[Any], xx: Any, yy: Any) -> Any:
+        return loss(_mlp(net, ws, xx, acts), yy)
+
+    return torch, ws, torch.from_numpy(x), ty, f
 
 
-def _torch_loss(torch: Any, ws: list[Any], x: Any, y: Any, loss: Loss) -> Any:
-    h = x
-    for i in range(0, len(ws), 2):
-        h = h @ ws[i] + ws[i + 1]
-        if i + 2 < len(ws):
-            h = torch.relu(h)
-    if loss is Loss.mse:
-        return ((h.squeeze(-1) - y) ** 2).mean()
-    return torch.nn.functional.cross_entropy(h, y)
-
-
-def _torch(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
-    torch, ws, tx, ty = _torch_tensors(params, x, y, loss)
+def _torch(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Phases:
+    torch, ws, tx, ty, f = _torch_setup(net, params, x, y)
     tx_grad = tx.clone().requires_grad_()
 
     def forward() -> object:
         with torch.no_grad():
-            return _torch_loss(torch, ws, tx, ty, loss)
+            return f(ws, tx, ty)
 
     def all_grads() -> object:
-        return torch.autograd.grad(_torch_loss(torch, ws, tx_grad, ty, loss), [*ws, tx_grad])
+        return torch.autograd.grad(f(ws, tx_grad, ty), [*ws, tx_grad])
 
     def weights() -> object:
-        return torch.autograd.grad(_torch_loss(torch, ws, tx, ty, loss), ws)
+        return torch.autograd.grad(f(ws, tx, ty), ws)
 
     return {"forward": forward, "fwd+bwd all": all_grads, "fwd+bwd weights": weights}
 
 
 def torch_epoch(
-    params: Params, x: np.ndarray, y: np.ndarray, loss: Loss, batch_size: int, lr: float, seed: int
+    net: Net, params: Params, x: np.ndarray, y: np.ndarray, batch_size: int, lr: float, seed: int
 ) -> Callable[[], object]:
-    """One epoch of shuffled mini-batch SGD in PyTorch eager, as `fcgrad.training.train` runs it."""
-    torch, ws, tx, ty = _torch_tensors(params, x, y, loss)
+    """One epoch of shuffled mini-batch SGD in PyTorch eager, as `fcgrad.training` runs it."""
+    torch, ws, tx, ty, f = _torch_setup(net, params, x, y)
 
     def epoch() -> object:
         order = torch.from_numpy(np.random.default_rng(seed).permutation(x.shape[0]))
         for start in range(0, x.shape[0], batch_size):
             idx = order[start : start + batch_size]
-            grads = torch.autograd.grad(_torch_loss(torch, ws, tx[idx], ty[idx], loss), ws)
+            grads = torch.autograd.grad(f(ws, tx[idx], ty[idx]), ws)
             with torch.no_grad():
                 for w, g in zip(ws, grads):
                     w -= lr * g
@@ -151,20 +200,26 @@ def torch_epoch(
 # ----------------------------------------------------------------------------- jax
 
 
-def _jax(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
+def _jax(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Phases:
     import jax
     import jax.numpy as jnp
 
+    acts: dict[Activation, Callable[[Any], Any]] = {
+        Activation.relu: jax.nn.relu,
+        Activation.leaky_relu: lambda h: jax.nn.leaky_relu(h, LEAKY_SLOPE),
+        Activation.tanh: jnp.tanh,
+        Activation.sigmoid: jax.nn.sigmoid,
+    }
+    labels = y[:, None].astype(np.int32)
+    loss: dict[Loss, Callable[[Any], Any]] = {
+        Loss.mse: lambda h: jnp.mean((h[:, 0] - y) ** 2),
+        Loss.cross_entropy: lambda h: (
+            -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(h), labels, axis=1))
+        ),
+    }
+
     def f(ws: list[Any], xx: Any) -> Any:
-        h = xx
-        for i in range(0, len(ws), 2):
-            h = h @ ws[i] + ws[i + 1]
-            if i + 2 < len(ws):
-                h = jax.nn.relu(h)
-        if loss is Loss.mse:
-            return jnp.mean((h[:, 0] - y) ** 2)
-        logp = jax.nn.log_softmax(h)
-        return -jnp.mean(jnp.take_along_axis(logp, y[:, None].astype(np.int32), axis=1))
+        return loss[net.loss](_mlp(net, ws, xx, acts))
 
     ws = [jnp.asarray(a) for a in params.arrays()]
     jx = jnp.asarray(x)
@@ -181,21 +236,33 @@ def _jax(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
 # ----------------------------------------------------------------------------- HIPS autograd
 
 
-def _autograd(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phases:
+def _autograd(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Phases:
     import autograd
     import autograd.numpy as anp
 
-    def f(ws: list[Any], xx: Any) -> Any:
-        h = xx
-        for i in range(0, len(ws), 2):
-            h = anp.dot(h, ws[i]) + ws[i + 1]
-            if i + 2 < len(ws):
-                h = anp.maximum(h, 0.0)
-        if loss is Loss.mse:
-            return anp.mean((h[:, 0] - y) ** 2)
+    acts: dict[Activation, Callable[[Any], Any]] = {
+        Activation.relu: lambda h: anp.maximum(h, 0.0),
+        Activation.leaky_relu: lambda h: anp.where(h > 0, h, LEAKY_SLOPE * h),
+        Activation.tanh: anp.tanh,
+        Activation.sigmoid: lambda h: 1.0 / (1.0 + anp.exp(-h)),
+    }
+    rows, labels = np.arange(y.shape[0]), y.astype(np.int64)
+
+    def ce(h: Any) -> Any:
         shifted = h - anp.max(h, axis=1, keepdims=True)
         logp = shifted - anp.log(anp.sum(anp.exp(shifted), axis=1, keepdims=True))
-        return -anp.mean(logp[np.arange(y.shape[0]), y.astype(np.int64)])
+        return -anp.mean(logp[rows, labels])
+
+    loss: dict[Loss, Callable[[Any], Any]] = {
+        Loss.mse: lambda h: anp.mean((h[:, 0] - y) ** 2),
+        Loss.cross_entropy: ce,
+    }
+
+    def f(ws: list[Any], xx: Any) -> Any:
+        h, it = xx, iter(ws)
+        for layer in net.layers:
+            h = acts[layer.activation](h) if isinstance(layer, Act) else _dot(anp, h, it)
+        return loss[net.loss](h)
 
     ws = [np.array(a) for a in params.arrays()]
     all_grads = autograd.value_and_grad(lambda wx: f(wx[0], wx[1]))  # one backward pass for both
@@ -205,3 +272,8 @@ def _autograd(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> Phase
         "fwd+bwd all": lambda: all_grads((ws, x)),
         "fwd+bwd weights": lambda: weights(ws, x),
     }
+
+
+def _dot(anp: Any, h: Any, it: Iterator[Any]) -> Any:
+    """h @ w + b, the next w and b taken from `it` (with `anp.dot`)."""
+    return anp.dot(h, next(it)) + next(it)

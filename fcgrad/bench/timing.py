@@ -28,7 +28,6 @@ import itertools
 import statistics
 import time
 import tracemalloc
-import types
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -37,9 +36,12 @@ from fcgrad import strategies
 from fcgrad.bench import peers
 from fcgrad.checking.net_gradcheck import rows_to_use
 from fcgrad.errors import ConfigError
-from fcgrad.nn import losses, model
+from fcgrad.nn import losses
+from fcgrad.nn.activations import Activation
+from fcgrad.nn.init import init_params
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.model import Params
+from fcgrad.nn.net import Net
+from fcgrad.nn.params import Params
 
 PHASES = ("forward", "fwd+bwd all", "fwd+bwd weights")
 REFERENCE = "gemm reference"
@@ -51,7 +53,8 @@ STEPS_PER_RUN = 100  # batch steps per timed run: one step at batch 64 is below 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig:
     """What to time: strategies, peers (`compare`), loss, hidden sizes, repetitions, rows
-    (None = all), seed, and whether to time one training epoch at `batch_size`."""
+    (None = all), seed, whether to time one training epoch at `batch_size`, and the
+    activation between the dense layers."""
 
     strategies: tuple[str, ...] = strategies.NAMES
     loss: Loss = Loss.mse
@@ -63,20 +66,28 @@ class BenchConfig:
     compare: tuple[str, ...] = ()
     train_epoch: bool = False
     batch_size: int = 64
+    activation: Activation = Activation.relu
+
+    def net(self, n_in: int = 784) -> Net:
+        """The net timed, for inputs of width `n_in`."""
+        return Net.mlp((n_in, *self.hidden, self.loss.n_out), self.loss, self.activation)
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first unusable option."""
+        """Raise ConfigError naming (as `param`) the first unusable option."""
         for s in self.strategies:
             strategies.get(s)
         peers.check_available(self.compare)
         for name, low in (("repeat", 1), ("warmup", 0), ("batch_size", 1)):
             if getattr(self, name) < low:
-                flag = "--" + name.replace("_", "-")
-                raise ConfigError(f"{flag} must be at least {low}, got {getattr(self, name)}")
+                raise ConfigError(
+                    f"{name} must be at least {low}, got {getattr(self, name)}", param=name
+                )
         if self.rows is not None and self.rows < 1:
-            raise ConfigError(f"--rows must be at least 1, got {self.rows}")
+            raise ConfigError(f"rows must be at least 1, got {self.rows}", param="rows")
         if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(f"--hidden sizes must be at least 1, got {list(self.hidden)}")
+            raise ConfigError(
+                f"hidden sizes must be at least 1, got {list(self.hidden)}", param="hidden"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -218,16 +229,16 @@ def gemm_reference(params: Params, x: np.ndarray) -> dict[str, Callable[[], obje
 
 
 def _strategy_phases(
-    name: str, params: Params, x: np.ndarray, y: np.ndarray, loss: Loss
+    name: str, net: Net, params: Params, x: np.ndarray, y: np.ndarray
 ) -> dict[str, Callable[[], object]]:
     mod = strategies.get(name)
     ws = strategies.Workspace()  # repeated full-batch passes reuse the input gradient's buffer
     return {
-        "forward": lambda: mod.value(params, x, y, loss),
+        "forward": lambda: mod.value(net, params, x, y),
         "fwd+bwd all": lambda: mod.value_and_grads(
-            params, x, y, loss, input_grad=True, workspace=ws
+            net, params, x, y, input_grad=True, workspace=ws
         ),
-        "fwd+bwd weights": lambda: mod.value_and_grads(params, x, y, loss, input_grad=False),
+        "fwd+bwd weights": lambda: mod.value_and_grads(net, params, x, y, input_grad=False),
     }
 
 
@@ -256,21 +267,23 @@ def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult
     config.validate()
     n = rows_to_use(config.rows, x.shape[0])
     x, labels = (x, labels) if n == x.shape[0] else (x[:n], labels[:n])
-    sizes = (x.shape[1], *config.hidden, config.loss.n_out)
-    params = model.init_params(sizes, config.seed)
+    net = config.net(x.shape[1])
+    sizes = net.sizes
+    params = init_params(net, config.seed)
     y = losses.targets(config.loss, labels, x.dtype)
     cases: dict[str, dict[str, Callable[[], object]]] = {REFERENCE: gemm_reference(params, x)}
     for s in config.strategies:
-        cases[s] = _strategy_phases(s, params, x, y, config.loss)
+        cases[s] = _strategy_phases(s, net, params, x, y)
     for p in config.compare:
-        cases[p] = peers.phases(p, params, x, y, config.loss)
+        cases[p] = peers.phases(p, net, params, x, y)
     runs = {(impl, phase): fn for impl, by_phase in cases.items() for phase, fn in by_phase.items()}
     times = _interleaved(runs, config.repeat, config.warmup)
     timings = _timings(
         times, sizes, n, numpy_impls={REFERENCE, *config.strategies, "numpy", "autograd"}, runs=runs
     )
     if config.train_epoch:
-        timings += _step_timings(params, x, y, config) + _epoch_timings(params, x, y, config)
+        timings += _step_timings(net, params, x, y, config)
+        timings += _epoch_timings(net, params, x, y, config)
     return BenchResult(config, n, sizes, timings)
 
 
@@ -329,7 +342,7 @@ def _timings(
 
 
 def _step_timings(
-    params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
+    net: Net, params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
 ) -> list[Timing]:
     """One training step's forward+backward (the weights' gradients) at `batch_size`, per
     strategy, in ms per step: each run takes STEPS_PER_RUN steps on different random
@@ -341,8 +354,8 @@ def _step_timings(
     for s in config.strategies:
         mod = strategies.get(s)
 
-        def steps(mod: types.ModuleType = mod) -> object:
-            return [mod.value_and_grads(params, xb, yb, config.loss) for xb, yb in batches]
+        def steps(mod: strategies.Strategy = mod) -> object:
+            return [mod.value_and_grads(net, params, xb, yb) for xb, yb in batches]
 
         runs[(s, STEP_PHASE)] = steps
     times = _interleaved(runs, config.repeat, config.warmup)
@@ -351,25 +364,32 @@ def _step_timings(
 
 
 def _epoch_timings(
-    params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
+    net: Net, params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
 ) -> list[Timing]:
     """One SGD epoch at `batch_size` with each strategy (and torch, when compared)."""
+    from fcgrad.nn import optimizers
     from fcgrad.training.train import EpochRunner, TrainConfig
 
     runs: dict[str, Callable[[], object]] = {}
     for s in config.strategies:
         cfg = TrainConfig(
-            strategy=s, loss=config.loss, hidden=config.hidden, batch_size=config.batch_size
+            strategy=s,
+            loss=config.loss,
+            hidden=config.hidden,
+            batch_size=config.batch_size,
+            activation=config.activation,
         )
 
         def epoch(s: str = s, cfg: TrainConfig = cfg) -> object:
             rng = np.random.default_rng(config.seed)
-            return EpochRunner(cfg, strategies.get(s), params.copy(), x, y, rng, None).epoch(1)
+            p = params.copy()
+            sgd = optimizers.make(cfg.optimizer, p, cfg.hyper)
+            return EpochRunner(cfg, strategies.get(s), net, p, sgd, x, y, rng).epoch(1)
 
         runs[s] = epoch
     if "torch" in config.compare:
         runs["torch"] = peers.torch_epoch(
-            params, x, y, config.loss, config.batch_size, config.loss.default_lr, config.seed
+            net, params, x, y, config.batch_size, config.loss.default_lr, config.seed
         )
     times = _interleaved(
         {(k, EPOCH_PHASE): f for k, f in runs.items()}, max(1, config.repeat // 3), 1

@@ -32,9 +32,12 @@ from fcgrad import strategies
 from fcgrad.checking.kinks import find_kinks, kink_shift, transverse
 from fcgrad.checking.verdict import SCANS, ArrayLine, Differences, differences, judge
 from fcgrad.errors import ConfigError
-from fcgrad.nn import losses, model
+from fcgrad.nn import losses
+from fcgrad.nn.activations import Activation
+from fcgrad.nn.init import init_params
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.model import Params
+from fcgrad.nn.net import Net, forward
+from fcgrad.nn.params import Params
 from fcgrad.strategies import LossAndGrads
 
 CROSS_RTOL, CROSS_ATOL_SCALE = 1e-4, 1e-5
@@ -79,7 +82,8 @@ class CheckRow:
 
 @dataclasses.dataclass(frozen=True)
 class GradCheckConfig:
-    """What to check: strategies, loss, hidden sizes, rows (None = all), samples, fd rows, seed."""
+    """What to check: strategies, loss, hidden sizes, rows (None = all), samples, fd rows, seed,
+    and the activation between the dense layers."""
 
     strategies: tuple[str, ...] = strategies.NAMES
     loss: Loss = Loss.mse
@@ -88,17 +92,24 @@ class GradCheckConfig:
     samples: int = 20
     fd_rows: int = 1000
     seed: int = 0
+    activation: Activation = Activation.relu
+
+    def net(self, n_in: int = 784) -> Net:
+        """The net checked, for inputs of width `n_in`."""
+        return Net.mlp((n_in, *self.hidden, self.loss.n_out), self.loss, self.activation)
 
     def validate(self) -> None:
-        """Raise ConfigError naming the first unusable option."""
+        """Raise ConfigError naming (as `param`) the first unusable option."""
         for s in self.strategies:
             strategies.get(s)
         for name in ("rows", "samples", "fd_rows"):
             v = getattr(self, name)
             if v is not None and v < 1:
-                raise ConfigError(f"--{name.replace('_', '-')} must be at least 1, got {v}")
+                raise ConfigError(f"{name} must be at least 1, got {v}", param=name)
         if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(f"--hidden sizes must be at least 1, got {list(self.hidden)}")
+            raise ConfigError(
+                f"hidden sizes must be at least 1, got {list(self.hidden)}", param="hidden"
+            )
 
 
 @dataclasses.dataclass
@@ -214,7 +225,7 @@ class _Errors:
 def rows_to_use(rows: int | None, available: int) -> int:
     """`rows`, or all `available` when None; ConfigError when more are asked than there are."""
     if rows is not None and rows > available:
-        raise ConfigError(f"--rows {rows} is more than the {available:,} training rows")
+        raise ConfigError(f"rows {rows} is more than the {available:,} training rows", param="rows")
     return available if rows is None else rows
 
 
@@ -235,19 +246,21 @@ def _cross_pairs(checked: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> GradCheckResult:
-    """Check the chosen strategies' gradients of the lesson's net on normalized data.
+    """Check the chosen strategies' gradients of the configured net on normalized data.
 
-    x (N, 784) float32 normalized; labels (N,) int64. Parameters come from kaiming
-    init with `config.seed`. Raises ConfigError for unusable options.
+    x (N, 784) float32 normalized; labels (N,) int64. Parameters come from the
+    activation's init (`fcgrad.nn.init`) with `config.seed`. Raises ConfigError for
+    unusable options.
     """
     config.validate()
     n = rows_to_use(config.rows, x.shape[0])
     x, labels = x[:n], labels[:n]
-    params = model.init_params([x.shape[1], *config.hidden, config.loss.n_out], config.seed)
+    net = config.net(x.shape[1])
+    params = init_params(net, config.seed)
     y = losses.targets(config.loss, labels, x.dtype)
     needed = set(config.strategies) | {r for _, r in _cross_pairs(config.strategies)}
     grads = {
-        s: strategies.get(s).value_and_grads(params, x, y, config.loss, input_grad=True)
+        s: strategies.get(s).value_and_grads(net, params, x, y, input_grad=True)
         for s in strategies.NAMES
         if s in needed
     }
@@ -258,7 +271,7 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
             atol = CROSS_ATOL_SCALE * _max_abs(ref)
             rows.append(compare(s, name, a, ref, r, atol, CROSS_RTOL))
     m = min(config.fd_rows, n)
-    rows += _fd_rows(params, x[:m], labels[:m], config)
+    rows += _fd_rows(net, params, x[:m], labels[:m], config)
     return GradCheckResult(config, rows, RULES, {s: g.loss for s, g in grads.items()}, n, m)
 
 
@@ -281,7 +294,7 @@ def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckR
 
 
 def _fd_rows(
-    params: Params, x: np.ndarray, labels: np.ndarray, config: GradCheckConfig
+    net: Net, params: Params, x: np.ndarray, labels: np.ndarray, config: GradCheckConfig
 ) -> list[CheckRow]:
     """Each checked strategy's float64 gradients against float64 central differences.
 
@@ -299,11 +312,11 @@ def _fd_rows(
     sampled = {name: _sample(a, config.samples, rng) for name, a in arrays.items()}
     aside = np.random.default_rng([config.seed, 1])
     across = [transverse(list(arrays.values()), aside) for _ in range(2)]
-    problem = _FdProblem(p64, x64, y64, config.loss, across)
+    problem = _FdProblem(net, p64, x64, y64, across)
     rows = []
     for s in config.strategies:
         strategy = strategies.get(s)
-        analytic = strategy.value_and_grads(p64, x64, y64, config.loss, input_grad=True)
+        analytic = strategy.value_and_grads(net, p64, x64, y64, input_grad=True)
         got = analytic.named()
         if any(got[name].shape != a.shape for name, a in arrays.items()):
             rows += [  # reported as a shape mismatch, not indexed
@@ -345,13 +358,13 @@ class _Coordinate:
 
 
 class _FdProblem:
-    """The lesson's loss in float64 as a function of each coordinate of the parameters and
+    """The net's loss in float64 as a function of each coordinate of the parameters and
     of the input, with the lines `judge` moves along (kept, one per coordinate)."""
 
     def __init__(
-        self, p: Params, x: np.ndarray, y: np.ndarray, loss: Loss, across: list[list[np.ndarray]]
+        self, net: Net, p: Params, x: np.ndarray, y: np.ndarray, across: list[list[np.ndarray]]
     ) -> None:
-        self.p, self.x, self.y, self.loss, self.across = p, x, y, loss, across
+        self.net, self.p, self.x, self.y, self.across = net, p, x, y, across
         self.names = [*p.named(), "x"]
         self.cache: dict[tuple[str, tuple[int, ...]], _Coordinate] = {}
 
@@ -368,12 +381,12 @@ class _FdProblem:
         return self.cache[key]
 
     def _coordinate(self, name: str, index: tuple[int, ...]) -> _Coordinate:
-        p, loss, arrays = self.p, self.loss, list(self.p.arrays())
+        net, p, arrays = self.net, self.p, list(self.p.arrays())
         if name != "x":
             x, y = self.x, self.y
 
             def f() -> float:
-                return losses.value(loss, model.forward(p, x), y)
+                return losses.value(net.loss, forward(net, p, x), y)
 
             k, ix, leaves, across = self.names.index(name), index, [*arrays, x], self.across
         else:
@@ -381,7 +394,7 @@ class _FdProblem:
             row, target = self.x[r : r + 1].copy(), self.y[r : r + 1]
 
             def f() -> float:
-                return float(losses.value(loss, model.forward(p, row), target)) / m
+                return float(losses.value(net.loss, forward(net, p, row), target)) / m
 
             k, ix, leaves = len(arrays), (0, *index[1:]), [*arrays, row]
             across = [[*a[:-1], a[-1][r : r + 1]] for a in self.across]
@@ -399,7 +412,7 @@ class _FdProblem:
 
         def at(leaves: list[np.ndarray]) -> list[np.ndarray] | None:
             p = Params.from_arrays(leaves[:-1])
-            g = strategy.value_and_grads(p, leaves[-1], self.y, self.loss, input_grad=True)
+            g = strategy.value_and_grads(self.net, p, leaves[-1], self.y, input_grad=True)
             return list(g.named().values())
 
         return at

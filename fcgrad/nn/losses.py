@@ -3,15 +3,21 @@
 - `mse`: the net has one output; the target is the digit as a float (the lesson's
   regression). The (N, 1) prediction is squeezed to (N,) explicitly: any other
   shape raises `ShapeError` rather than broadcasting (N, 1) - (N,) to (N, N).
+  The predicted digit is the output rounded and clipped to 0..9.
 - `cross-entropy`: the net has ten outputs (logits); the target is the label;
   the loss is the mean negative log-softmax of the true class, in nats. Its
-  gradient with respect to the logits is `(softmax - onehot) / N`.
+  gradient with respect to the logits is `(softmax - onehot) / N`. The predicted
+  digit is the argmax.
+
+Each loss is one row of `LOSSES` (plain numpy, no gradient: what evaluation and finite
+differences use); each strategy keeps its own derivation in its own table.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Callable
 
 import numpy as np
 from numpy.typing import DTypeLike
@@ -21,31 +27,25 @@ from fcgrad.errors import ShapeError
 
 
 class Loss(str, enum.Enum):
-    """The loss a net is trained and checked with."""
+    """The loss a net is trained and checked with (`--loss`)."""
 
     mse = "mse"
     cross_entropy = "cross-entropy"
 
     @property
+    def row(self) -> LossRow:
+        """This loss's row of `LOSSES`."""
+        return LOSSES[self]
+
+    @property
     def n_out(self) -> int:
         """Width of the output layer this loss expects: 1 for mse, 10 for cross-entropy."""
-        return 1 if self is Loss.mse else 10
+        return self.row.n_out
 
     @property
     def default_lr(self) -> float:
         """SGD rate that trains the lesson's net stably: 0.1 for CE; 0.01 for mse (0.1 diverges)."""
-        return 0.01 if self is Loss.mse else 0.1
-
-
-def config_dict(config: object) -> dict[str, object]:
-    """`dataclasses.asdict` of a run's configuration, with its Loss as the option's value."""
-    d = dataclasses.asdict(config)  # type: ignore[call-overload]
-    return {k: v.value if isinstance(v, Loss) else v for k, v in d.items()}
-
-
-def targets(loss: Loss, labels: np.ndarray, dtype: DTypeLike = np.float32) -> np.ndarray:
-    """The target array for `labels` (N,) int: the digit as `dtype` for mse, the labels for CE."""
-    return labels.astype(dtype) if loss is Loss.mse else labels.astype(np.int64)
+        return self.row.default_lr
 
 
 def check_mse_shapes(pred_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:
@@ -73,19 +73,64 @@ def onehot(labels: np.ndarray, n_classes: int, dtype: DTypeLike) -> np.ndarray:
     return out
 
 
-def value(loss: Loss, out: np.ndarray, y: np.ndarray) -> float:
-    """The loss of outputs `out` against targets `y` (plain numpy, no gradient), in nats for CE."""
-    if loss is Loss.mse:
-        check_mse_shapes(out.shape, y.shape)
-        return float(np.mean(np.square(ops.squeeze(out, -1) - y)))
+def _mse(out: np.ndarray, y: np.ndarray) -> float:
+    check_mse_shapes(out.shape, y.shape)
+    return float(np.mean(np.square(ops.squeeze(out, -1) - y)))
+
+
+def _cross_entropy(out: np.ndarray, y: np.ndarray) -> float:
     check_ce_shapes(out.shape, y.shape)
     return float(-np.mean(ops.log_softmax(out)[np.arange(y.shape[0]), y]))
 
 
+@dataclasses.dataclass(frozen=True)
+class LossRow:
+    """A loss: the output width it needs, SGD's default rate for it, the target of digit
+    labels (N,) int as (labels, dtype) -> array, its value (out, target) -> float, and the
+    predicted digits (N,) int64 of outputs (N, n_out)."""
+
+    n_out: int
+    default_lr: float
+    target: Callable[[np.ndarray, DTypeLike], np.ndarray]
+    value: Callable[[np.ndarray, np.ndarray], float]
+    predict: Callable[[np.ndarray], np.ndarray]
+
+
+LOSSES: dict[Loss, LossRow] = {
+    Loss.mse: LossRow(
+        n_out=1,
+        default_lr=0.01,
+        target=lambda labels, dtype: labels.astype(dtype),
+        value=_mse,
+        predict=lambda out: np.clip(np.rint(out[:, 0]), 0, 9).astype(np.int64),
+    ),
+    Loss.cross_entropy: LossRow(
+        n_out=10,
+        default_lr=0.1,
+        target=lambda labels, dtype: labels.astype(np.int64),
+        value=_cross_entropy,
+        predict=lambda out: np.argmax(out, axis=1),
+    ),
+}
+
+
+def config_dict(config: object) -> dict[str, object]:
+    """`dataclasses.asdict` of a run's configuration, with enums (Loss, Activation,
+    Optimizer) as the option's value."""
+    d = dataclasses.asdict(config)  # type: ignore[call-overload]
+    return {k: v.value if isinstance(v, enum.Enum) else v for k, v in d.items()}
+
+
+def targets(loss: Loss, labels: np.ndarray, dtype: DTypeLike = np.float32) -> np.ndarray:
+    """The target array for `labels` (N,) int: the digit as `dtype` for mse, the labels for CE."""
+    return loss.row.target(labels, dtype)
+
+
+def value(loss: Loss, out: np.ndarray, y: np.ndarray) -> float:
+    """The loss of outputs `out` against targets `y` (plain numpy, no gradient), in nats for CE."""
+    return loss.row.value(out, y)
+
+
 def accuracy(loss: Loss, out: np.ndarray, labels: np.ndarray) -> float:
     """Fraction of correct digits: argmax of the logits (CE) or the rounded prediction (mse)."""
-    if loss is Loss.mse:
-        pred = np.clip(np.rint(out[:, 0]), 0, 9).astype(np.int64)
-    else:
-        pred = np.argmax(out, axis=1)
-    return float(np.mean(pred == labels))
+    return float(np.mean(loss.row.predict(out) == labels))

@@ -1,27 +1,34 @@
 """Strategy `manual`: hand-written gradients stored on tensors (the lesson's first version).
 
-Each function `*_grad(inp, out, ...)` reads `out.grad` (the cotangent of the
-layer's output) and fills `.grad` of the layer's inputs, exactly as the lesson
-derives them by hand:
+Each rule `*_grad(inp, out, ...)` reads `out.grad` (the cotangent of the layer's
+output) and fills `.grad` of the layer's inputs, exactly as the lesson derives them by
+hand. One row per kind, in three tables:
 
-- `lin_grad`:  for out = inp @ w + b: inp.grad = out.grad @ w.T,
+- `LAYERS["dense"]`, `lin_grad`: for out = inp @ w + b: inp.grad = out.grad @ w.T,
   w.grad = inp.T @ out.grad, b.grad = out.grad summed over rows;
-- `relu_grad`: inp.grad = out.grad * (inp > 0) (0 at exactly 0);
-- `mse_grad`:  for loss = mean((inp[:, 0] - targ)**2): inp.grad = 2 (inp - targ) / N;
-- `cross_entropy_grad`: for loss = -mean(log_softmax(inp)[targ]): (softmax - onehot) / N.
+- `ACTIVATIONS`: relu: out.grad * (inp > 0) (0 at exactly 0); leaky-relu: out.grad
+  where inp > 0, else slope * out.grad (slope at exactly 0); tanh: out.grad * (1 -
+  out^2); sigmoid: out.grad * out * (1 - out);
+- `LOSSES`: mse, for loss = mean((inp[:, 0] - targ)**2): inp.grad = 2 (inp - targ) / N;
+  cross-entropy, for loss = -mean(log_softmax(inp)[targ]): (softmax - onehot) / N.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 
 from fcgrad.engine import ops
 from fcgrad.nn import losses
+from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.model import Linear, Params
-from fcgrad.strategies import LossAndGrads, Workspace, input_buffer
+from fcgrad.nn.net import Act, Net
+from fcgrad.nn.params import Linear, Params
+from fcgrad.strategies.base import LossAndGrads, Workspace, input_buffer, row
+
+NAME = "manual"
 
 
 class Tensor:
@@ -32,6 +39,15 @@ class Tensor:
     def __init__(self, value: np.ndarray) -> None:
         self.value = value
         self.grad: Any = None  # an array of value's shape once the backward pass has run
+
+
+# ----------------------------------------------------------------------------- layers
+
+
+def lin(x: np.ndarray, p: Linear) -> np.ndarray:
+    """x @ w + b."""
+    out: np.ndarray = ops.add(ops.matmul(x, p.w), p.b)
+    return out
 
 
 def lin_grad(
@@ -51,9 +67,42 @@ def lin_grad(
     b.grad = out.grad.sum(axis=0)
 
 
+LAYERS: dict[str, tuple[Callable[[np.ndarray, Linear], np.ndarray], Callable[..., None]]] = {
+    "dense": (lin, lin_grad),
+}
+
+# ----------------------------------------------------------------------------- activations
+
+
 def relu_grad(inp: Tensor, out: Tensor) -> None:
     """Fill inp.grad = out.grad where inp > 0, else 0."""
     inp.grad = out.grad * (inp.value > 0)
+
+
+def leaky_relu_grad(inp: Tensor, out: Tensor) -> None:
+    """Fill inp.grad = out.grad where inp > 0, else slope * out.grad."""
+    inp.grad = out.grad * np.where(inp.value > 0, 1.0, ops.LEAKY_SLOPE).astype(inp.value.dtype)
+
+
+def tanh_grad(inp: Tensor, out: Tensor) -> None:
+    """Fill inp.grad = out.grad * (1 - tanh(inp)^2), from the output."""
+    inp.grad = out.grad * (1.0 - np.square(out.value))
+
+
+def sigmoid_grad(inp: Tensor, out: Tensor) -> None:
+    """Fill inp.grad = out.grad * s * (1 - s), s = sigmoid(inp) the output."""
+    inp.grad = out.grad * out.value * (1.0 - out.value)
+
+
+ActivationRule = tuple[Callable[[np.ndarray], np.ndarray], Callable[[Tensor, Tensor], None]]
+ACTIVATIONS: dict[Activation, ActivationRule] = {
+    Activation.relu: (ops.relu, relu_grad),
+    Activation.leaky_relu: (ops.leaky_relu, leaky_relu_grad),
+    Activation.tanh: (ops.tanh, tanh_grad),
+    Activation.sigmoid: (ops.sigmoid, sigmoid_grad),
+}
+
+# ----------------------------------------------------------------------------- losses
 
 
 def mse_grad(inp: Tensor, targ: np.ndarray) -> None:
@@ -70,48 +119,61 @@ def cross_entropy_grad(inp: Tensor, targ: np.ndarray) -> None:
     inp.grad = p / targ.shape[0]
 
 
-def _forward(params: Params, x: np.ndarray) -> list[tuple[Tensor, Tensor, Tensor, Tensor]]:
-    """Run the net, keeping every layer's (input, output, w, b) for the backward pass.
+LOSSES: dict[Loss, Callable[[Tensor, np.ndarray], None]] = {
+    Loss.mse: mse_grad,
+    Loss.cross_entropy: cross_entropy_grad,
+}
 
-    A ReLU sits between a layer's output and the next layer's input, so the
-    input of layer i+1 is relu(output of layer i).
-    """
-    records: list[tuple[Tensor, Tensor, Tensor, Tensor]] = []
+# ----------------------------------------------------------------------------- the net
+
+Step = tuple[Tensor, Tensor, Any, tuple[Tensor, Tensor] | None]  # inp, out, rule, (w, b)
+
+
+def _forward(net: Net, params: Params, x: np.ndarray) -> list[Step]:
+    """Run the net, keeping every layer's input, output, rule and parameter tensors."""
+    steps: list[Step] = []
     h = Tensor(x)
-    for i, layer in enumerate(params.layers):
-        if i:
-            h = Tensor(ops.relu(records[-1][1].value))
-        w, b = Tensor(layer.w), Tensor(layer.b)
-        out = Tensor(ops.add(ops.matmul(h.value, w.value), b.value))
-        records.append((h, out, w, b))
-    return records
+    for layer, p in net.walk(params):
+        if isinstance(layer, Act):
+            act, act_grad = row(ACTIVATIONS, layer.activation, NAME)
+            steps.append((h, Tensor(act(h.value)), act_grad, None))
+        elif p is not None:
+            fwd, grad = row(LAYERS, layer.kind, NAME)
+            steps.append((h, Tensor(fwd(h.value, p)), grad, (Tensor(p.w), Tensor(p.b))))
+        h = steps[-1][1]
+    return steps
 
 
-def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
+def value(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> float:
     """The loss of the net on (x, y): the forward pass only."""
-    return losses.value(loss, _forward(params, x)[-1][1].value, y)
+    return losses.value(net.loss, _forward(net, params, x)[-1][1].value, y)
 
 
 def value_and_grads(
+    net: Net,
     params: Params,
     x: np.ndarray,
     y: np.ndarray,
-    loss: Loss,
     *,
     input_grad: bool = False,
     workspace: Workspace | None = None,
 ) -> LossAndGrads:
     """The loss and, by the hand-written rules, every parameter's gradient (and x's if asked;
     into the workspace's buffer when one is given)."""
-    records = _forward(params, x)
-    out = records[-1][1]
-    loss_value = losses.value(loss, out.value, y)
-    (mse_grad if loss is Loss.mse else cross_entropy_grad)(out, y)
-    for i in range(len(records) - 1, -1, -1):
-        inp, out, w, b = records[i]
-        into = input_buffer(workspace, out.grad, w.value) if i == 0 and input_grad else None
-        lin_grad(inp, out, w, b, input_grad=input_grad or i > 0, into=into)
-        if i > 0:
-            relu_grad(records[i - 1][1], inp)
-    grads = Params(tuple(Linear(w.grad, b.grad) for _, _, w, b in records))
-    return LossAndGrads(loss_value, grads, records[0][0].grad if input_grad else None)
+    steps = _forward(net, params, x)
+    out = steps[-1][1]
+    loss_value = losses.value(net.loss, out.value, y)
+    row(LOSSES, net.loss, NAME)(out, y)
+    grads = []
+    for i in range(len(steps) - 1, -1, -1):
+        inp, out, grad, wb = steps[i]
+        need = input_grad or i > 0
+        if wb is None:
+            if need:
+                grad(inp, out)
+            continue
+        into = input_buffer(workspace, out.grad, wb[0].value) if i == 0 and input_grad else None
+        grad(inp, out, *wb, input_grad=need, into=into)
+        grads.append(Linear(wb[0].grad, wb[1].grad))
+    dx = steps[0][0].grad if input_grad else None
+    return LossAndGrads(loss_value, Params(tuple(reversed(grads))), dx)

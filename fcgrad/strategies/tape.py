@@ -1,14 +1,18 @@
 """Strategy `tape`: the net written with the primitive ops, differentiated by the tape.
 
-Nothing here knows a derivative: `lin`, `relu`, `mse` and `cross_entropy` are
-compositions of `fcgrad.engine.ops` primitives; `fcgrad.engine.autodiff` records them on a tape
-and replays it backwards. The tape of a step is recorded once per batch shape and
-replayed on every later batch (`fcgrad.engine.replay.cached_vjp`), so that at batch 64 the
-bookkeeping of boxes and nodes does not cost as much as the arithmetic.
+Nothing here knows a derivative: one op composition per kind, in three tables
+(`LAYERS`: dense = `lin`; `ACTIVATIONS`: the activation primitives; `LOSSES`: `mse` and
+`weighted_log_softmax`), written with `fcgrad.engine.ops` primitives, which
+`fcgrad.engine.autodiff` records on a tape and replays backwards. The tape of a step is
+recorded once per net and batch shape and replayed on every later batch
+(`fcgrad.engine.replay.cached_vjp`), so that at batch 64 the bookkeeping of boxes and
+nodes does not cost as much as the arithmetic.
 """
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -16,9 +20,13 @@ import numpy as np
 from fcgrad.engine import ops
 from fcgrad.engine.replay import CachedVJP, cached_vjp
 from fcgrad.nn import losses
+from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.model import Params
-from fcgrad.strategies import LossAndGrads, Workspace
+from fcgrad.nn.net import Act, Net
+from fcgrad.nn.params import Params
+from fcgrad.strategies.base import LossAndGrads, Workspace, row
+
+NAME = "tape"
 
 
 def lin(x: Any, w: Any, b: Any) -> Any:
@@ -29,6 +37,15 @@ def lin(x: Any, w: Any, b: Any) -> Any:
 def relu(x: Any) -> Any:
     """max(x, 0)."""
     return ops.relu(x)
+
+
+LAYERS: dict[str, Callable[[Any, Any, Any], Any]] = {"dense": lin}
+ACTIVATIONS: dict[Activation, Callable[[Any], Any]] = {
+    Activation.relu: relu,
+    Activation.leaky_relu: ops.leaky_relu,
+    Activation.tanh: ops.tanh,
+    Activation.sigmoid: ops.sigmoid,
+}
 
 
 def mse(out: Any, y: np.ndarray) -> Any:
@@ -58,76 +75,91 @@ def weighted_log_softmax(logits: Any, weights: Any) -> Any:
     return ops.sum(ops.mul(ops.log_softmax(logits), weights))
 
 
-def model(params: Params, x: Any) -> Any:
-    """The net's output (N, n_out)."""
-    h = x
-    last = len(params.layers) - 1
-    for i, layer in enumerate(params.layers):
-        h = lin(h, layer.w, layer.b)
-        if i < last:
-            h = relu(h)
-    return h
-
-
-def _mse_objective(x: Any, y: Any, *ws: Any) -> Any:
-    return mse(model(Params.from_arrays(ws), x), y)
-
-
-def _ce_objective(x: Any, weights: Any, *ws: Any) -> Any:
-    return weighted_log_softmax(model(Params.from_arrays(ws), x), weights)
-
-
-# The tapes of the two objectives, recorded once per shape and replayed (`cached_vjp`):
-# (loss, input_grad, number of arrays in the params) -> vjp of the objective.
-_VJPS: dict[tuple[Loss, bool, int], CachedVJP] = {}
-
-
-def _vjp(loss: Loss, input_grad: bool, n_arrays: int) -> CachedVJP:
-    key = (loss, input_grad, n_arrays)
-    if key not in _VJPS:
-        f = _mse_objective if loss is Loss.mse else _ce_objective
-        argnums = range(0 if input_grad else 2, 2 + n_arrays)
-        _VJPS[key] = cached_vjp(f, tuple(i for i in argnums if i != 1))
-    return _VJPS[key]
-
-
-def _target(loss: Loss, params: Params, x: np.ndarray, y: np.ndarray) -> np.ndarray:
-    """The objective's second argument: y for mse, `label_weights` for cross-entropy."""
-    if loss is Loss.mse:
-        return y
+def _label_weights(params: Params, x: np.ndarray, y: np.ndarray) -> np.ndarray:
     n_classes = params.layers[-1].w.shape[1]
     losses.check_ce_shapes((x.shape[0], n_classes), y.shape)
     return label_weights(y, n_classes, np.result_type(x, *params.arrays()))  # the logits' dtype
 
 
-def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
+@dataclasses.dataclass(frozen=True)
+class TapeLoss:
+    """A loss as the tape's objective: `target(params, x, y)` makes its second argument
+    outside the tape (plain numpy), `objective(out, target)` is recorded."""
+
+    target: Callable[[Params, np.ndarray, np.ndarray], np.ndarray]
+    objective: Callable[[Any, Any], Any]
+
+
+LOSSES: dict[Loss, TapeLoss] = {
+    Loss.mse: TapeLoss(lambda params, x, y: y, mse),
+    Loss.cross_entropy: TapeLoss(_label_weights, weighted_log_softmax),
+}
+
+
+def model(net: Net, params: Params, x: Any) -> Any:
+    """The net's output (N, n_out)."""
+    h = x
+    for layer, p in net.walk(params):
+        if isinstance(layer, Act):
+            h = row(ACTIVATIONS, layer.activation, NAME)(h)
+        elif p is not None:
+            h = row(LAYERS, layer.kind, NAME)(h, p.w, p.b)
+    return h
+
+
+# The tapes of the objectives, recorded once per shape and replayed (`cached_vjp`):
+# (net, input_grad) -> vjp of (x, target, *weights) -> loss.
+_VJPS: dict[tuple[Net, bool], CachedVJP] = {}
+
+
+def _vjp(net: Net, input_grad: bool) -> CachedVJP:
+    key = (net, input_grad)
+    if key not in _VJPS:
+        objective = row(LOSSES, net.loss, NAME).objective
+
+        def f(x: Any, target: Any, *ws: Any) -> Any:
+            return objective(model(net, Params.from_arrays(ws), x), target)
+
+        n_arrays = 2 * len(net.dense)
+        argnums = range(0 if input_grad else 2, 2 + n_arrays)
+        _VJPS[key] = cached_vjp(f, tuple(i for i in argnums if i != 1))
+    return _VJPS[key]
+
+
+def _target(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """The objective's second argument: y for mse, `label_weights` for cross-entropy."""
+    return row(LOSSES, net.loss, NAME).target(params, x, y)
+
+
+def value(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> float:
     """The loss of the net on (x, y), recorded on a tape as a forward pass does."""
     ws = tuple(params.arrays())
-    return float(_vjp(loss, False, len(ws)).value(x, _target(loss, params, x, y), *ws))
+    return float(_vjp(net, False).value(x, _target(net, params, x, y), *ws))
 
 
 def value_and_grads(
+    net: Net,
     params: Params,
     x: np.ndarray,
     y: np.ndarray,
-    loss: Loss,
     *,
     input_grad: bool = False,
     workspace: Workspace | None = None,
 ) -> LossAndGrads:
     """The loss and its gradients, by replaying the tape backwards from the loss.
 
-    The tape is recorded on the first call for each shape of x and replayed after
-    that (`fcgrad.engine.replay.cached_vjp`); the gradients are identical to a fresh
-    `vjp`'s. With a `workspace`, the input gradient is written into its buffer
+    The tape is recorded on the first call for each net and shape of x and replayed
+    after that (`fcgrad.engine.replay.cached_vjp`); the gradients are identical to a
+    fresh `vjp`'s. With a `workspace`, the input gradient is written into its buffer
     (`pullback(..., into=...)`, which matmul's rule honours), as manual and vwc do.
     The pullback runs at once (`value_and_grad`), so no array is held read-only.
     """
     ws = tuple(params.arrays())
-    step = _vjp(loss, input_grad, len(ws))
+    step = _vjp(net, input_grad)
+    target = _target(net, params, x, y)
     if not input_grad:
-        out, grads = step.value_and_grad(x, _target(loss, params, x, y), *ws)
+        out, grads = step.value_and_grad(x, target, *ws)
         return LossAndGrads(float(out), Params.from_arrays(grads), None)
     into = {0: workspace.buffer("input gradient", x.shape, x.dtype)} if workspace else None
-    out, (dx, *dws) = step.value_and_grad(x, _target(loss, params, x, y), *ws, into=into)
+    out, (dx, *dws) = step.value_and_grad(x, target, *ws, into=into)
     return LossAndGrads(float(out), Params.from_arrays(dws), dx)

@@ -3,7 +3,9 @@
 The lesson's second version, in the style of Swift's `valueWithPullback`:
 an op computes its output and returns, beside it, a closure that maps the
 cotangent of the output to the cotangents of the op's inputs. `model` composes
-the ops' pullbacks in reverse order, so the whole net is itself one op.
+the ops' pullbacks in reverse order, so the whole net is itself one op. One op per
+kind, in three tables: `LAYERS` (dense: `lin`), `ACTIVATIONS` (relu, leaky-relu,
+tanh, sigmoid) and `LOSSES` (mse, cross-entropy).
 
 A pullback reads the caller's arrays (a layer's input and weights, the labels)
 when it is called, so `lin`, `model` and `cross_entropy` hold those read-only
@@ -23,9 +25,13 @@ import numpy as np
 from fcgrad.engine import ops
 from fcgrad.engine.autodiff import hold
 from fcgrad.nn import losses
+from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.model import Linear, Params
-from fcgrad.strategies import LossAndGrads, Workspace, input_buffer
+from fcgrad.nn.net import Act, Net
+from fcgrad.nn.params import Linear, Params
+from fcgrad.strategies.base import LossAndGrads, Workspace, input_buffer, row
+
+NAME = "vwc"
 
 Pullback = Callable[[Any], Any]
 
@@ -68,10 +74,39 @@ def _lin(
     return out, pullback
 
 
+LAYERS = {"dense": _lin}  # (x, w, b, need_x, workspace) -> (x @ w + b, pullback)
+
+
 def relu(x: np.ndarray) -> tuple[np.ndarray, Pullback]:
     """max(x, 0); pullback(g) -> g where x > 0, else 0 (0 at exactly 0)."""
     mask = x > 0
     return ops.relu(x), lambda g: g * mask
+
+
+def leaky_relu(x: np.ndarray) -> tuple[np.ndarray, Pullback]:
+    """x where x > 0, else slope * x; pullback(g) -> g where x > 0, else slope * g."""
+    slope = np.where(x > 0, 1.0, ops.LEAKY_SLOPE).astype(x.dtype)
+    return ops.leaky_relu(x), lambda g: g * slope
+
+
+def tanh(x: np.ndarray) -> tuple[np.ndarray, Pullback]:
+    """tanh(x); pullback(g) -> g * (1 - tanh(x)^2)."""
+    t = ops.tanh(x)
+    return t, lambda g: g * (1.0 - np.square(t))
+
+
+def sigmoid(x: np.ndarray) -> tuple[np.ndarray, Pullback]:
+    """sigmoid(x) = s; pullback(g) -> g * s * (1 - s)."""
+    s = ops.sigmoid(x)
+    return s, lambda g: g * (s * (1.0 - s))
+
+
+ACTIVATIONS: dict[Activation, Callable[[np.ndarray], tuple[np.ndarray, Pullback]]] = {
+    Activation.relu: relu,
+    Activation.leaky_relu: leaky_relu,
+    Activation.tanh: tanh,
+    Activation.sigmoid: sigmoid,
+}
 
 
 def mse(out: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
@@ -102,62 +137,71 @@ def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
     return float(-np.mean(logp[rows, y])), pullback
 
 
+LOSSES: dict[Loss, Callable[[np.ndarray, np.ndarray], tuple[float, Pullback]]] = {
+    Loss.mse: mse,
+    Loss.cross_entropy: _cross_entropy,
+}
+
+
 def model(
-    params: Params, x: np.ndarray, *, need_x: bool = True, workspace: Workspace | None = None
+    net: Net,
+    params: Params,
+    x: np.ndarray,
+    *,
+    need_x: bool = True,
+    workspace: Workspace | None = None,
 ) -> tuple[np.ndarray, Pullback]:
     """The net as one op: output (N, n_out) and pullback(g) -> (dx or None, Params of grads).
     x and the weights the pullback reads are read-only while it lives."""
-    out, pullback = _model(params, x, need_x, workspace)
+    out, pullback = _model(net, params, x, need_x, workspace)
     read = [layer.w for i, layer in enumerate(params.layers) if need_x or i > 0]
     return out, _holding(pullback, x, *read)
 
 
 def _model(
-    params: Params, x: np.ndarray, need_x: bool, workspace: Workspace | None
+    net: Net, params: Params, x: np.ndarray, need_x: bool, workspace: Workspace | None
 ) -> tuple[np.ndarray, Pullback]:
-    pullbacks: list[Pullback] = []
+    pullbacks: list[tuple[bool, Pullback]] = []  # (has parameters, pullback)
     h = x
-    last = len(params.layers) - 1
-    for i, layer in enumerate(params.layers):
-        ws = workspace if i == 0 else None  # only the input gradient is large
-        h, pb_lin = _lin(h, layer.w, layer.b, need_x or i > 0, ws)
-        pullbacks.append(pb_lin)
-        if i < last:
-            h, pb_relu = relu(h)
-            pullbacks.append(pb_relu)
+    for i, (layer, p) in enumerate(net.walk(params)):
+        if isinstance(layer, Act):
+            h, pb = row(ACTIVATIONS, layer.activation, NAME)(h)
+        elif p is not None:
+            ws = workspace if i == 0 else None  # only the input gradient is large
+            h, pb = row(LAYERS, layer.kind, NAME)(h, p.w, p.b, need_x or i > 0, ws)
+        pullbacks.append((p is not None, pb))
 
     def pullback(g: np.ndarray) -> tuple[np.ndarray | None, Params]:
         layers = []
-        for pb in reversed(pullbacks):
-            result = pb(g)
-            if isinstance(result, tuple):  # a lin: (dx, dw, db)
-                g, dw, db = result
+        for has_params, pb in reversed(pullbacks):
+            if has_params:
+                g, dw, db = pb(g)
                 layers.append(Linear(dw, db))
-            else:  # a relu
-                g = result
+            else:
+                g = pb(g)
         return g, Params(tuple(reversed(layers)))
 
     return h, pullback
 
 
-def value(params: Params, x: np.ndarray, y: np.ndarray, loss: Loss) -> float:
+def value(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> float:
     """The loss of the net on (x, y), building the pullbacks as a forward pass does."""
-    out, _ = _model(params, x, True, None)
-    return (mse if loss is Loss.mse else _cross_entropy)(out, y)[0]
+    out, _ = _model(net, params, x, True, None)
+    return row(LOSSES, net.loss, NAME)(out, y)[0]
 
 
 def value_and_grads(
+    net: Net,
     params: Params,
     x: np.ndarray,
     y: np.ndarray,
-    loss: Loss,
     *,
     input_grad: bool = False,
     workspace: Workspace | None = None,
 ) -> LossAndGrads:
     """The loss and its gradients, by composing the ops' pullbacks in reverse (called at once:
     nothing is held read-only)."""
-    out, pb_model = _model(params, x, input_grad, workspace)
-    loss_value, pb_loss = (mse if loss is Loss.mse else _cross_entropy)(out, y)
+    out, pb_model = _model(net, params, x, input_grad, workspace)
+    loss_value, pb_loss = row(LOSSES, net.loss, NAME)(out, y)
     dx, grads = pb_model(pb_loss(1.0))
     return LossAndGrads(loss_value, grads, dx)

@@ -5,8 +5,12 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from fcgrad import strategies
+from fcgrad.bench import peers
 from fcgrad.bench.timing import BenchConfig, bench, count_flops, gemm_flops
 from fcgrad.errors import ConfigError
+from fcgrad.nn import Activation, Loss, Net, init_params
+from fcgrad.nn.losses import targets
 
 
 def test_count_flops_hand_computed() -> None:
@@ -61,9 +65,7 @@ def test_bench_train_epoch() -> None:
     steps = [t for t in result.timings if t.phase == "batch step"]
     assert [t.implementation for t in steps] == ["manual", "tape"]
     assert min(t.ratio for t in steps) == 1.0 and all(len(t.times_ms) == 3 for t in steps)
-    # per step, not per run of STEPS_PER_RUN steps: a step is far shorter than the epoch
-    for step, epoch in zip(steps, epochs):
-        assert step.median_ms < epoch.median_ms / 5
+    for step, epoch in zip(steps, epochs):  # a step's FLOPs: one batch of the epoch's ten
         assert step.flops == epoch.flops * 64 // 640
 
 
@@ -82,37 +84,49 @@ def test_peers_unknown_or_missing(monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.mark.parametrize(
     ("kw", "message"),
     [
-        ({"repeat": 0}, "--repeat"),
-        ({"warmup": -1}, "--warmup"),
-        ({"rows": 0}, "--rows"),
-        ({"strategies": ("x",)}, "unknown"),
+        ({"repeat": 0}, "repeat"),
+        ({"warmup": -1}, "warmup"),
+        ({"rows": 0}, "rows"),
+        ({"batch_size": 0}, "batch_size"),
+        ({"hidden": ()}, "hidden"),
+        ({"strategies": ("x",)}, "strategy"),
     ],
 )
-def test_bad_config(kw: dict[str, object], message: str) -> None:
-    with pytest.raises(ConfigError, match=message):
+def test_bad_config_names_the_parameter_not_a_flag(kw: dict[str, object], message: str) -> None:
+    with pytest.raises(ConfigError, match=f"^{message}") as raised:
         BenchConfig(**kw).validate()  # type: ignore[arg-type]
+    assert raised.value.param == message and "--" not in str(raised.value)
 
 
-@pytest.mark.parametrize("loss", ["mse", "cross-entropy"])
-def test_the_hand_written_numpy_peer_computes_the_same_gradients(loss: str) -> None:
-    from fcgrad import strategies
-    from fcgrad.bench import peers
-    from fcgrad.nn import model
-    from fcgrad.nn.losses import Loss, targets
-
+@pytest.mark.parametrize("activation", list(Activation))
+@pytest.mark.parametrize("loss", list(Loss))
+def test_the_numpy_and_autograd_peers_compute_the_same_gradients(
+    loss: Loss, activation: Activation
+) -> None:
+    """Every activation and loss of the description, in the hand-written numpy peer and in
+    HIPS autograd (an independent library), against the manual strategy in float64."""
     rng = np.random.default_rng(0)
-    x, labels = rng.standard_normal((100, 784)).astype(np.float32), rng.integers(0, 10, 100)
-    lf = Loss(loss)
-    p, y = model.init_params([784, 50, lf.n_out], 0), targets(lf, labels)
-    value, grads, gx = peers.phases("numpy", p, x, y, lf)["fwd+bwd all"]()
-    ref = strategies.get("manual").value_and_grads(p, x, y, lf, input_grad=True)
-    assert value == pytest.approx(ref.loss, rel=1e-6)
-    want = [
-        ref.params.layers[1].w,
-        ref.params.layers[1].b,
-        ref.params.layers[0].w,
-        ref.params.layers[0].b,
-    ]
-    for got, exp in zip(grads, want):
-        np.testing.assert_allclose(got, exp, rtol=1e-5, atol=1e-7)
-    np.testing.assert_allclose(gx, ref.input, rtol=1e-5, atol=1e-9)
+    x, labels = rng.standard_normal((40, 30)), rng.integers(0, 10, 40)
+    net = Net.mlp((30, 12, 8, loss.n_out), loss, activation)
+    p, y = init_params(net, 0, np.float64), targets(loss, labels, np.float64)
+    ref = strategies.get("manual").value_and_grads(net, p, x, y, input_grad=True)
+    value, grads, gx = peers.phases("numpy", net, p, x, y)["fwd+bwd all"]()
+    assert value == pytest.approx(ref.loss, rel=1e-12)
+    want = [a for layer in reversed(ref.params.layers) for a in (layer.w, layer.b)]
+    for got, exp in zip(grads, want, strict=True):
+        np.testing.assert_allclose(got, exp, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(gx, ref.input, rtol=1e-10, atol=1e-13)
+    value, (gws, gx) = peers.phases("autograd", net, p, x, y)["fwd+bwd all"]()
+    assert value == pytest.approx(ref.loss, rel=1e-12)
+    for got, exp in zip(gws, p.arrays(), strict=True):
+        assert got.shape == exp.shape
+    for got, exp in zip(gws, ref.params.arrays(), strict=True):
+        np.testing.assert_allclose(got, exp, rtol=1e-10, atol=1e-13)
+    np.testing.assert_allclose(gx, ref.input, rtol=1e-10, atol=1e-13)
+
+
+def test_every_peer_table_has_a_row_for_every_kind() -> None:
+    """The peers' tables that need no library installed; torch's and jax's are built the same
+    way and checked when those are installed."""
+    assert set(peers.NUMPY_ACTIVATIONS) == set(Activation)
+    assert set(peers.NUMPY_LOSSES) == set(Loss)

@@ -9,6 +9,7 @@ import pytest
 
 from fcgrad.checking.net_gradcheck import GradCheckConfig, compare, gradcheck
 from fcgrad.engine import ops
+from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
 from fcgrad.strategies import manual, vwc
 
@@ -34,6 +35,37 @@ def test_passes_on_every_strategy(data: tuple[np.ndarray, np.ndarray], loss: Los
     assert {r.parameter for r in result.rows} == {"all", "w1", "b1", "w2", "b2", "x"}
 
 
+@pytest.mark.parametrize("activation", list(Activation))
+@pytest.mark.parametrize("loss", list(Loss))
+def test_every_activation_and_loss_passes_in_a_deeper_net(
+    data: tuple[np.ndarray, np.ndarray], loss: Loss, activation: Activation
+) -> None:
+    """The acceptance's 64-32 net, for every activation and loss, all three strategies."""
+    cfg = GradCheckConfig(loss=loss, hidden=(64, 32), fd_rows=30, activation=activation)
+    result = gradcheck(*data, cfg)
+    assert result.ok, result.failures()
+    assert {r.parameter for r in result.rows} >= {"w3", "b3", "x"}
+
+
+@pytest.mark.parametrize(
+    ("activation", "wrong"),
+    [
+        (Activation.tanh, lambda inp, out: setattr(inp, "grad", out.grad * (1.0 - out.value))),
+        (Activation.sigmoid, lambda inp, out: setattr(inp, "grad", out.grad * out.value)),
+        (Activation.leaky_relu, lambda inp, out: setattr(inp, "grad", out.grad * (inp.value > 0))),
+    ],
+    ids=["tanh without the square", "sigmoid without 1 - s", "leaky-relu without its slope"],
+)
+def test_fails_on_a_wrong_activation_rule(
+    data: Any, monkeypatch: pytest.MonkeyPatch, activation: Activation, wrong: Any
+) -> None:
+    monkeypatch.setitem(manual.ACTIVATIONS, activation, (manual.ACTIVATIONS[activation][0], wrong))
+    cfg = GradCheckConfig(strategies=("manual",), fd_rows=50, activation=activation)
+    failing = _failing(gradcheck(*data, cfg))
+    assert {("manual", "w1", "central diff"), ("manual", "w1", "vwc")} <= failing
+    assert ("manual", "w2", "vwc") not in failing  # w2's gradient does not pass through it
+
+
 def test_deeper_net(data: tuple[np.ndarray, np.ndarray]) -> None:
     result = gradcheck(*data, GradCheckConfig(hidden=(16, 8), loss=Loss.cross_entropy, fd_rows=50))
     assert result.ok
@@ -50,7 +82,7 @@ def test_fails_when_mse_grad_drops_the_factor_two(
     def wrong(inp: manual.Tensor, targ: np.ndarray) -> None:
         inp.grad = (inp.value - targ[:, None]) / targ.shape[0]
 
-    monkeypatch.setattr(manual, "mse_grad", wrong)
+    monkeypatch.setitem(manual.LOSSES, Loss.mse, wrong)  # the row of manual's table
     result = gradcheck(*data, GradCheckConfig(strategies=("manual",), fd_rows=100))
     assert not result.ok
     failing = _failing(result)
@@ -69,7 +101,7 @@ def test_fails_when_vwc_relu_has_the_wrong_sign(data: Any, monkeypatch: pytest.M
         mask = x > 0
         return ops.relu(x), lambda g: -g * mask
 
-    monkeypatch.setattr(vwc, "relu", wrong)
+    monkeypatch.setitem(vwc.ACTIVATIONS, Activation.relu, wrong)
     result = gradcheck(*data, GradCheckConfig(strategies=("vwc",), fd_rows=100))
     failing = _failing(result)
     assert ("vwc", "w1", "central diff") in failing and ("vwc", "w1", "manual") in failing
@@ -92,7 +124,7 @@ def test_fails_on_a_gradient_of_the_wrong_shape(data: Any, monkeypatch: pytest.M
         original(inp, out, w, b, **kw)
         b.grad = b.grad[None, :]  # (1, n) instead of (n,): the lesson's testSame must catch it
 
-    monkeypatch.setattr(manual, "lin_grad", wrong)
+    monkeypatch.setitem(manual.LAYERS, "dense", (manual.lin, wrong))
     result = gradcheck(*data, GradCheckConfig(strategies=("manual",), fd_rows=50))
     shape_rows = [r for r in result.failures() if "shape" in r.note]
     assert shape_rows and shape_rows[0].parameter == "b1"
@@ -140,7 +172,7 @@ def test_a_small_error_in_one_element_is_caught_and_located(
             b.grad = b.grad.copy()
             b.grad[spoiled[-1]] *= 1 + 1e-3
 
-    monkeypatch.setattr(manual, "lin_grad", slightly_wrong)
+    monkeypatch.setitem(manual.LAYERS, "dense", (manual.lin, slightly_wrong))
     result = gradcheck(*data, GradCheckConfig(strategies=("manual",), samples=50, fd_rows=100))
     failing = {(r.parameter, r.reference): r for r in result.failures()}
     assert set(failing) == {("b1", "vwc"), ("b1", "tape"), ("b1", "central diff")}

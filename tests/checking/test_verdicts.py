@@ -18,6 +18,7 @@ from fcgrad import check_grads
 from fcgrad.checking.net_gradcheck import GradCheckConfig, gradcheck
 from fcgrad.engine import ops
 from fcgrad.engine.autodiff import nondiff_primitive
+from fcgrad.nn.activations import Activation
 from fcgrad.strategies import manual
 from tests.checking.corpus import two_relu_layers
 
@@ -138,7 +139,7 @@ def test_the_lessons_gradcheck_fails_a_manual_relu_grad_wrong_at_zero(
     def relu_grad(inp: Any, out: Any) -> None:
         inp.grad = out.grad * ((inp.value > 0) + 3.0 * (inp.value == 0))
 
-    monkeypatch.setattr(manual, "relu_grad", relu_grad)
+    monkeypatch.setitem(manual.ACTIVATIONS, Activation.relu, (ops.relu, relu_grad))
     rng = np.random.default_rng(3)
     x = rng.standard_normal((100, 64)).astype(np.float32)  # 64 pixels: fast
     x[0] = 0.0

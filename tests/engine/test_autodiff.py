@@ -10,7 +10,7 @@ import pytest
 from fcgrad.engine import ops
 from fcgrad.engine.autodiff import grad, hold, value_and_grad, vjp
 from fcgrad.errors import ShapeError
-from fcgrad.nn.model import Linear, Params
+from fcgrad.nn.params import Linear, Params
 
 
 def test_gradient_of_mean_square_is_the_lessons_values() -> None:

@@ -17,8 +17,8 @@ from fcgrad.engine import ops, replay
 from fcgrad.engine.autodiff import custom_vjp, grad, primitive, unbox, vjp
 from fcgrad.engine.replay import cached_vjp
 from fcgrad.errors import ConfigError, ShapeError
+from fcgrad.nn import Net, init_params
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.model import init_params
 from fcgrad.strategies import Workspace, manual, tape
 from tests.engine.test_ops import OP_TABLE
 
@@ -70,8 +70,14 @@ def test_the_tape_strategy_matches_a_fresh_tape_step_after_step(
         x = rng.standard_normal((64, 784)).astype(np.float32)
         labels = rng.integers(0, 10, 64)
         y = labels.astype(np.float32) if loss is Loss.mse else labels
-        got = tape.value_and_grads(params, x, y, loss, input_grad=input_grad, workspace=ws)
-        value, pullback = vjp(lambda x, p, y=y: objective(tape.model(p, x), y), x, params)
+        got = tape.value_and_grads(
+            Net.like(params, loss), params, x, y, input_grad=input_grad, workspace=ws
+        )
+        value, pullback = vjp(
+            lambda x, p, y=y: objective(tape.model(Net.like(p, Loss.cross_entropy), p, x), y),
+            x,
+            params,
+        )
         dx, dp = pullback(np.ones_like(value))
         assert got.loss == float(value)
         for a, b in zip(got.params.arrays(), dp.arrays()):
@@ -84,8 +90,10 @@ def test_the_tape_strategy_matches_a_fresh_tape_step_after_step(
 def test_targets_are_inputs_not_constants_of_the_recording() -> None:
     params = init_params((4, 3, 1), seed=0)
     x = np.ones((5, 4), np.float32)
-    first = tape.value_and_grads(params, x, np.zeros(5, np.float32), Loss.mse)
-    second = tape.value_and_grads(params, x, np.full(5, 9.0, np.float32), Loss.mse)
+    first = tape.value_and_grads(Net.like(params, Loss.mse), params, x, np.zeros(5, np.float32))
+    second = tape.value_and_grads(
+        Net.like(params, Loss.mse), params, x, np.full(5, 9.0, np.float32)
+    )
     assert first.loss != second.loss
     assert not np.array_equal(first.params.layers[1].b, second.params.layers[1].b)
 
@@ -118,15 +126,17 @@ def test_intermediate_arrays_are_freed_after_their_last_use() -> None:
     params = init_params((784, 50, 10), seed=0)
     labels = rng.integers(0, 10, 2000)
 
+    net = Net.like(params, Loss.cross_entropy)
+
     def peak(step: Any) -> int:
         tracemalloc.start()
         try:
-            step(params, x, labels, Loss.cross_entropy)
+            step(net, params, x, labels)
             return tracemalloc.get_traced_memory()[1]
         finally:
             tracemalloc.stop()
 
-    tape.value_and_grads(params, x, labels, Loss.cross_entropy)  # recorded: replays from here
+    tape.value_and_grads(net, params, x, labels)  # recorded: replays from here
     # no more than the hand-written strategy holds, give or take two (2000, 50) arrays
     assert peak(tape.value_and_grads) < peak(manual.value_and_grads) + 2 * 2000 * 50 * 4
 
@@ -332,8 +342,10 @@ def test_mixed_dtype_params_match_a_fresh_tape() -> None:
     params.layers[0].w = params.layers[0].w.astype(np.float64)
     rng = np.random.default_rng(1)
     x, y = rng.standard_normal((6, 20)).astype(np.float32), rng.integers(0, 10, 6)
-    got = tape.value_and_grads(params, x, y, Loss.cross_entropy)
-    value, pullback = vjp(lambda p: tape.cross_entropy(tape.model(p, x), y), params)
+    got = tape.value_and_grads(Net.like(params, Loss.cross_entropy), params, x, y)
+    value, pullback = vjp(
+        lambda p: tape.cross_entropy(tape.model(Net.like(p, Loss.cross_entropy), p, x), y), params
+    )
     assert got.loss == float(value)
     for a, b in zip(got.params.arrays(), pullback(np.ones_like(value))[0].arrays()):
         assert_same(a, b)
@@ -512,8 +524,10 @@ def test_the_tape_strategy_leaves_its_arrays_writeable() -> None:
     x, y = rng.standard_normal((6, 5)).astype(np.float32), rng.integers(0, 10, 6)
     for input_grad in (False, True):
         for _ in range(2):
-            tape.value_and_grads(params, x, y, Loss.cross_entropy, input_grad=input_grad)
-            tape.value(params, x, y, Loss.cross_entropy)
+            tape.value_and_grads(
+                Net.like(params, Loss.cross_entropy), params, x, y, input_grad=input_grad
+            )
+            tape.value(Net.like(params, Loss.cross_entropy), params, x, y)
             assert all(a.flags.writeable for a in (x, y, *params.arrays()))
 
 

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import math
+import types
 from collections.abc import Callable
 
 import numpy as np
 import pytest
 
 from fcgrad import strategies
-from fcgrad.errors import ShapeError
-from fcgrad.nn import losses, model
+from fcgrad.errors import ConfigError, ShapeError
+from fcgrad.nn import Activation, Net, forward, init_params, losses
 from fcgrad.nn.losses import Loss
 from fcgrad.strategies import manual, tape, vwc
 
@@ -120,27 +122,87 @@ def test_loss_rules_match_central_differences(loss: Loss) -> None:
     np.testing.assert_allclose(pullback(1.0), numeric, rtol=1e-6, atol=1e-9)
 
 
+@pytest.mark.parametrize("activation", list(Activation))
 @pytest.mark.parametrize("loss", list(Loss))
 @pytest.mark.parametrize("hidden", [(8,), (8, 6)])
 @pytest.mark.parametrize("name", strategies.NAMES)
 def test_strategy_matches_central_differences(
-    name: str, hidden: tuple[int, ...], loss: Loss
+    name: str, hidden: tuple[int, ...], loss: Loss, activation: Activation
 ) -> None:
     rng = np.random.default_rng(6)
     x = rng.standard_normal((9, 5))
     y = losses.targets(loss, rng.integers(0, 10, 9), np.float64)
-    params = model.init_params([5, *hidden, loss.n_out], 1, np.float64)
-    got = strategies.get(name).value_and_grads(params, x, y, loss, input_grad=True)
+    net = Net.mlp((5, *hidden, loss.n_out), loss, activation)
+    params = init_params(net, 1, np.float64)
+    got = strategies.get(name).value_and_grads(net, params, x, y, input_grad=True)
     arrays = {**params.named(), "x": x}
 
     def f() -> float:
-        return losses.value(loss, model.forward(params, x), y)
+        return losses.value(loss, forward(net, params, x), y)
 
     assert got.loss == pytest.approx(f(), rel=1e-12)
+    assert strategies.get(name).value(net, params, x, y) == pytest.approx(f(), rel=1e-12)
     for key, analytic in got.named().items():
         np.testing.assert_allclose(
             analytic, central_diff(f, arrays[key]), rtol=1e-5, atol=1e-8, err_msg=key
         )
+
+
+@pytest.mark.parametrize("name", strategies.NAMES)
+def test_each_strategy_has_a_row_for_every_kind_the_description_allows(name: str) -> None:
+    missing = strategies.missing_rows(strategies.get(name))
+    assert not missing, f"strategy {name} has no row for: {', '.join(missing)}"
+
+
+def test_the_missing_row_test_names_the_kind() -> None:
+    """The tester's test: a strategy whose table lacks tanh is reported as missing it."""
+    without_tanh = types.SimpleNamespace(
+        NAME="partial",
+        LAYERS=manual.LAYERS,
+        ACTIVATIONS={k: v for k, v in manual.ACTIVATIONS.items() if k is not Activation.tanh},
+        LOSSES={},
+    )
+    assert strategies.missing_rows(without_tanh) == [  # type: ignore[arg-type]
+        "activation tanh",
+        "loss mse",
+        "loss cross-entropy",
+    ]
+
+
+@pytest.mark.parametrize("name", strategies.NAMES)
+def test_a_missing_row_at_run_time_names_the_strategy_and_the_kind(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    module = strategies.get(name)
+    table = dict(module.ACTIVATIONS)
+    del table[Activation.sigmoid]
+    monkeypatch.setattr(module, "ACTIVATIONS", table)
+    net = Net.mlp((3, 2, 1), Loss.mse, Activation.sigmoid)
+    with pytest.raises(ConfigError, match=f"strategy {name} has no rule for sigmoid"):
+        module.value_and_grads(net, init_params(net, 0), np.ones((2, 3), np.float32), np.ones(2))
+
+
+# activation -> (pre-activations, output cotangent, the input cotangent by hand)
+HAND_ACTIVATIONS = {
+    Activation.leaky_relu: ([-2.0, 0.0, 3.0], [5.0, 5.0, 5.0], [0.05, 0.05, 5.0]),
+    Activation.tanh: ([0.0, math.log(3) / 2], [1.0, 2.0], [1.0, 2.0 * (1 - 0.25)]),  # tanh = 1/2
+    Activation.sigmoid: ([0.0, math.log(3)], [1.0, 2.0], [0.25, 2.0 * 0.75 * 0.25]),  # s = 3/4
+}
+
+
+@pytest.mark.parametrize("activation", list(HAND_ACTIVATIONS))
+def test_activation_rules_hand_computed(activation: Activation) -> None:
+    """manual's rule and vwc's pullback, each against values worked out on paper: leaky's
+    slope 0.01 below 0 (and at 0), 1 - tanh^2 with tanh(ln(3)/2) = 1/2, s (1 - s) with
+    sigmoid(ln 3) = 3/4."""
+    z, g, want = (np.array(v) for v in HAND_ACTIVATIONS[activation])
+    fwd, rule = manual.ACTIVATIONS[activation]
+    inp, out = manual.Tensor(z), manual.Tensor(fwd(z))
+    out.grad = g
+    rule(inp, out)
+    np.testing.assert_allclose(inp.grad, want, rtol=1e-14)
+    _, pullback = vwc.ACTIVATIONS[activation](z)
+    np.testing.assert_allclose(pullback(g), want, rtol=1e-14)
 
 
 # ------------------------------------------------------------------- agreement and contracts
@@ -151,9 +213,9 @@ def test_three_strategies_agree_in_float32(loss: Loss) -> None:
     rng = np.random.default_rng(7)
     x = rng.standard_normal((200, 784)).astype(np.float32)
     y = losses.targets(loss, rng.integers(0, 10, 200))
-    params = model.init_params([784, 50, loss.n_out], 0)
+    params = init_params([784, 50, loss.n_out], 0)
     results = {
-        n: strategies.get(n).value_and_grads(params, x, y, loss, input_grad=True)
+        n: strategies.get(n).value_and_grads(Net.like(params, loss), params, x, y, input_grad=True)
         for n in strategies.NAMES
     }
     ref = results["manual"].named()
@@ -169,19 +231,21 @@ def test_three_strategies_agree_in_float32(loss: Loss) -> None:
 @pytest.mark.parametrize("name", strategies.NAMES)
 def test_input_gradient_only_when_asked(name: str) -> None:
     x = np.ones((3, 4), np.float32)
-    params = model.init_params([4, 2, 1], 0)
-    res = strategies.get(name).value_and_grads(params, x, np.zeros(3, np.float32), Loss.mse)
+    params = init_params([4, 2, 1], 0)
+    res = strategies.get(name).value_and_grads(
+        Net.like(params, Loss.mse), params, x, np.zeros(3, np.float32)
+    )
     assert res.input is None and "x" not in res.named()
 
 
 @pytest.mark.parametrize("name", strategies.NAMES)
 def test_relu_at_exactly_zero_passes_no_gradient(name: str) -> None:
     # w1 = 0 makes every hidden pre-activation exactly 0: no gradient may reach w1 or x.
-    params = model.init_params([3, 2, 1], 0, np.float64)
+    params = init_params([3, 2, 1], 0, np.float64)
     params.layers[0].w[...] = 0.0
     x = np.array([[1.0, 2.0, 3.0]])
     res = strategies.get(name).value_and_grads(
-        params, x, np.array([5.0]), Loss.mse, input_grad=True
+        Net.like(params, Loss.mse), params, x, np.array([5.0]), input_grad=True
     )
     np.testing.assert_array_equal(res.params.layers[0].w, 0.0)
     np.testing.assert_array_equal(res.input, 0.0)
@@ -189,26 +253,29 @@ def test_relu_at_exactly_zero_passes_no_gradient(name: str) -> None:
 
 @pytest.mark.parametrize("name", strategies.NAMES)
 def test_mse_shape_mismatch_raises_instead_of_broadcasting(name: str) -> None:
-    params = model.init_params([4, 3, 1], 0)
+    params = init_params([4, 3, 1], 0)
     x = np.ones((5, 4), np.float32)
     with pytest.raises(ShapeError, match="mse"):
-        strategies.get(name).value_and_grads(params, x, np.zeros((5, 1), np.float32), Loss.mse)
+        strategies.get(name).value_and_grads(
+            Net.like(params, Loss.mse), params, x, np.zeros((5, 1), np.float32)
+        )
 
 
 def test_tape_model_and_loss_match_the_plain_forward() -> None:
     rng = np.random.default_rng(8)
-    params = model.init_params([4, 3, 10], 0, np.float64)
+    params = init_params([4, 3, 10], 0, np.float64)
     x, y = rng.standard_normal((5, 4)), rng.integers(0, 10, 5)
-    assert float(tape.cross_entropy(tape.model(params, x), y)) == pytest.approx(
-        losses.value(Loss.cross_entropy, model.forward(params, x), y)
+    assert float(
+        tape.cross_entropy(tape.model(Net.like(params, Loss.cross_entropy), params, x), y)
+    ) == pytest.approx(
+        losses.value(Loss.cross_entropy, forward(Net.like(params, Loss.mse), params, x), y)
     )
 
 
 def test_unknown_strategy_is_a_config_error() -> None:
-    from fcgrad.errors import ConfigError
-
-    with pytest.raises(ConfigError, match="unknown strategy 'adam'"):
+    with pytest.raises(ConfigError, match=r"^strategy 'adam' is unknown; choose one of") as e:
         strategies.get("adam")
+    assert e.value.param == "strategy"
 
 
 @pytest.mark.parametrize("name", strategies.NAMES)
@@ -216,32 +283,34 @@ def test_a_workspace_gives_the_same_gradients_in_a_reused_buffer(name: str) -> N
     rng = np.random.default_rng(9)
     x = rng.standard_normal((40, 30)).astype(np.float32)
     y = losses.targets(Loss.mse, rng.integers(0, 10, 40))
-    params = model.init_params([30, 8, 1], 0)
+    params = init_params([30, 8, 1], 0)
     ws = strategies.Workspace()
     first = strategies.get(name).value_and_grads(
-        params, x, y, Loss.mse, input_grad=True, workspace=ws
+        Net.like(params, Loss.mse), params, x, y, input_grad=True, workspace=ws
     )
-    fresh = strategies.get(name).value_and_grads(params, x, y, Loss.mse, input_grad=True)
+    fresh = strategies.get(name).value_and_grads(
+        Net.like(params, Loss.mse), params, x, y, input_grad=True
+    )
     np.testing.assert_array_equal(first.input, fresh.input)
     assert first.input is ws.buffer("input gradient", x.shape, x.dtype)  # reused, not allocated
     again = strategies.get(name).value_and_grads(
-        params, 2 * x, y, Loss.mse, input_grad=True, workspace=ws
+        Net.like(params, Loss.mse), params, 2 * x, y, input_grad=True, workspace=ws
     )
     assert again.input is first.input  # the next call overwrites it, as documented
 
 
 def test_vwc_pullbacks_hold_the_arrays_they_read() -> None:
-    params = model.init_params([4, 3, 10], 0, np.float64)
+    params = init_params([4, 3, 10], 0, np.float64)
     rng = np.random.default_rng(10)
     x, y = rng.standard_normal((5, 4)), rng.integers(0, 10, 5)
-    out, pullback = vwc.model(params, x)
+    out, pullback = vwc.model(Net.like(params, Loss.cross_entropy), params, x)
     for array in (params.layers[1].w, params.layers[0].w, x):  # w1: read for dh (need_x)
         with pytest.raises(ValueError, match="read-only"):
             array -= 1.0  # before: a gradient at neither point
     params.layers[1].b[...] = 0.0  # a bias is not read by the pullback: free to change
     g = np.ones_like(out)
     _, grads = pullback(g)
-    _, fresh = vwc.model(params, x)
+    _, fresh = vwc.model(Net.like(params, Loss.cross_entropy), params, x)
     np.testing.assert_array_equal(grads.layers[0].w, fresh(g)[1].layers[0].w)
     _, pb_lin = vwc.lin(x, params.layers[0].w, params.layers[0].b, need_x=False)
     _, pb_loss = vwc.cross_entropy(out, y)
@@ -261,8 +330,8 @@ def test_vwc_value_and_grads_leaves_its_arrays_writeable() -> None:
     rng = np.random.default_rng(11)
     x, y = rng.standard_normal((5, 4)).astype(np.float32), rng.integers(0, 10, 5)
     for loss in Loss:
-        params = model.init_params([4, 3, loss.n_out], 0)
+        params = init_params([4, 3, loss.n_out], 0)
         target = losses.targets(loss, y)
-        vwc.value_and_grads(params, x, target, loss, input_grad=True)
-        vwc.value(params, x, target, loss)
+        vwc.value_and_grads(Net.like(params, loss), params, x, target, input_grad=True)
+        vwc.value(Net.like(params, loss), params, x, target)
         assert all(a.flags.writeable for a in (x, target, *params.arrays()))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -10,7 +11,8 @@ import pytest
 
 from fcgrad import strategies
 from fcgrad.errors import ConfigError, DataError, TrainingDiverged
-from fcgrad.nn.losses import Loss
+from fcgrad.nn import Activation, Loss
+from fcgrad.nn.optimizers import Optimizer
 from fcgrad.training.train import Checkpoint, TrainConfig, TrainingInterrupted, train
 
 
@@ -59,7 +61,7 @@ def test_non_finite_loss_names_epoch_step_and_rate(
     x, y, xv, yv = mnist_normalized
     with pytest.raises(
         TrainingDiverged,
-        match=r"epoch 1, step \d+ with learning rate 1000000.0; try a smaller --lr",
+        match=r"epoch 1, step \d+ with learning rate 1000000.0 \(sgd\); try a smaller learning",
     ):
         train(x[:2000], y[:2000], xv[:100], yv[:100], TrainConfig(loss=Loss.mse, lr=1e6, epochs=1))
 
@@ -67,18 +69,20 @@ def test_non_finite_loss_names_epoch_step_and_rate(
 @pytest.mark.parametrize(
     ("field", "value", "message"),
     [
-        ("epochs", 0, "--epochs must be at least 1"),
-        ("batch_size", -1, "--batch-size must be at least 1"),
-        ("lr", 0.0, "--lr must be a positive number"),
-        ("lr", float("nan"), "--lr must be a positive number"),
-        ("hidden", (0,), "--hidden"),
-        ("strategy", "adam", "unknown strategy"),
+        ("epochs", 0, "epochs must be at least 1"),
+        ("batch_size", -1, "batch_size must be at least 1"),
+        ("lr", 0.0, "lr must be a positive number"),
+        ("lr", float("nan"), "lr must be a positive number"),
+        ("hidden", (0,), "hidden sizes must be at least 1"),
+        ("strategy", "adam", "strategy 'adam' is unknown"),
+        ("momentum", 1.0, "momentum must be at least 0 and below 1"),
     ],
 )
-def test_bad_config(field: str, value: Any, message: str) -> None:
+def test_bad_config_names_the_parameter_not_a_flag(field: str, value: Any, message: str) -> None:
     cfg = TrainConfig(**{field: value})
-    with pytest.raises(ConfigError, match=message):
+    with pytest.raises(ConfigError, match=f"^{message}") as e:
         cfg.validate()
+    assert e.value.param == field and "--" not in str(e.value)
 
 
 def test_progress_receives_every_step(mnist_normalized: tuple[np.ndarray, ...]) -> None:
@@ -118,17 +122,73 @@ def test_not_a_checkpoint_is_a_data_error(tmp_path: Path) -> None:
         Checkpoint.load(tmp_path / "x.npz")
 
 
-@pytest.mark.parametrize("name", strategies.NAMES)
-def test_interrupted_and_resumed_gives_the_same_weights(name: str, mnist_normalized: Any) -> None:
-    x, y, xv, yv = (a[:3000] for a in mnist_normalized)
-    cfg = TrainConfig(strategy=name, epochs=3)
+RESUMED = [
+    ("manual", Optimizer.sgd),
+    ("vwc", Optimizer.sgd),
+    ("tape", Optimizer.sgd),
+    ("tape", Optimizer.momentum),
+    ("vwc", Optimizer.adam),
+    ("manual", Optimizer.adam),
+]
+
+
+@pytest.mark.parametrize(("name", "optimizer"), RESUMED)
+def test_interrupted_saved_loaded_and_resumed_gives_the_same_weights(
+    name: str, optimizer: Optimizer, tmp_path: Path, synthetic: Any
+) -> None:
+    """Stopped inside epoch 2, written to disk, read back and continued: the weights and the
+    optimizer's state end bit for bit where an uninterrupted run ends."""
+    x, y, xv, yv = synthetic
+    cfg = TrainConfig(strategy=name, epochs=3, optimizer=optimizer, activation=Activation.tanh)
     reference = train(x, y, xv, yv, cfg)
     calls = iter(range(10**6))
     with pytest.raises(TrainingInterrupted) as stopped:  # stop after 60 steps: inside epoch 2
         train(x, y, xv, yv, cfg, should_stop=lambda: next(calls) >= 59)
     ck = stopped.value.checkpoint
     assert (ck.epoch, ck.step) == (2, 13)  # 47 steps an epoch: 47 + 13 = 60
-    resumed = train(x, y, xv, yv, cfg, resume=ck)
+    back = Checkpoint.load(ck.save(tmp_path / "stopped.npz"))
+    assert back.config == cfg
+    assert back.optimizer.keys() == ck.optimizer.keys()
+    resumed = train(x, y, xv, yv, cfg, resume=back)
     for a, b in zip(resumed.params.arrays(), reference.params.arrays()):
-        np.testing.assert_array_equal(a, b)  # bit for bit: same steps, same order
+        np.testing.assert_array_equal(a, b)  # bit for bit: same steps, same order, same state
     assert [e.train_loss for e in resumed.epochs] == [e.train_loss for e in reference.epochs]
+    for k, v in reference.checkpoint.optimizer.items():
+        np.testing.assert_array_equal(resumed.checkpoint.optimizer[k], v, err_msg=k)
+
+
+def test_a_checkpoint_keeps_the_optimizers_state(tmp_path: Path, synthetic: Any) -> None:
+    x, y, xv, yv = (a[:640] for a in synthetic)
+    cfg = TrainConfig(epochs=1, optimizer=Optimizer.adam, activation=Activation.leaky_relu)
+    result = train(x, y, xv, yv, cfg)
+    path = result.checkpoint.save(tmp_path / "adam.npz")
+    with np.load(path) as saved:
+        names = sorted(k for k in saved.files if k.startswith("optimizer."))
+        np.testing.assert_array_equal(saved["optimizer.m.w2"], result.checkpoint.optimizer["m.w2"])
+    assert names == sorted(f"optimizer.{s}.{p}" for s in "mv" for p in ("w1", "b1", "w2", "b2"))
+    back = Checkpoint.load(path)
+    assert back.optimizer["t"] == 10 and back.config.optimizer is Optimizer.adam
+    assert back.config.activation is Activation.leaky_relu
+
+
+def test_a_checkpoint_from_before_optimizers_loads_as_sgd(tmp_path: Path) -> None:
+    """The layout fcgrad wrote before: w1, b1, ..., and a config without activation,
+    optimizer or momentum."""
+    meta = {
+        "config": {
+            "strategy": "tape",
+            "loss": "cross-entropy",
+            "hidden": [3],
+            "epochs": 2,
+            "batch_size": 64,
+            "lr": 0.1,
+            "seed": 0,
+        },
+        **{"epoch": 3, "step": 0, "rng_state": {}, "loss_sum": 0.0},
+        **{"mean": 0.1307, "std": 0.3081, "history": []},
+    }
+    arrays = {"w1": np.ones((4, 3)), "b1": np.ones(3), "w2": np.ones((3, 10)), "b2": np.ones(10)}
+    np.savez(tmp_path / "old.npz", checkpoint=np.array(json.dumps(meta)), **arrays)
+    back = Checkpoint.load(tmp_path / "old.npz")
+    assert back.config.optimizer is Optimizer.sgd and back.config.activation is Activation.relu
+    assert back.optimizer == {} and back.params.sizes == (4, 3, 10)

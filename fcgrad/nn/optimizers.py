@@ -1,0 +1,166 @@
+"""The optimizers that update a net's parameters in place from their gradients.
+
+One row per optimizer in `OPTIMIZERS`, each a class with the same three methods:
+`step(params, grads)` (in place), `state()` (the arrays and step count a checkpoint
+keeps, so that a resumed run goes on bit for bit) and `load(state)`. Rates:
+
+- `sgd`: p -= lr g (the lesson's update). Default lr: the loss's (0.1 CE, 0.01 mse).
+- `momentum`: v = mu v + g; p -= lr v (heavy ball, Polyak 1964, in PyTorch's form).
+  Default lr: the loss's SGD rate times (1 - mu), which takes the same steady-state step
+  lr / (1 - mu) as SGD (0.01 for CE at mu = 0.9).
+- `adam`: Kingma and Ba, "Adam: A Method for Stochastic Optimization", 2015, Algorithm 1
+  with the efficient form of its section 2: m = b1 m + (1 - b1) g, v = b2 v + (1 - b2) g^2,
+  p -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps), with b1 = 0.9, b2 = 0.999,
+  eps = 1e-8. Default lr: 1e-3, the paper's.
+
+State arrays have the parameters' shapes and dtype (float32 stays float32).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import enum
+import math
+from collections.abc import Mapping
+
+import numpy as np
+
+from fcgrad.errors import ConfigError
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.params import Params
+
+
+class Optimizer(str, enum.Enum):
+    """How the parameters are updated from their gradients (`--optimizer`)."""
+
+    sgd = "sgd"
+    momentum = "momentum"
+    adam = "adam"
+
+
+@dataclasses.dataclass(frozen=True)
+class Hyper:
+    """An optimizer's settings: the learning rate, and momentum's mu (unused by the others)."""
+
+    lr: float
+    momentum: float = 0.9
+
+
+State = dict[str, np.ndarray | int]  # arrays under names such as "velocity.w1", and "t"
+
+
+class SGD:
+    """p -= lr g, in place: the lesson's update. No state."""
+
+    def __init__(self, params: Params, hyper: Hyper) -> None:
+        self.lr = hyper.lr
+
+    @staticmethod
+    def default_lr(loss: Loss, momentum: float) -> float:
+        return loss.default_lr
+
+    def step(self, params: Params, grads: Params) -> None:
+        for p, g in zip(params.arrays(), grads.arrays()):
+            p -= self.lr * g
+
+    def state(self) -> State:
+        return {}
+
+    def load(self, state: Mapping[str, np.ndarray | int]) -> None:
+        pass
+
+
+class _Stateful:
+    """Arrays shaped like the parameters, one set per name in `SLOTS`, saved as
+    'SLOT.w1', 'SLOT.b1', ...; and the step count `t`."""
+
+    SLOTS: tuple[str, ...] = ()
+
+    def __init__(self, params: Params, hyper: Hyper) -> None:
+        self.hyper, self.t = hyper, 0
+        self.names = list(params.named())
+        self.slots = {s: [np.zeros_like(p) for p in params.arrays()] for s in self.SLOTS}
+
+    def state(self) -> State:
+        out: State = {
+            f"{s}.{n}": a for s, arrays in self.slots.items() for n, a in zip(self.names, arrays)
+        }
+        out["t"] = self.t
+        return out
+
+    def load(self, state: Mapping[str, np.ndarray | int]) -> None:
+        """Take the arrays and step count of `state()`; ValueError naming the first one
+        missing or of another shape or dtype."""
+        for s, arrays in self.slots.items():
+            for n, a in zip(self.names, arrays):
+                got = np.asarray(state[f"{s}.{n}"])
+                if got.shape != a.shape or got.dtype != a.dtype:
+                    raise ValueError(f"optimizer state {s}.{n} is {got.shape} {got.dtype}")
+                a[...] = got
+        self.t = int(state["t"])
+
+
+class Momentum(_Stateful):
+    """v = mu v + g; p -= lr v, in place (PyTorch's SGD with momentum, no dampening)."""
+
+    SLOTS = ("velocity",)
+
+    @staticmethod
+    def default_lr(loss: Loss, momentum: float) -> float:
+        return loss.default_lr * (1.0 - momentum)
+
+    def step(self, params: Params, grads: Params) -> None:
+        self.t += 1
+        mu, lr = self.hyper.momentum, self.hyper.lr
+        for p, g, v in zip(params.arrays(), grads.arrays(), self.slots["velocity"]):
+            v *= mu
+            v += g
+            p -= lr * v
+
+
+class Adam(_Stateful):
+    """Adam (Kingma and Ba 2015) with b1 = 0.9, b2 = 0.999, eps = 1e-8, in place."""
+
+    SLOTS = ("m", "v")
+    B1, B2, EPS = 0.9, 0.999, 1e-8
+
+    @staticmethod
+    def default_lr(loss: Loss, momentum: float) -> float:
+        return 1e-3
+
+    def step(self, params: Params, grads: Params) -> None:
+        self.t += 1
+        b1, b2 = self.B1, self.B2
+        rate = self.hyper.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
+        for p, g, m, v in zip(params.arrays(), grads.arrays(), self.slots["m"], self.slots["v"]):
+            m *= b1
+            m += (1.0 - b1) * g
+            v *= b2
+            v += (1.0 - b2) * np.square(g)
+            p -= rate * m / (np.sqrt(v) + self.EPS)
+
+
+Rule = SGD | Momentum | Adam
+
+OPTIMIZERS: dict[Optimizer, type[Rule]] = {
+    Optimizer.sgd: SGD,
+    Optimizer.momentum: Momentum,
+    Optimizer.adam: Adam,
+}
+
+
+def default_lr(optimizer: Optimizer, loss: Loss, momentum: float = 0.9) -> float:
+    """The learning rate an optimizer trains the lesson's net with when none is given."""
+    return OPTIMIZERS[Optimizer(optimizer)].default_lr(loss, momentum)
+
+
+def make(optimizer: Optimizer, params: Params, hyper: Hyper) -> Rule:
+    """The optimizer `optimizer` for `params`. ConfigError (param `lr`, `momentum`) for a rate
+    that is not a positive number, or a momentum outside [0, 1)."""
+    if not (math.isfinite(hyper.lr) and hyper.lr > 0):
+        raise ConfigError(f"lr must be a positive number, got {hyper.lr}", param="lr")
+    if not 0 <= hyper.momentum < 1:
+        raise ConfigError(
+            f"momentum must be at least 0 and below 1, got {hyper.momentum}", param="momentum"
+        )
+    return OPTIMIZERS[Optimizer(optimizer)](params, hyper)

@@ -1,0 +1,104 @@
+"""A run's exact state at a step boundary, saved to and read from an .npz file."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from fcgrad.errors import DataError
+from fcgrad.fileio import atomic_path
+from fcgrad.nn import losses
+from fcgrad.nn.optimizers import State
+from fcgrad.nn.params import Params
+from fcgrad.training.config import EpochResult, TrainConfig
+
+OPTIMIZER_PREFIX = "optimizer."  # arrays of the optimizer's state: optimizer.velocity.w1, ...
+
+
+@dataclasses.dataclass
+class Checkpoint:
+    """A run's exact state at a step boundary: continuing from it gives the same weights as
+    never stopping.
+
+    `epoch` is the epoch in progress (config.epochs + 1 once finished), `step` the steps of
+    it already taken, `rng_state` the shuffling Generator's state at that epoch's start
+    (so its permutation can be drawn again), `loss_sum` the sum of its steps' losses so far,
+    `history` the finished epochs, `mean`/`std` the normalization statistics used, and
+    `optimizer` the optimizer's state (`fcgrad.nn.optimizers`: momentum's velocities,
+    Adam's moments and step count; nothing for SGD).
+    """
+
+    config: TrainConfig
+    params: Params
+    epoch: int
+    step: int
+    rng_state: Mapping[str, Any]
+    loss_sum: float
+    history: list[EpochResult]
+    mean: float
+    std: float
+    optimizer: State = dataclasses.field(default_factory=dict)
+
+    def save(self, path: str | Path) -> Path:
+        """Write the weights (w1, b1, ...), the optimizer's arrays (optimizer.m.w1, ...) and
+        the state (JSON) to `path` (.npz), atomically."""
+        opt_arrays = {k: v for k, v in self.optimizer.items() if isinstance(v, np.ndarray)}
+        meta = {
+            "config": losses.config_dict(self.config),
+            "epoch": self.epoch,
+            "step": self.step,
+            "rng_state": self.rng_state,
+            "loss_sum": self.loss_sum,
+            "mean": self.mean,
+            "std": self.std,
+            "history": [dataclasses.asdict(e) for e in self.history],
+            "optimizer": {k: v for k, v in self.optimizer.items() if k not in opt_arrays},
+        }
+        arrays: dict[str, Any] = {
+            **self.params.named(),
+            **{OPTIMIZER_PREFIX + k: v for k, v in opt_arrays.items()},
+            "checkpoint": np.array(json.dumps(meta)),
+        }
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+        return Path(path)
+
+    @classmethod
+    def load(cls, path: str | Path) -> Checkpoint:
+        """Read a checkpoint written by `save` (or by fcgrad before optimizers, as SGD);
+        DataError naming the file when it is not one."""
+        try:
+            with np.load(path, allow_pickle=False) as data:
+                meta = json.loads(str(data["checkpoint"]))
+                cfg = dict(meta["config"])
+                cfg["hidden"] = tuple(cfg["hidden"])
+                config = TrainConfig(**cfg)
+                n = len(config.hidden) + 1
+                arrays = [data[f"{k}{i}"] for i in range(1, n + 1) for k in "wb"]
+                state: State = {
+                    k[len(OPTIMIZER_PREFIX) :]: data[k]
+                    for k in data.files
+                    if k.startswith(OPTIMIZER_PREFIX)
+                }
+            state.update(meta.get("optimizer", {}))
+            return cls(
+                config,
+                Params.from_arrays(arrays),
+                meta["epoch"],
+                meta["step"],
+                meta["rng_state"],
+                meta["loss_sum"],
+                [EpochResult(**e) for e in meta["history"]],
+                meta["mean"],
+                meta["std"],
+                state,
+            )
+        except (OSError, KeyError, ValueError, TypeError):
+            raise DataError(
+                f"{path} is not an fcgrad checkpoint (an .npz written by `fcgrad train --save`)"
+            ) from None
