@@ -1,0 +1,202 @@
+"""`fcgrad train`: mini-batch SGD with a live epoch table, a checkpoint with --save, and
+Ctrl-C that stops at a step boundary, saves, and says how to resume."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Annotated, Any, NoReturn
+
+import numpy as np
+import typer
+
+from fcgrad.cli import options as opt
+from fcgrad.cli.app import emit, err, out, user_errors
+from fcgrad.cli.commands.data import prepared, source
+from fcgrad.data.prepare import Source
+from fcgrad.errors import ConfigError
+from fcgrad.fileio import writable_target
+from fcgrad.nn.activations import Activation
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.optimizers import Optimizer
+from fcgrad.training.train import Checkpoint, TrainConfig, TrainingInterrupted, TrainResult, train
+
+Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
+
+
+@user_errors
+def train_cmd(
+    strategy: Annotated[
+        opt.Strategy, typer.Option("--strategy", help="How gradients are computed.")
+    ] = opt.TAPE,
+    loss: opt.LossOpt = Loss.cross_entropy,
+    hidden: opt.Hidden = [50],  # noqa: B006 (typer reads the default)
+    activation: opt.ActivationOpt = Activation.relu,
+    optimizer: Annotated[
+        Optimizer,
+        typer.Option(
+            "--optimizer",
+            help="sgd: p -= lr g (the lesson's); momentum: heavy ball with --momentum; "
+            "adam: Kingma and Ba 2015 (b1 0.9, b2 0.999, eps 1e-8).",
+        ),
+    ] = Optimizer.sgd,
+    momentum: Annotated[float, typer.Option("--momentum", help="Momentum's mu, in [0, 1).")] = 0.9,
+    epochs: Annotated[
+        int, typer.Option("--epochs", help="Passes over the 60,000 training images.")
+    ] = 5,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per SGD step.")] = 64,
+    lr: Annotated[
+        float | None,
+        typer.Option(
+            "--lr",
+            help="Learning rate (default: sgd 0.1 for cross-entropy and 0.01 for mse; "
+            "momentum those times 1 - mu; adam 0.001).",
+            show_default=False,
+        ),
+    ] = None,
+    seed: opt.Seed = 0,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            help="Write a checkpoint (weights, epoch, RNG state, statistics, "
+            "configuration) to this .npz file; also on Ctrl-C.",
+            dir_okay=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume",
+            help="Continue the run saved in this checkpoint (its configuration is used).",
+            dir_okay=False,
+            exists=True,
+            show_default=False,
+        ),
+    ] = None,
+    data_dir: opt.DataDir = Path("data"),
+    mirrors: opt.Mirrors = None,
+    no_default_mirrors: opt.NoDefaultMirrors = False,
+    no_download: opt.NoDownload = False,
+    json_: opt.Json = False,
+) -> None:
+    """Train the net with mini-batches (SGD, momentum or Adam); report loss and accuracy on the
+    10,000 valid images."""
+
+    from fcgrad.cli import render
+
+    checkpoint = Checkpoint.load(resume) if resume is not None else None
+    fresh = TrainConfig(
+        opt.chosen(strategy),
+        loss,
+        tuple(hidden),
+        epochs,
+        batch_size,
+        lr,  # type: ignore[arg-type]  # None: the optimizer's default for the loss
+        seed,
+        activation,
+        optimizer,
+        momentum,
+    )
+    config = checkpoint.config if checkpoint else fresh
+    config.validate()
+    if save is not None:
+        writable_target(save)  # fail now, not after training
+    src = source(data_dir, mirrors, no_default_mirrors, no_download)
+    data, stats = _data_for(checkpoint, resume, src, json_)
+    try:
+        with _stop_on_sigint() as stop:
+            result = _train_shown(data, config, checkpoint, stop, stats, json_)
+    except TrainingInterrupted as e:
+        _interrupted(e.checkpoint, save)
+    if save is not None:
+        result.checkpoint.save(save)
+    emit(result, json_, render.train_summary, saved=str(save) if save else None)
+    if save is not None and not json_:
+        out.print(f"saved the checkpoint to {save}")
+
+
+def _data_for(
+    checkpoint: Checkpoint | None, resume: Path | None, src: Source, quiet: bool
+) -> tuple[Data, tuple[float, float]]:
+    """The normalized data and its training (mean, std); a checkpoint must have been trained
+    on data with the same statistics."""
+    x_train, y_train, x_valid, y_valid, stats, _ = prepared(src, quiet)
+    if checkpoint and not np.allclose((checkpoint.mean, checkpoint.std), (stats.mean, stats.std)):
+        raise ConfigError(f"{resume} was trained on data with other statistics than {src.data_dir}")
+    return (x_train, y_train, x_valid, y_valid), (stats.mean, stats.std)
+
+
+def _train_shown(
+    data: Data,
+    config: TrainConfig,
+    checkpoint: Checkpoint | None,
+    stop: Callable[[], bool],
+    stats: tuple[float, float],
+    quiet: bool,
+) -> TrainResult:
+    """train(), with the live epoch table unless `quiet`."""
+    from fcgrad.cli import render
+
+    if quiet:
+        return train(*data, config, resume=checkpoint, should_stop=stop, stats=stats)
+    net = config.net(data[0].shape[1])
+    title = (
+        f"Training {net.describe()} with {config.strategy}, "
+        f"{config.optimizer.value} at lr {config.lr:g}"
+    )
+    with render.train_display(out, title) as display:
+        return train(*data, config, display, resume=checkpoint, should_stop=stop, stats=stats)
+
+
+@contextlib.contextmanager
+def _stop_on_sigint() -> Iterator[Callable[[], bool]]:
+    """While training: the first Ctrl-C asks it to stop at the next step boundary; a second
+    one interrupts at once."""
+    asked = threading.Event()
+
+    def handler(signum: int, frame: Any) -> None:
+        if asked.is_set():
+            raise KeyboardInterrupt
+        asked.set()
+
+    previous = signal.signal(signal.SIGINT, handler)
+    try:
+        yield asked.is_set
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _data_dir_flag() -> str:
+    """' --data-dir X' as given on the command line, for a hint the user can paste."""
+    argv = sys.argv
+    for i, a in enumerate(argv):
+        if a == "--data-dir" and i + 1 < len(argv):
+            return f" --data-dir {argv[i + 1]}"
+        if a.startswith("--data-dir="):
+            return f" {a}"
+    return ""
+
+
+def _interrupted(checkpoint: Checkpoint, save: Path | None) -> NoReturn:
+    """Save what there is (with --save), say how to resume, and exit 130 (as after SIGINT)."""
+    where = f"epoch {checkpoint.epoch}, step {checkpoint.step}"
+    if save is not None:
+        checkpoint.save(save)
+        err.print(
+            f"interrupted at {where}; saved to {save}; resume with: "
+            f"fcgrad train --resume {save}{_data_dir_flag()}",
+            soft_wrap=True,
+            highlight=False,
+        )
+    else:
+        err.print(
+            f"interrupted at {where}; nothing saved (use --save FILE to be able to resume)",
+            soft_wrap=True,
+            highlight=False,
+        )
+    raise typer.Exit(130)
