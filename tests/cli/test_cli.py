@@ -264,6 +264,21 @@ def test_train_table(mnist_data_dir: Path) -> None:
     assert "valid accuracy" in result.stdout.splitlines()[-1]
 
 
+@pytest.mark.parametrize(
+    ("optimizer", "activation", "lr"),
+    [("momentum", "tanh", 0.01), ("adam", "leaky-relu", 0.001), ("sgd", "sigmoid", 0.1)],
+)
+def test_train_with_each_optimizer_and_activation(
+    mnist_data_dir: Path, optimizer: str, activation: str, lr: float
+) -> None:
+    """One epoch each, from the command line; the default rate is the optimizer's."""
+    args = ("--optimizer", optimizer, "--activation", activation, "--epochs", "1")
+    report = run_json("train", *args, "--data-dir", mnist_data_dir)
+    cfg = report["config"]
+    assert (cfg["optimizer"], cfg["activation"], cfg["momentum"]) == (optimizer, activation, 0.9)
+    assert cfg["lr"] == pytest.approx(lr) and report["valid_accuracy"] > 0.9
+
+
 def test_train_downloads_mnist_first(tmp_path: Path, mnist_server: str) -> None:
     result = run(
         "train", "--data-dir", tmp_path, "--mirror", mnist_server, "--epochs", "1", "--json"
@@ -271,6 +286,14 @@ def test_train_downloads_mnist_first(tmp_path: Path, mnist_server: str) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["valid_accuracy"] > 0.9
     assert len(list((tmp_path / "mnist").glob("*.gz"))) == 4
+
+
+def test_gradcheck_of_a_deeper_net_with_another_activation(mnist_data_dir: Path) -> None:
+    args = ("--activation", "leaky-relu", "--loss", "cross-entropy", "--hidden", "64")
+    more = ("--hidden", "32", "--rows", "3000", "--fd-rows", "200", "--data-dir", mnist_data_dir)
+    report = run_json("gradcheck", *args, *more)
+    assert report["ok"] and report["config"]["activation"] == "leaky-relu"
+    assert {tuple(c["shape"]) for c in report["checks"] if c["parameter"] == "w3"} == {(32, 10)}
 
 
 # ----------------------------------------------------------------------------- bench
@@ -331,6 +354,8 @@ USER_ERRORS = [
     (["gradcheck", "--rows", "0"], "--rows must be at least 1"),
     (["bench", "--repeat", "0"], "--repeat must be at least 1"),
     (["train", "--hidden", "0"], "--hidden sizes must be at least 1"),
+    (["train", "--momentum", "1"], "--momentum must be at least 0 and below 1"),
+    (["train", "--optimizer", "adam", "--lr", "nan"], "--lr must be a positive number"),
     (["download", "mnist", "--mirror", "ftp://example.invalid/"], "ftp://example.invalid/"),
     (["normalize", "--no-download"], "run `fcgrad download mnist --data-dir "),
     (["download", "mnist", "--no-default-mirrors"], "no MNIST mirrors to download from"),
@@ -360,6 +385,9 @@ def test_user_error_is_one_line_and_exit_1(tmp_path: Path, args: list[str], mess
     [
         ["train", "--strategy", "adam"],
         ["train", "--loss", "hinge"],
+        ["train", "--activation", "swish"],
+        ["train", "--optimizer", "lbfgs"],
+        ["gradcheck", "--activation", "gelu"],
         ["download", "cifar"],
         ["bench", "--repeat", "x"],
         ["train", "--seed", "-1"],
