@@ -14,7 +14,6 @@ import signal
 import stat
 import subprocess
 import sys
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -77,14 +76,19 @@ def test_installed_entry_points(argv: list[str]) -> None:
 # ----------------------------------------------------------------------------- download
 
 
-def test_download_retries_and_backoff_options(tmp_path: Path, shared_mnist: Path) -> None:
+def test_download_retries_and_backoff_options(
+    tmp_path: Path, shared_mnist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fcgrad.data import transfer
     from tests.data.faulty_server import FaultyServer, status
 
+    waits: list[float] = []
+    monkeypatch.setattr(transfer, "_sleep", waits.append)  # the backoff asked for, not timed
     name = "t10k-labels-idx1-ubyte.gz"
     for retries, backoff, code in (("1", "0", 1), ("2", "0.2", 0)):
+        waits.clear()
         with FaultyServer(shared_mnist) as server:
             server.plan(name, status(503), status(503))  # the third GET gets the file
-            started = time.monotonic()
             result = run(
                 *("download", "mnist", "--mirror", server.url, "--no-default-mirrors"),
                 *("--retries", retries, "--backoff", backoff, "--data-dir", tmp_path / retries),
@@ -94,7 +98,7 @@ def test_download_retries_and_backoff_options(tmp_path: Path, shared_mnist: Path
         if code:
             assert "HTTP 503" in result.stderr
         else:
-            assert time.monotonic() - started >= 0.2 + 0.4  # waited 0.2 s, then 0.4 s
+            assert waits == [0.2, 0.4]  # 0.2 s, then doubled
 
 
 def test_download_then_cached_then_fallback(

@@ -5,7 +5,6 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
-import time
 from pathlib import Path
 
 import numpy as np
@@ -187,13 +186,9 @@ def test_first_load_verifies_and_stamps_later_loads_skip_the_hash(
         st = (private_dir / "mnist" / name).stat()
         assert (entry["size"], entry["mtime_ns"]) == (st.st_size, st.st_mtime_ns)
     hashed.clear()
-    times = []
     for _ in range(3):
-        began = time.perf_counter()
         again = load_mnist(private_dir)
-        times.append(time.perf_counter() - began)
-    assert hashed == []
-    assert min(times) < 0.5
+    assert hashed == []  # the stamp is trusted: no file is hashed again (timings: bench's job)
     for a, b in zip(first, again):
         np.testing.assert_array_equal(a, b)
     assert sorted(p.name for p in (private_dir / "mnist").iterdir()) == sorted(
