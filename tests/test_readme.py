@@ -12,7 +12,11 @@ README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
 def test_python_examples_run(capsys: pytest.CaptureFixture[str]) -> None:
-    autodiff, checking, replaying = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    net, autodiff, checking, replaying = re.findall(r"```python\n(.*?)```", README, flags=re.S)
+    exec(compile(net, "README.md", "exec"), {})
+    (line,) = capsys.readouterr().out.splitlines()
+    losses = line.removeprefix("784-64-32-10 tanh, cross-entropy ")
+    assert line != losses and len(set(losses.strip("[]").split(", "))) == 1  # one loss, 3 ways
     exec(compile(autodiff, "README.md", "exec"), {})
     printed = capsys.readouterr().out.splitlines()
     assert printed[0] == "[0.5 1.  1.5 2. ]"
