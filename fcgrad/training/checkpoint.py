@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import DataError
+from fcgrad.errors import ConfigError, DataError
 from fcgrad.fileio import atomic_path
 from fcgrad.nn import losses
 from fcgrad.nn.optimizers import State
@@ -67,6 +67,13 @@ class Checkpoint:
         with atomic_path(path, suffix=".npz") as tmp:
             np.savez(tmp, **arrays)
         return Path(path)
+
+    def check_statistics(self, mean: float, std: float, name: object, data: object) -> None:
+        """ConfigError unless this run was normalized with the data's (mean, std): resuming on
+        other data would silently train another problem. `name` and `data` name the
+        checkpoint and the data in the message."""
+        if not np.allclose((self.mean, self.std), (mean, std)):
+            raise ConfigError(f"{name} was trained on data with other statistics than {data}")
 
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:

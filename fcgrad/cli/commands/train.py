@@ -18,7 +18,6 @@ from fcgrad.cli import options as opt
 from fcgrad.cli.app import emit, err, out, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.data.prepare import Source
-from fcgrad.errors import ConfigError
 from fcgrad.fileio import writable_target
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
@@ -126,8 +125,8 @@ def _data_for(
     """The normalized data and its training (mean, std); a checkpoint must have been trained
     on data with the same statistics."""
     x_train, y_train, x_valid, y_valid, stats, _ = prepared(src, quiet)
-    if checkpoint and not np.allclose((checkpoint.mean, checkpoint.std), (stats.mean, stats.std)):
-        raise ConfigError(f"{resume} was trained on data with other statistics than {src.data_dir}")
+    if checkpoint is not None:
+        checkpoint.check_statistics(stats.mean, stats.std, resume, src.data_dir)
     return (x_train, y_train, x_valid, y_valid), (stats.mean, stats.std)
 
 
