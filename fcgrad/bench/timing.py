@@ -35,12 +35,11 @@ import numpy as np
 from fcgrad import strategies
 from fcgrad.bench import peers
 from fcgrad.checking.net_gradcheck import rows_to_use
-from fcgrad.errors import ConfigError
 from fcgrad.nn import losses
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.init import init_params
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.net import Net
+from fcgrad.nn.net import Net, NetConfig
 from fcgrad.nn.params import Params
 
 PHASES = ("forward", "fwd+bwd all", "fwd+bwd weights")
@@ -51,7 +50,7 @@ STEPS_PER_RUN = 100  # batch steps per timed run: one step at batch 64 is below 
 
 
 @dataclasses.dataclass(frozen=True)
-class BenchConfig:
+class BenchConfig(NetConfig):
     """What to time: strategies, peers (`compare`), loss, hidden sizes, repetitions, rows
     (None = all), seed, whether to time one training epoch at `batch_size`, and the
     activation between the dense layers."""
@@ -68,26 +67,12 @@ class BenchConfig:
     batch_size: int = 64
     activation: Activation = Activation.relu
 
-    def net(self, n_in: int = 784) -> Net:
-        """The net timed, for inputs of width `n_in`."""
-        return Net.mlp((n_in, *self.hidden, self.loss.n_out), self.loss, self.activation)
-
     def validate(self) -> None:
         """Raise ConfigError naming (as `param`) the first unusable option."""
         for s in self.strategies:
             strategies.get(s)
         peers.check_available(self.compare)
-        for name, low in (("repeat", 1), ("warmup", 0), ("batch_size", 1)):
-            if getattr(self, name) < low:
-                raise ConfigError(
-                    f"{name} must be at least {low}, got {getattr(self, name)}", param=name
-                )
-        if self.rows is not None and self.rows < 1:
-            raise ConfigError(f"rows must be at least 1, got {self.rows}", param="rows")
-        if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(
-                f"hidden sizes must be at least 1, got {list(self.hidden)}", param="hidden"
-            )
+        self.check_at_least(repeat=1, warmup=0, batch_size=1, rows=1)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -36,7 +36,7 @@ from fcgrad.nn import losses
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.init import init_params
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.net import Net, forward
+from fcgrad.nn.net import Net, NetConfig, forward
 from fcgrad.nn.params import Params
 from fcgrad.strategies import LossAndGrads
 
@@ -81,7 +81,7 @@ class CheckRow:
 
 
 @dataclasses.dataclass(frozen=True)
-class GradCheckConfig:
+class GradCheckConfig(NetConfig):
     """What to check: strategies, loss, hidden sizes, rows (None = all), samples, fd rows, seed,
     and the activation between the dense layers."""
 
@@ -94,22 +94,11 @@ class GradCheckConfig:
     seed: int = 0
     activation: Activation = Activation.relu
 
-    def net(self, n_in: int = 784) -> Net:
-        """The net checked, for inputs of width `n_in`."""
-        return Net.mlp((n_in, *self.hidden, self.loss.n_out), self.loss, self.activation)
-
     def validate(self) -> None:
         """Raise ConfigError naming (as `param`) the first unusable option."""
         for s in self.strategies:
             strategies.get(s)
-        for name in ("rows", "samples", "fd_rows"):
-            v = getattr(self, name)
-            if v is not None and v < 1:
-                raise ConfigError(f"{name} must be at least 1, got {v}", param=name)
-        if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(
-                f"hidden sizes must be at least 1, got {list(self.hidden)}", param="hidden"
-            )
+        self.check_at_least(rows=1, samples=1, fd_rows=1)
 
 
 @dataclasses.dataclass

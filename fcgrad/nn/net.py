@@ -120,6 +120,31 @@ class Net:
                 )
 
 
+class NetConfig:
+    """What the configurations of a run (train, gradcheck, bench) share: their `loss`, `hidden`
+    and `activation` fields describe the net, and their counts are checked alike."""
+
+    loss: Loss
+    hidden: tuple[int, ...]
+    activation: Activation
+
+    def net(self, n_in: int = 784) -> Net:
+        """The net of this run, for inputs of width `n_in`."""
+        return Net.mlp((n_in, *self.hidden, self.loss.n_out), self.loss, self.activation)
+
+    def check_at_least(self, **lows: int) -> None:
+        """ConfigError (param: the field) for the first field below its low (None passes), or
+        a hidden size below 1."""
+        for name, low in lows.items():
+            value = getattr(self, name)
+            if value is not None and value < low:
+                raise ConfigError(f"{name} must be at least {low}, got {value}", param=name)
+        if not self.hidden or min(self.hidden) < 1:
+            raise ConfigError(
+                f"hidden sizes must be at least 1, got {list(self.hidden)}", param="hidden"
+            )
+
+
 def forward(net: Net, params: Params, x: np.ndarray) -> np.ndarray:
     """The net's output for inputs `x` (N, n_in): an (N, n_out) array, dtype of `x` (plain
     numpy: what evaluation and finite differences use)."""

@@ -9,12 +9,12 @@ from fcgrad import strategies
 from fcgrad.errors import ConfigError
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.net import Net
+from fcgrad.nn.net import NetConfig
 from fcgrad.nn.optimizers import Hyper, Optimizer, default_lr
 
 
 @dataclasses.dataclass(frozen=True)
-class TrainConfig:
+class TrainConfig(NetConfig):
     """Hyperparameters. Defaults: the lesson's net with cross-entropy, 784-50-10, relu, SGD.
 
     `lr` is the learning rate; None takes the optimizer's default for the loss
@@ -40,10 +40,6 @@ class TrainConfig:
         if self.lr is None:
             object.__setattr__(self, "lr", default_lr(self.optimizer, self.loss, self.momentum))
 
-    def net(self, n_in: int = 784) -> Net:
-        """The net this run trains, for inputs of width `n_in`."""
-        return Net.mlp((n_in, *self.hidden, self.loss.n_out), self.loss, self.activation)
-
     @property
     def hyper(self) -> Hyper:
         return Hyper(self.lr, self.momentum)
@@ -51,15 +47,7 @@ class TrainConfig:
     def validate(self) -> None:
         """Raise ConfigError naming (as `param`) the first option that cannot be used."""
         strategies.get(self.strategy)
-        for name in ("epochs", "batch_size"):
-            if getattr(self, name) < 1:
-                raise ConfigError(
-                    f"{name} must be at least 1, got {getattr(self, name)}", param=name
-                )
-        if not self.hidden or min(self.hidden) < 1:
-            raise ConfigError(
-                f"hidden sizes must be at least 1, got {list(self.hidden)}", param="hidden"
-            )
+        self.check_at_least(epochs=1, batch_size=1)
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ConfigError(f"lr must be a positive number, got {self.lr}", param="lr")
         if not 0 <= self.momentum < 1:
