@@ -168,15 +168,15 @@ def _validate(
     samples: int, directions: int, step: float, rtol: float, atol: float | None, seed: int
 ) -> None:
     if samples < 1:
-        raise ConfigError(f"--samples must be at least 1, got {samples}")
+        raise ConfigError(f"samples must be at least 1, got {samples}", param="samples")
     if directions < 0:
-        raise ConfigError(f"--directions must be 0 or more, got {directions}")
+        raise ConfigError(f"directions must be 0 or more, got {directions}", param="directions")
     if not 0 < step < 1:
-        raise ConfigError(f"step must be in (0, 1), got {step}")
+        raise ConfigError(f"step must be in (0, 1), got {step}", param="step")
     if not rtol > 0 or (atol is not None and not atol >= 0):
         raise ConfigError(f"rtol must be > 0 and atol >= 0, got rtol={rtol}, atol={atol}")
     if seed < 0:
-        raise ConfigError(f"--seed must be 0 or more, got {seed}")
+        raise ConfigError(f"seed must be 0 or more, got {seed}", param="seed")
 
 
 def _analytic(

@@ -438,3 +438,12 @@ def test_unsupported_leaves_get_a_clear_message(leaf: Any, word: str) -> None:
 def test_float16_is_promoted_with_a_warning_too() -> None:
     with pytest.warns(PrecisionWarning, match="float16"):
         check_grads(lambda x: ops.sum(ops.square(x)), (np.ones(3, np.float16),))
+
+
+@pytest.mark.parametrize(
+    ("option", "value"), [("samples", 0), ("directions", -1), ("seed", -1), ("step", 2.0)]
+)
+def test_unusable_options_name_the_parameter(option: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"^{option} must be") as e:
+        check_grads(lambda v: ops.sum(v * v), (np.ones(3),), **{option: value})
+    assert e.value.param == option and "--" not in str(e.value)
