@@ -1,0 +1,47 @@
+"""The CLI's entry points: --help in process, the console script and `python -m fcgrad`."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import run
+
+COMMANDS = ("download", "normalize", "train", "gradcheck", "bench")
+
+
+def test_help_lists_the_five_commands() -> None:
+    result = run("--help")
+    assert result.exit_code == 0
+    for command in COMMANDS:
+        assert command in result.stdout
+
+
+def test_help_keeps_square_brackets_that_rich_would_take_for_markup() -> None:
+    result = run("bench", "--help", env={"COLUMNS": "200"})
+    assert "pip install 'fcgrad[peers]'" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "argv", [["fcgrad"], [sys.executable, "-m", "fcgrad"]], ids=["script", "module"]
+)
+def test_installed_entry_points(argv: list[str]) -> None:
+    if argv == ["fcgrad"]:
+        script = Path(sys.executable).parent / "fcgrad"
+        argv = [str(script if script.exists() else shutil.which("fcgrad"))]
+    done = subprocess.run(
+        [*argv, "--help"], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert all(c in done.stdout for c in COMMANDS)
+
+
+def test_json_has_no_bare_nan() -> None:
+    from fcgrad.jsonio import finite
+
+    got = finite({"a": [float("nan"), 1.0], "b": float("inf"), "c": "x"})
+    assert got == {"a": [None, 1.0], "b": None, "c": "x"}

@@ -1,0 +1,113 @@
+"""`fcgrad gradcheck --function`: a user's function, its hand-written gradient, its errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cli.helpers import run, run_json
+
+USER_MODULE = """
+import numpy as np
+from fcgrad.engine import ops
+
+def loss(w, x):
+    return ops.mean(ops.square(ops.matmul(x, w))) * 0.5
+
+def loss_grad(w, x):
+    out = x @ w
+    return x.T @ out / out.size, out @ w.T / out.size
+
+def loss_grad_half(w, x):
+    dw, dx = loss_grad(w, x)
+    return dw, dx / 2
+
+def not_scalar(w, x):
+    return ops.matmul(x, w)
+
+def returns_none(x):
+    return None
+"""
+
+
+@pytest.fixture
+def user_module(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    (tmp_path / "mine.py").write_text(USER_MODULE)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delitem(sys.modules, "mine", raising=False)
+    return tmp_path
+
+
+def test_function_and_its_hand_written_gradient_pass(user_module: Path) -> None:
+    for extra in ([], ["--grad", "mine:loss_grad"]):
+        result = run(
+            "gradcheck", "--function", "mine:loss", *extra, "--shape", "4,3", "--shape", "5,4"
+        )
+        assert result.exit_code == 0, result.output
+        assert "gradient check passed" in result.stdout and "args[1]" in result.stdout
+
+
+def test_a_wrong_hand_written_gradient_exits_1_with_the_worst_element(user_module: Path) -> None:
+    args = ("gradcheck", "--function", "mine:loss", "--grad", "mine:loss_grad_half")
+    result = run(*args, "--shape", "4,3", "--shape", "5,4", "--full")
+    assert result.exit_code == 1
+    assert "gradient check FAILED: coordinates: args[1][" in result.stdout
+    assert "nan" not in result.stdout  # no one-sided columns for a failure away from kinks
+    report = json.loads(run(*args, "--shape", "4,3", "--shape", "5,4", "--full", "--json").stdout)
+    bad = report["leaves"][1]
+    assert bad["n_failures"] == 20 and bad["worst"]["analytic"] == pytest.approx(
+        bad["worst"]["numeric"] / 2
+    )
+    # the closing line names the worst element: the one the table's worst index shows
+    worst = bad["failures"][0]
+    assert worst["index"] == bad["worst"]["index"]
+    assert f"args[1]{worst['index']}: analytic" in result.stdout.replace("\n", "")
+
+
+def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
+    np.savez(user_module / "in.npz", w=np.ones((4, 3)), x=np.arange(20.0).reshape(5, 4))
+    report = run_json("gradcheck", "--function", "mine:loss", "--inputs", user_module / "in.npz")
+    assert report["ok"] and [leaf["shape"] for leaf in report["leaves"]] == [[4, 3], [5, 4]]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["--function", "mine:not_scalar", "--shape", "4,3", "--shape", "5,4"],
+            "must return a scalar",
+        ),
+        (["--function", "nowhere:f", "--shape", "3"], "cannot import nowhere"),
+        (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'"),
+        (["--function", "mine:loss"], "--inputs FILE.npz or with --shape"),
+        (["--function", "mine:loss", "--shape", "3,a"], "--shape"),
+        (["--function", "mine:loss", "--shape", "3,x"], "--shape"),
+        (["--function", "mine:loss", "--shape", "3"], "mine:loss raised"),
+        (
+            ["--function", "mine:returns_none", "--shape", "3"],
+            "must return a real scalar, not NoneType",
+        ),
+        (["--grad", "mine:loss_grad", "--shape", "3"], "go with --function"),
+    ],
+)
+def test_function_mode_user_errors(user_module: Path, args: list[str], message: str) -> None:
+    result = run("gradcheck", *args)
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line and "Traceback" not in result.output
+
+
+def test_numpy_on_a_traced_value_in_a_users_function_is_one_line_naming_the_op(
+    tmp_path: Path,
+) -> None:
+    user = tmp_path / "numpy_user.py"
+    user.write_text("import numpy as np\n\ndef loss(x):\n    return np.sum(np.exp(x))\n")
+    result = run("gradcheck", "--function", f"{user}:loss", "--shape", "3")
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert "numpy.exp was called on a traced value; use fcgrad.ops.exp" in line
+    assert "Traceback" not in result.output

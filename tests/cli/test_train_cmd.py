@@ -1,0 +1,176 @@
+"""`fcgrad train` on the real MNIST: accuracy, options, saving, SIGINT and resume, bad data."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.cli.helpers import run, run_json
+
+MNIST_FILES = [
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
+
+
+def test_train_defaults_reach_97_percent(mnist_data_dir: Path, tmp_path: Path) -> None:
+    report = run_json("train", "--data-dir", mnist_data_dir, "--save", tmp_path / "w.npz")
+    assert report["valid_accuracy"] >= 0.970
+    assert [e["epoch"] for e in report["epochs"]] == [1, 2, 3, 4, 5]
+    assert set(report["epochs"][0]) == {
+        "epoch",
+        "train_loss",
+        "valid_loss",
+        "valid_accuracy",
+        "seconds",
+    }
+    with np.load(tmp_path / "w.npz") as saved:
+        assert saved["w1"].shape == (784, 50) and saved["w2"].shape == (50, 10)
+
+
+def test_train_table(mnist_data_dir: Path) -> None:
+    result = run("train", "--data-dir", mnist_data_dir, "--epochs", "1", "--strategy", "manual")
+    assert result.exit_code == 0, result.output
+    for column in ("train loss", "valid loss", "valid accuracy", "seconds"):
+        assert column in result.stdout
+    assert "valid accuracy" in result.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize(
+    ("optimizer", "activation", "lr"),
+    [("momentum", "tanh", 0.01), ("adam", "leaky-relu", 0.001), ("sgd", "sigmoid", 0.1)],
+)
+def test_train_with_each_optimizer_and_activation(
+    mnist_data_dir: Path, optimizer: str, activation: str, lr: float
+) -> None:
+    """One epoch each, from the command line; the default rate is the optimizer's."""
+    args = ("--optimizer", optimizer, "--activation", activation, "--epochs", "1")
+    report = run_json("train", *args, "--data-dir", mnist_data_dir)
+    cfg = report["config"]
+    assert (cfg["optimizer"], cfg["activation"], cfg["momentum"]) == (optimizer, activation, 0.9)
+    assert cfg["lr"] == pytest.approx(lr) and report["valid_accuracy"] > 0.9
+
+
+def test_train_downloads_mnist_first(tmp_path: Path, mnist_server: str) -> None:
+    result = run(
+        "train", "--data-dir", tmp_path, "--mirror", mnist_server, "--epochs", "1", "--json"
+    )
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["valid_accuracy"] > 0.9
+    assert len(list((tmp_path / "mnist").glob("*.gz"))) == 4
+
+
+def test_diverging_training_is_a_one_line_error(mnist_data_dir: Path) -> None:
+    result = run(
+        "train", "--loss", "mse", "--lr", "1e6", "--epochs", "1", "--data-dir", mnist_data_dir
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and "epoch 1, step" in lines[0] and "learning rate 1000000.0" in lines[0]
+    assert "Traceback" not in result.output and "RuntimeWarning" not in result.output
+
+
+def test_save_through_a_symlink_keeps_the_link(tmp_path: Path, mnist_data_dir: Path) -> None:
+    (tmp_path / "link.npz").symlink_to("target.npz")
+    args = ("train", "--epochs", "1", "--save", tmp_path / "link.npz")
+    result = run(*args, "--data-dir", mnist_data_dir)
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / "link.npz").is_symlink() and (tmp_path / "target.npz").is_file()
+    with np.load(tmp_path / "link.npz") as saved:
+        assert saved["w1"].shape == (784, 50)
+
+
+def test_sigint_saves_a_checkpoint_that_resumes_to_the_same_weights(
+    mnist_data_dir: Path, tmp_path: Path
+) -> None:
+    script = Path(sys.executable).parent / "fcgrad"
+    argv = [
+        str(script if script.exists() else shutil.which("fcgrad")),
+        "train",
+        "--strategy",
+        "manual",
+        "--epochs",
+        "60",
+        "--data-dir",
+        str(mnist_data_dir),
+        "--json",
+    ]
+    reference = tmp_path / "reference.npz"
+    subprocess.run([*argv, "--save", str(reference)], capture_output=True, timeout=300, check=True)
+    saved = tmp_path / "ck.npz"
+    stderr = _interrupt_once_training(
+        [*(a for a in argv if a != "--json"), "--save", str(saved)], tmp_path
+    )  # (exit 130 asserted there)
+    assert "interrupted at epoch" in stderr and f"fcgrad train --resume {saved}" in stderr
+    assert "Traceback" not in stderr
+    resumed = tmp_path / "resumed.npz"
+    result = run(
+        "train", "--resume", saved, "--save", resumed, "--data-dir", mnist_data_dir, "--json"
+    )
+    assert result.exit_code == 0, result.output
+    with np.load(reference) as a, np.load(resumed) as b:
+        for key in ("w1", "b1", "w2", "b2"):
+            np.testing.assert_array_equal(a[key], b[key])
+
+
+def _interrupt_once_training(argv: list[str], tmp_path: Path) -> str:
+    """Run `fcgrad train` on a terminal (a pty), send SIGINT when its live display shows
+    that training has begun (an event: the first frame, after the data is loaded), and
+    return its stderr once it has exited 130."""
+    import pty
+    import select
+    import threading
+
+    master, slave = pty.openpty()
+    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
+    with open(tmp_path / "stderr.txt", "w+") as err_file:
+        proc = subprocess.Popen(argv, stdout=slave, stderr=err_file, env=env)
+        os.close(slave)
+        seen = bytearray()
+        while b"Training" not in seen:  # the display's title: training has begun
+            ready, _, _ = select.select([master], [], [], 120)
+            assert ready, "no training display within 120 s"
+            seen += os.read(master, 4096)
+        proc.send_signal(signal.SIGINT)
+
+        def drain() -> None:  # the child must not block on a full terminal
+            with contextlib.suppress(OSError):
+                while os.read(master, 4096):
+                    pass
+
+        reader = threading.Thread(target=drain, daemon=True)
+        reader.start()
+        proc.wait(timeout=120)
+        os.close(master)
+        err_file.seek(0)
+        stderr = err_file.read()
+    assert proc.returncode == 130, stderr
+    return stderr
+
+
+@pytest.mark.parametrize("name", MNIST_FILES)
+def test_a_truncated_cached_file_makes_train_exit_1_naming_it(
+    name: str, mnist_data_dir: Path, tmp_path: Path
+) -> None:
+    shutil.copytree(mnist_data_dir / "mnist", tmp_path / "mnist")
+    target = tmp_path / "mnist" / name
+    target.write_bytes(target.read_bytes()[: target.stat().st_size // 2])
+    result = run("train", "--epochs", "1", "--no-download", "--data-dir", tmp_path)
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert (
+        name in line
+        and "fcgrad download mnist --force" in line
+        and "Traceback" not in result.output
+    )

@@ -1,0 +1,90 @@
+"""User and usage errors of every command: one line on stderr, exit 1 or 2, no traceback."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.helpers import run
+
+USER_ERRORS = [
+    (["train", "--epochs", "0"], "--epochs must be at least 1"),
+    (["train", "--lr", "-1"], "--lr must be a positive number"),
+    (["train", "--batch-size", "0"], "--batch-size must be at least 1"),
+    (["gradcheck", "--rows", "0"], "--rows must be at least 1"),
+    (["bench", "--repeat", "0"], "--repeat must be at least 1"),
+    (["train", "--hidden", "0"], "--hidden sizes must be at least 1"),
+    (["train", "--momentum", "1"], "--momentum must be at least 0 and below 1"),
+    (["train", "--optimizer", "adam", "--lr", "nan"], "--lr must be a positive number"),
+    (["download", "mnist", "--mirror", "ftp://example.invalid/"], "ftp://example.invalid/"),
+    (["normalize", "--no-download"], "run `fcgrad download mnist --data-dir "),
+    (["download", "mnist", "--no-default-mirrors"], "no MNIST mirrors to download from"),
+    (["download", "mnist", "--mirror", ""], "empty MNIST mirror"),
+    (["download", "mnist", "--mirror", "http://[::1"], "bad MNIST mirror"),
+    (["train", "--save", "/nonexistent-dir/w.npz"], "folder /nonexistent-dir does not exist"),
+    (["download", "mnist", "--mirror", "/", "--retries", "-1"], "--retries must be 0 or more"),
+    (["download", "mnist", "--mirror", "/", "--backoff", "nan"], "--backoff must be 0 or more"),
+    (["download", "mnist", "--mirror", "/", "--timeout", "0"], "--timeout must be above 0"),
+]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"), USER_ERRORS, ids=[" ".join(a) for a, _ in USER_ERRORS]
+)
+def test_user_error_is_one_line_and_exit_1(tmp_path: Path, args: list[str], message: str) -> None:
+    result = run(*args, "--data-dir", tmp_path / "empty")
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["train", "--strategy", "adam"],
+        ["train", "--loss", "hinge"],
+        ["train", "--activation", "swish"],
+        ["train", "--optimizer", "lbfgs"],
+        ["gradcheck", "--activation", "gelu"],
+        ["download", "cifar"],
+        ["bench", "--repeat", "x"],
+        ["train", "--seed", "-1"],
+        ["gradcheck", "--seed", "-3"],
+    ],
+)
+def test_usage_errors_exit_2(args: list[str]) -> None:
+    result = run(*args)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()  # one line, not a framed usage box
+    assert line.startswith("error: ") and "--help" in line
+
+
+def test_a_data_dir_that_is_a_file_is_refused(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    result = run("normalize", "--no-download", "--data-dir", tmp_path / "file")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ["download", "mnist", "--no-default-mirrors", "--mirror", "."],
+            "cannot create /proc/fcgrad/mnist",
+        ),
+        (
+            ["train", "--resume", str(Path(__file__).resolve().parents[2] / "pyproject.toml")],
+            "is not an fcgrad checkpoint",
+        ),
+    ],
+)
+def test_unwritable_data_dir_and_a_bad_checkpoint_are_one_line_errors(
+    args: list[str], message: str
+) -> None:
+    result = run(*args, "--data-dir", "/proc/fcgrad")  # /proc: no folder can be made there
+    assert result.exit_code == 1
+    (line,) = result.stderr.strip().splitlines()
+    assert message in line and "Traceback" not in result.output
