@@ -229,7 +229,7 @@ def gradcheck_table(result: GradCheckResult) -> Group:
     """One table of every check, the tolerance rules, and a verdict line."""
     cfg = result.config
     table = Table(
-        title=f"Gradient check: {', '.join(cfg.strategies)} ({cfg.loss.value}, "
+        title=f"Gradient check: {', '.join(cfg.strategies)} ({cfg.net().describe()}, "
         f"{result.n_rows:,} rows; finite differences on {result.n_fd_rows:,})"
     )
     for col in (
@@ -280,7 +280,7 @@ def bench_table(result: BenchResult) -> Table:
     cfg = result.config
     table = Table(
         title=f"Timings, {_count(cfg.repeat, 'run')} after {cfg.warmup} warm-up "
-        f"({'-'.join(map(str, result.sizes))}, {cfg.loss.value}, {result.n_rows:,} rows; "
+        f"({cfg.net(result.sizes[0]).describe()}, {result.n_rows:,} rows; "
         f"{result.blas})"
     )
     for col in (

@@ -18,7 +18,7 @@ import numpy as np
 from fcgrad.errors import ConfigError
 from fcgrad.nn.activations import ACTIVATIONS, Activation
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.net import Act, Dense, Net
+from fcgrad.nn.net import Act, Dense, Net, fitting_loss
 from fcgrad.nn.params import Linear, Params
 
 
@@ -49,7 +49,7 @@ def init_params(
     than two sizes or a size below 1.
     """
     if not isinstance(net, Net):
-        net = Net.mlp(net, Loss.mse, activation)
+        net = Net.mlp(net, fitting_loss(net[-1]) if len(net) else Loss.mse, activation)
     if not isinstance(seed, np.random.Generator) and seed < 0:
         raise ConfigError(f"seed must be 0 or more, got {seed}", param="seed")
     rng = seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)

@@ -49,20 +49,21 @@ class Loss(str, enum.Enum):
 
 
 def check_mse_shapes(pred_shape: tuple[int, ...], target_shape: tuple[int, ...]) -> None:
-    """Raise ShapeError unless the prediction is (N, 1) and the target is (N,)."""
+    """Raise ShapeError unless the prediction is (N, 1) and the target is (N,), N >= 1."""
     n = target_shape[0] if len(target_shape) == 1 else None
-    if n is None or pred_shape != (n, 1):
+    if not n or pred_shape != (n, 1):
         raise ShapeError(
-            f"mse: prediction {pred_shape} and target {target_shape} must be (N, 1) and (N,)"
+            f"mse: prediction {pred_shape} and target {target_shape} must be (N, 1) and (N,), "
+            "N at least 1"
         )
 
 
 def check_ce_shapes(logits_shape: tuple[int, ...], labels_shape: tuple[int, ...]) -> None:
-    """Raise ShapeError unless the logits are (N, C) and the labels are (N,)."""
-    if len(logits_shape) != 2 or labels_shape != (logits_shape[0],):
+    """Raise ShapeError unless the logits are (N, C) and the labels are (N,), N >= 1."""
+    if len(logits_shape) != 2 or labels_shape != (logits_shape[0],) or not labels_shape[0]:
         raise ShapeError(
             f"cross-entropy: logits {logits_shape} and labels {labels_shape} "
-            "must be (N, C) and (N,)"
+            "must be (N, C) and (N,), N at least 1"
         )
 
 
@@ -85,11 +86,13 @@ def _cross_entropy(out: np.ndarray, y: np.ndarray) -> float:
 
 @dataclasses.dataclass(frozen=True)
 class LossRow:
-    """A loss: the output width it needs, SGD's default rate for it, the target of digit
+    """A loss: the output width it needs (`n_out`; `fits` says which widths it accepts),
+    SGD's default rate for it, the target of digit
     labels (N,) int as (labels, dtype) -> array, its value (out, target) -> float, and the
     predicted digits (N,) int64 of outputs (N, n_out)."""
 
     n_out: int
+    fits: Callable[[int], bool]
     default_lr: float
     target: Callable[[np.ndarray, DTypeLike], np.ndarray]
     value: Callable[[np.ndarray, np.ndarray], float]
@@ -99,6 +102,7 @@ class LossRow:
 LOSSES: dict[Loss, LossRow] = {
     Loss.mse: LossRow(
         n_out=1,
+        fits=lambda n: n == 1,
         default_lr=0.01,
         target=lambda labels, dtype: labels.astype(dtype),
         value=_mse,
@@ -106,6 +110,7 @@ LOSSES: dict[Loss, LossRow] = {
     ),
     Loss.cross_entropy: LossRow(
         n_out=10,
+        fits=lambda n: n >= 2,  # one logit would make the loss 0 whatever the weights
         default_lr=0.1,
         target=lambda labels, dtype: labels.astype(np.int64),
         value=_cross_entropy,

@@ -13,7 +13,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 from collections.abc import Iterator, Sequence
-from typing import ClassVar
+from typing import ClassVar, TypeVar
 
 import numpy as np
 
@@ -59,22 +59,32 @@ class Net:
     @classmethod
     def mlp(cls, sizes: Sequence[int], loss: Loss, activation: Activation = Activation.relu) -> Net:
         """Dense layers of widths `sizes` (input first) with `activation` between them and
-        none after the last. ConfigError (param `hidden`) for fewer than two sizes or a size
-        below 1."""
-        if len(sizes) < 2 or any(int(n) < 1 for n in sizes):
+        none after the last. ConfigError for fewer than two sizes or a size that is not a
+        positive int (param `hidden`), a loss or activation that is unknown, or a loss that
+        cannot take the last width (param `loss`: mse takes 1, cross-entropy 2 or more)."""
+        if len(sizes) < 2 or not all(_whole(n) and n >= 1 for n in sizes):
             raise ConfigError(
                 f"hidden sizes must be positive integers, got layer sizes {list(sizes)}",
                 param="hidden",
             )
+        loss, activation = _kind(Loss, loss, "loss"), _kind(Activation, activation, "activation")
+        if not loss.row.fits(int(sizes[-1])):
+            raise ConfigError(
+                f"loss {loss.value} cannot take {sizes[-1]} outputs (layer sizes {list(sizes)})",
+                param="loss",
+            )
         layers: list[Layer] = []
         for fan_in, fan_out in itertools.pairwise(int(n) for n in sizes):
-            layers += [Dense(fan_in, fan_out), Act(Activation(activation))]
-        return cls(tuple(layers[:-1]), Loss(loss))
+            layers += [Dense(fan_in, fan_out), Act(activation)]
+        return cls(tuple(layers[:-1]), loss)
 
     @classmethod
-    def like(cls, params: Params, loss: Loss, activation: Activation = Activation.relu) -> Net:
-        """The mlp whose dense layers have the shapes of `params`."""
-        return cls.mlp(params.sizes, loss, activation)
+    def like(
+        cls, params: Params, loss: Loss | None = None, activation: Activation = Activation.relu
+    ) -> Net:
+        """The mlp whose dense layers have the shapes of `params`; without a `loss`, mse for
+        one output and cross-entropy for more."""
+        return cls.mlp(params.sizes, loss or fitting_loss(params.sizes[-1]), activation)
 
     @property
     def dense(self) -> tuple[Dense, ...]:
@@ -143,6 +153,30 @@ class NetConfig:
             raise ConfigError(
                 f"hidden sizes must be at least 1, got {list(self.hidden)}", param="hidden"
             )
+
+
+def fitting_loss(n_out: int) -> Loss:
+    """mse for one output, cross-entropy for more: a loss for a net built from sizes alone."""
+    return Loss.mse if n_out == 1 else Loss.cross_entropy
+
+
+def _whole(n: object) -> bool:
+    """An int (or numpy integer), not a bool or a float such as 50.5."""
+    return isinstance(n, (int, np.integer)) and not isinstance(n, bool)
+
+
+K = TypeVar("K", Loss, Activation)
+
+
+def _kind(kind: type[K], value: object, param: str) -> K:
+    """`kind(value)`, or ConfigError (param `param`) listing the choices."""
+    try:
+        return kind(value)
+    except ValueError:
+        choices = ", ".join(k.value for k in kind)
+        raise ConfigError(
+            f"{param} {value!r} is unknown; choose one of {choices}", param=param
+        ) from None
 
 
 def forward(net: Net, params: Params, x: np.ndarray) -> np.ndarray:

@@ -25,7 +25,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fcgrad.errors import ConfigError
+from fcgrad.errors import ConfigError, ShapeError
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.params import Params
 
@@ -89,13 +89,19 @@ class _Stateful:
         return out
 
     def load(self, state: Mapping[str, np.ndarray | int]) -> None:
-        """Take the arrays and step count of `state()`; ValueError naming the first one
-        missing or of another shape or dtype."""
+        """Take the arrays and step count of `state()`; ShapeError naming the first one
+        missing or of another shape or dtype (ValueError for a step count that is no int)."""
+        missing = [k for k in (*self.state(),) if k not in state]
+        if missing:
+            raise ShapeError(f"optimizer state {missing[0]} is missing")
         for s, arrays in self.slots.items():
             for n, a in zip(self.names, arrays):
                 got = np.asarray(state[f"{s}.{n}"])
                 if got.shape != a.shape or got.dtype != a.dtype:
-                    raise ValueError(f"optimizer state {s}.{n} is {got.shape} {got.dtype}")
+                    raise ShapeError(
+                        f"optimizer state {s}.{n} is {got.shape} {got.dtype}, "
+                        f"the parameter {a.shape} {a.dtype}"
+                    )
                 a[...] = got
         self.t = int(state["t"])
 

@@ -133,6 +133,7 @@ def _target(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> np.ndarra
 
 def value(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> float:
     """The loss of the net on (x, y), recorded on a tape as a forward pass does."""
+    net.check(params)
     ws = tuple(params.arrays())
     return float(_vjp(net, False).value(x, _target(net, params, x, y), *ws))
 
@@ -154,6 +155,7 @@ def value_and_grads(
     (`pullback(..., into=...)`, which matmul's rule honours), as manual and vwc do.
     The pullback runs at once (`value_and_grad`), so no array is held read-only.
     """
+    net.check(params)
     ws = tuple(params.arrays())
     step = _vjp(net, input_grad)
     target = _target(net, params, x, y)

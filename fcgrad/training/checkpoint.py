@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import zipfile
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import ConfigError, DataError
+from fcgrad.errors import ConfigError, DataError, FcgradError
 from fcgrad.fileio import atomic_path
-from fcgrad.nn import losses
+from fcgrad.nn import losses, optimizers
 from fcgrad.nn.optimizers import State
 from fcgrad.nn.params import Params
 from fcgrad.training.config import EpochResult, TrainConfig
@@ -78,7 +79,8 @@ class Checkpoint:
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:
         """Read a checkpoint written by `save` (or by fcgrad before optimizers, as SGD);
-        DataError naming the file when it is not one."""
+        DataError naming the file when it is not one: not an .npz (or a truncated one), its
+        state unreadable, its arrays not those of its configured net and optimizer."""
         try:
             with np.load(path, allow_pickle=False) as data:
                 meta = json.loads(str(data["checkpoint"]))
@@ -93,9 +95,12 @@ class Checkpoint:
                     if k.startswith(OPTIMIZER_PREFIX)
                 }
             state.update(meta.get("optimizer", {}))
+            params = Params.from_arrays(arrays)
+            config.net().check(params)  # MNIST: 784 inputs
+            optimizers.make(config.optimizer, params.copy(), config.hyper).load(state)
             return cls(
                 config,
-                Params.from_arrays(arrays),
+                params,
                 meta["epoch"],
                 meta["step"],
                 meta["rng_state"],
@@ -105,7 +110,9 @@ class Checkpoint:
                 meta["std"],
                 state,
             )
-        except (OSError, KeyError, ValueError, TypeError):
+        except FcgradError as e:  # read, but not the arrays of its configured net and optimizer
+            raise DataError(f"{path} does not fit its own configuration: {e}") from None
+        except (OSError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile):
             raise DataError(
                 f"{path} is not an fcgrad checkpoint (an .npz written by `fcgrad train --save`)"
             ) from None

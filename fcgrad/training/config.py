@@ -48,12 +48,12 @@ class TrainConfig(NetConfig):
         """Raise ConfigError naming (as `param`) the first option that cannot be used."""
         strategies.get(self.strategy)
         self.check_at_least(epochs=1, batch_size=1)
-        if not (math.isfinite(self.lr) and self.lr > 0):
-            raise ConfigError(f"lr must be a positive number, got {self.lr}", param="lr")
-        if not 0 <= self.momentum < 1:
+        if not 0 <= self.momentum < 1:  # first: the default rate is derived from it
             raise ConfigError(
                 f"momentum must be at least 0 and below 1, got {self.momentum}", param="momentum"
             )
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise ConfigError(f"lr must be a positive number, got {self.lr}", param="lr")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -26,9 +26,7 @@ X34, Y4 = rng.standard_normal((3, 4)), rng.standard_normal(4)
 def test_passes_on_the_lessons_loss_with_the_tape() -> None:
     x, y = rng.standard_normal((50, 784)), rng.integers(0, 10, 50).astype(np.float64)
     params = init_params([784, 50, 1], 0, np.float64)
-    report = check_grads(
-        lambda p, x: tape.mse(tape.model(Net.like(p, Loss.cross_entropy), p, x), y), (params, x)
-    )
+    report = check_grads(lambda p, x: tape.mse(tape.model(Net.like(p), p, x), y), (params, x))
     assert report.ok, report.problems()
     names = [leaf.name for leaf in report.leaves]
     assert names == [
@@ -50,9 +48,9 @@ def test_passes_on_the_manual_strategy_as_a_hand_written_gradient(loss: Loss) ->
 
     def f(p: Any) -> Any:
         return (
-            tape.mse(tape.model(Net.like(p, Loss.cross_entropy), p, x), y)
+            tape.mse(tape.model(Net.like(p), p, x), y)
             if loss is Loss.mse
-            else tape.cross_entropy(tape.model(Net.like(p, Loss.cross_entropy), p, x), y)
+            else tape.cross_entropy(tape.model(Net.like(p), p, x), y)
         )
 
     def g(p: Any) -> Any:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import types
 from collections.abc import Callable
+from typing import Any
 
 import numpy as np
 import pytest
@@ -265,10 +266,8 @@ def test_tape_model_and_loss_match_the_plain_forward() -> None:
     rng = np.random.default_rng(8)
     params = init_params([4, 3, 10], 0, np.float64)
     x, y = rng.standard_normal((5, 4)), rng.integers(0, 10, 5)
-    assert float(
-        tape.cross_entropy(tape.model(Net.like(params, Loss.cross_entropy), params, x), y)
-    ) == pytest.approx(
-        losses.value(Loss.cross_entropy, forward(Net.like(params, Loss.mse), params, x), y)
+    assert float(tape.cross_entropy(tape.model(Net.like(params), params, x), y)) == pytest.approx(
+        losses.value(Loss.cross_entropy, forward(Net.like(params), params, x), y)
     )
 
 
@@ -335,3 +334,32 @@ def test_vwc_value_and_grads_leaves_its_arrays_writeable() -> None:
         vwc.value_and_grads(Net.like(params, loss), params, x, target, input_grad=True)
         vwc.value(Net.like(params, loss), params, x, target)
         assert all(a.flags.writeable for a in (x, target, *params.arrays()))
+
+
+@pytest.mark.parametrize("name", strategies.NAMES)
+def test_params_of_another_net_and_an_empty_batch_are_shape_errors(name: str) -> None:
+    net = Net.mlp((4, 3, 2, 10), Loss.cross_entropy)
+    module, x, y = strategies.get(name), np.ones((5, 4), np.float32), np.zeros(5, np.int64)
+    with pytest.raises(ShapeError, match="3 dense layers but the parameters 2"):
+        module.value_and_grads(net, init_params([4, 3, 10], 0), x, y)
+    with pytest.raises(ShapeError, match="N at least 1"):
+        module.value_and_grads(net, init_params(net, 0), x[:0], y[:0])
+
+
+@pytest.mark.parametrize(
+    ("sizes", "loss", "activation", "param"),
+    [
+        ((784, 50.5, 10), "cross-entropy", "relu", "hidden"),
+        ((784, True, 10), "cross-entropy", "relu", "hidden"),
+        ((784, 50, 1), "cross-entropy", "relu", "loss"),  # one logit: the loss is always 0
+        ((784, 50, 10), "mse", "relu", "loss"),
+        ((784, 50, 10), "cross-entropy", "gelu", "activation"),
+        ((784, 50, 10), "hinge", "relu", "loss"),
+    ],
+)
+def test_a_net_that_cannot_be_built_is_a_config_error(
+    sizes: tuple[Any, ...], loss: str, activation: str, param: str
+) -> None:
+    with pytest.raises(ConfigError) as e:
+        Net.mlp(sizes, loss, activation)  # type: ignore[arg-type]
+    assert e.value.param == param

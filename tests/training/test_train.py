@@ -187,11 +187,11 @@ def test_a_checkpoint_from_before_optimizers_loads_as_sgd(tmp_path: Path) -> Non
         **{"epoch": 3, "step": 0, "rng_state": {}, "loss_sum": 0.0},
         **{"mean": 0.1307, "std": 0.3081, "history": []},
     }
-    arrays = {"w1": np.ones((4, 3)), "b1": np.ones(3), "w2": np.ones((3, 10)), "b2": np.ones(10)}
+    arrays = {"w1": np.ones((784, 3)), "b1": np.ones(3), "w2": np.ones((3, 10)), "b2": np.ones(10)}
     np.savez(tmp_path / "old.npz", checkpoint=np.array(json.dumps(meta)), **arrays)
     back = Checkpoint.load(tmp_path / "old.npz")
     assert back.config.optimizer is Optimizer.sgd and back.config.activation is Activation.relu
-    assert back.optimizer == {} and back.params.sizes == (4, 3, 10)
+    assert back.optimizer == {} and back.params.sizes == (784, 3, 10)
 
 
 def test_a_checkpoint_refuses_data_normalized_otherwise(synthetic: Any) -> None:
@@ -200,3 +200,60 @@ def test_a_checkpoint_refuses_data_normalized_otherwise(synthetic: Any) -> None:
     ck.check_statistics(0.1307, 0.3081, "w.npz", "data")  # the same data: fine
     with pytest.raises(ConfigError, match=r"^w\.npz was trained on data with other statistics"):
         ck.check_statistics(0.5, 0.3081, "w.npz", "data")
+
+
+def test_an_invalid_momentum_is_named_even_when_the_rate_is_derived_from_it() -> None:
+    cfg = TrainConfig(optimizer=Optimizer.momentum, momentum=1.0)  # lr = 0.1 * (1 - 1) = 0
+    with pytest.raises(ConfigError, match=r"^momentum must be at least 0 and below 1, got 1\.0"):
+        cfg.validate()
+
+
+def _spoiled(path: Path, tmp_path: Path, **change: Any) -> Path:
+    """A copy of checkpoint `path` with arrays replaced (None: removed) or, under "meta",
+    a function applied to its JSON state."""
+    with np.load(path) as data:
+        arrays = {k: data[k] for k in data.files}
+    meta = json.loads(str(arrays["checkpoint"]))
+    if "meta" in change:
+        change.pop("meta")(meta)
+    arrays["checkpoint"] = np.array(json.dumps(meta))
+    for key, value in change.items():
+        key = key.replace("__", ".")
+        if value is None:
+            del arrays[key]
+        else:
+            arrays[key] = value
+    out = tmp_path / "spoiled.npz"
+    np.savez(out, **arrays)
+    return out
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"meta": lambda m: m["config"].update(optimizer="momentum")}, "velocity.w1 is missing"),
+        ({"optimizer__m__w1": None}, "optimizer state m.w1 is missing"),
+        ({"optimizer__v__w2": np.zeros((3, 3), np.float32)}, "v.w2 is (3, 3) float32"),
+        ({"w1": np.zeros((5, 50), np.float32)}, "layer 1 is dense 784->50, but w1 is (5, 50)"),
+        ({"meta": lambda m: m["optimizer"].pop("t")}, "optimizer state t is missing"),
+    ],
+    ids=["another optimizer", "a moment gone", "a moment misshapen", "w1 misshapen", "no t"],
+)
+def test_a_checkpoint_that_does_not_fit_its_configuration_is_one_data_error(
+    tmp_path: Path, synthetic: Any, change: dict[str, Any], message: str
+) -> None:
+    x, y, xv, yv = (a[:640] for a in synthetic)
+    net = TrainConfig(epochs=1, optimizer=Optimizer.adam, hidden=(50,))
+    saved = train(x, y, xv, yv, net).checkpoint.save(tmp_path / "adam.npz")
+    with pytest.raises(DataError, match="does not fit its own configuration") as e:
+        Checkpoint.load(_spoiled(saved, tmp_path, **change))
+    assert message in str(e.value) and "spoiled.npz" in str(e.value)
+
+
+def test_a_truncated_checkpoint_is_a_data_error(tmp_path: Path, synthetic: Any) -> None:
+    x, y, xv, yv = (a[:640] for a in synthetic)
+    saved = train(x, y, xv, yv, TrainConfig(epochs=1)).checkpoint.save(tmp_path / "w.npz")
+    cut = tmp_path / "cut.npz"
+    cut.write_bytes(saved.read_bytes()[:1000])  # a partial copy
+    with pytest.raises(DataError, match=r"cut\.npz is not an fcgrad checkpoint"):
+        Checkpoint.load(cut)

@@ -43,7 +43,10 @@ def train_cmd(
             "adam: Kingma and Ba 2015 (b1 0.9, b2 0.999, eps 1e-8).",
         ),
     ] = Optimizer.sgd,
-    momentum: Annotated[float, typer.Option("--momentum", help="Momentum's mu, in [0, 1).")] = 0.9,
+    momentum: Annotated[
+        float,
+        typer.Option("--momentum", help="Momentum's mu, in [0, 1) (with --optimizer momentum)."),
+    ] = 0.9,
     epochs: Annotated[
         int, typer.Option("--epochs", help="Passes over the 60,000 training images.")
     ] = 5,
@@ -62,8 +65,8 @@ def train_cmd(
         Path | None,
         typer.Option(
             "--save",
-            help="Write a checkpoint (weights, epoch, RNG state, statistics, "
-            "configuration) to this .npz file; also on Ctrl-C.",
+            help="Write a checkpoint (weights, optimizer state, epoch, RNG state, "
+            "statistics, configuration) to this .npz file; also on Ctrl-C.",
             dir_okay=False,
         ),
     ] = None,
