@@ -69,6 +69,19 @@ class Checkpoint:
             np.savez(tmp, **arrays)
         return Path(path)
 
+    def resumed(self, epochs: int | None = None) -> TrainConfig:
+        """The configuration to continue with: the checkpoint's, run to `epochs` epochs when
+        given (more extends a finished run). ConfigError (param `epochs`) when that leaves
+        no epoch to run: the run has finished as many already."""
+        done, total = len(self.history), self.config.epochs if epochs is None else epochs
+        if total <= done:
+            raise ConfigError(
+                f"this run has finished {done} of its {self.config.epochs} epochs; to go on, "
+                f"give epochs above {done}",
+                param="epochs",
+            )
+        return dataclasses.replace(self.config, epochs=total)
+
     def check_statistics(self, mean: float, std: float, name: object, data: object) -> None:
         """ConfigError unless this run was normalized with the data's (mean, std): resuming on
         other data would silently train another problem. `name` and `data` name the

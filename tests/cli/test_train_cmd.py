@@ -124,6 +124,27 @@ def test_sigint_saves_a_checkpoint_that_resumes_to_the_same_weights(
             np.testing.assert_array_equal(a[key], b[key])
 
 
+def test_resume_saves_back_and_epochs_extends_the_run(mnist_data_dir: Path, tmp_path: Path) -> None:
+    """`--resume a.npz --epochs 2` after a 1-epoch run: saved back to a.npz, and bit for bit
+    the weights of a 2-epoch run; options the checkpoint fixes are refused, not ignored."""
+    data = ("--data-dir", mnist_data_dir)
+    first = tmp_path / "a.npz"
+    run_json("train", "--epochs", "1", "--optimizer", "adam", "--save", first, *data)
+    report = run_json("train", "--resume", first, "--epochs", "2", *data)
+    assert report["saved"] == str(first) and [e["epoch"] for e in report["epochs"]] == [1, 2]
+    run_json("train", "--epochs", "2", "--optimizer", "adam", "--save", tmp_path / "b.npz", *data)
+    with np.load(first) as a, np.load(tmp_path / "b.npz") as b:
+        for key in ("w1", "b1", "w2", "b2", "optimizer.m.w1", "optimizer.v.b2"):
+            np.testing.assert_array_equal(a[key], b[key])
+    refused = run("train", "--resume", first, "--optimizer", "sgd", "--lr", "0.5", *data)
+    assert refused.exit_code == 2
+    (line,) = refused.stderr.strip().splitlines()
+    assert line.startswith("error: --optimizer, --lr cannot change a resumed run")
+    done = run("train", "--resume", first, *data)
+    assert done.exit_code == 1
+    assert "finished 2 of its 2 epochs; to go on, give --epochs above 2" in done.stderr
+
+
 def _interrupt_once_training(argv: list[str], tmp_path: Path) -> str:
     """Run `fcgrad train` on a terminal (a pty), send SIGINT when its live display shows
     that training has begun (an event: the first frame, after the data is loaded), and

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -257,3 +258,18 @@ def test_a_truncated_checkpoint_is_a_data_error(tmp_path: Path, synthetic: Any) 
     cut.write_bytes(saved.read_bytes()[:1000])  # a partial copy
     with pytest.raises(DataError, match=r"cut\.npz is not an fcgrad checkpoint"):
         Checkpoint.load(cut)
+
+
+def test_a_finished_run_extended_on_resume_ends_as_a_longer_run(synthetic: Any) -> None:
+    x, y, xv, yv = (a[:1280] for a in synthetic)
+    cfg = TrainConfig(epochs=1, optimizer=Optimizer.momentum)
+    finished = train(x, y, xv, yv, cfg).checkpoint
+    longer = train(x, y, xv, yv, dataclasses.replace(cfg, epochs=3))
+    extended = train(x, y, xv, yv, finished.resumed(3), resume=finished)
+    for a, b in zip(extended.params.arrays(), longer.params.arrays()):
+        np.testing.assert_array_equal(a, b)
+    assert [e.epoch for e in extended.epochs] == [1, 2, 3]
+    for epochs in (None, 1):  # nothing left to run
+        with pytest.raises(ConfigError, match="has finished 1 of its 1 epochs") as e:
+            finished.resumed(epochs)
+        assert e.value.param == "epochs"

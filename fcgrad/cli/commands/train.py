@@ -13,6 +13,8 @@ from typing import Annotated, Any, NoReturn
 
 import numpy as np
 import typer
+from typer._click.core import ParameterSource  # typer's own click
+from typer._click.exceptions import UsageError
 
 from fcgrad.cli import options as opt
 from fcgrad.cli.app import emit, err, out, user_errors
@@ -29,6 +31,7 @@ Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
 @user_errors
 def train_cmd(
+    ctx: typer.Context,
     strategy: Annotated[
         opt.Strategy, typer.Option("--strategy", help="How gradients are computed.")
     ] = opt.TAPE,
@@ -48,8 +51,13 @@ def train_cmd(
         typer.Option("--momentum", help="Momentum's mu, in [0, 1) (with --optimizer momentum)."),
     ] = 0.9,
     epochs: Annotated[
-        int, typer.Option("--epochs", help="Passes over the 60,000 training images.")
-    ] = 5,
+        int | None,
+        typer.Option(
+            "--epochs",
+            help="Passes over the 60,000 training images; with --resume, the run's new total.",
+            show_default="5",
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per SGD step.")] = 64,
     lr: Annotated[
         float | None,
@@ -74,7 +82,8 @@ def train_cmd(
         Path | None,
         typer.Option(
             "--resume",
-            help="Continue the run saved in this checkpoint (its configuration is used).",
+            help="Continue the run saved in this checkpoint, with its configuration (--epochs "
+            "may extend it), saving back to it unless --save says elsewhere.",
             dir_okay=False,
             exists=True,
             show_default=False,
@@ -96,7 +105,7 @@ def train_cmd(
         opt.chosen(strategy),
         loss,
         tuple(hidden),
-        epochs,
+        5 if epochs is None else epochs,
         batch_size,
         lr,  # type: ignore[arg-type]  # None: the optimizer's default for the loss
         seed,
@@ -104,7 +113,10 @@ def train_cmd(
         optimizer,
         momentum,
     )
-    config = checkpoint.config if checkpoint else fresh
+    if checkpoint is not None:
+        _refuse_on_resume(ctx)
+        save = save or resume
+    config = checkpoint.resumed(epochs) if checkpoint else fresh
     config.validate()
     if save is not None:
         writable_target(save)  # fail now, not after training
@@ -120,6 +132,36 @@ def train_cmd(
     emit(result, json_, render.train_summary, saved=str(save) if save else None)
     if save is not None and not json_:
         out.print(f"saved the checkpoint to {save}")
+
+
+# What a checkpoint fixes: given with --resume, these would be silently ignored.
+FIXED_BY_CHECKPOINT = (
+    "strategy",
+    "loss",
+    "hidden",
+    "activation",
+    "optimizer",
+    "momentum",
+    "batch_size",
+    "lr",
+    "seed",
+)
+
+
+def _refuse_on_resume(ctx: typer.Context) -> None:
+    """A usage error naming the options given with --resume that the checkpoint fixes."""
+    given = [
+        p.opts[0]
+        for p in ctx.command.params
+        if p.name in FIXED_BY_CHECKPOINT
+        and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE
+    ]
+    if given:
+        raise UsageError(
+            f"{', '.join(given)} cannot change a resumed run: the checkpoint fixes its "
+            "configuration (--epochs may extend it)",
+            ctx,
+        )
 
 
 def _data_for(
