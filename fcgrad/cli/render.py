@@ -218,6 +218,16 @@ def train_summary(result: TrainResult) -> Text:
     )
 
 
+def chance_warning(result: TrainResult) -> Text:
+    """The warning for a run that ended at about chance accuracy, with a rate to try."""
+    lr = result.config.lr
+    return Text.from_markup(
+        f"[bold yellow]warning:[/] valid accuracy {result.valid_accuracy:.1%} is about chance "
+        f"(10% for ten digits): the net learned nothing; the learning rate {lr:g} is probably "
+        f"too large, try a smaller --lr such as {lr / 10:g}"
+    )
+
+
 # ----------------------------------------------------------------------------- gradcheck
 
 

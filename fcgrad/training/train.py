@@ -37,6 +37,9 @@ __all__ = [
 ]
 
 
+CHANCE = 0.15  # valid accuracy at or below this is about chance: 10% for ten digits
+
+
 @dataclasses.dataclass
 class TrainResult:
     """The configuration, one `EpochResult` per epoch, the trained parameters, and the final
@@ -51,12 +54,19 @@ class TrainResult:
     def valid_accuracy(self) -> float:
         return self.epochs[-1].valid_accuracy if self.epochs else float("nan")
 
+    @property
+    def at_chance(self) -> bool:
+        """Whether the run ended at about chance (valid accuracy at most CHANCE): it learned
+        nothing, usually from a learning rate too large to descend."""
+        return bool(self.epochs) and self.valid_accuracy <= CHANCE
+
     def to_dict(self) -> dict[str, object]:
-        """JSON-ready summary (without the weights)."""
+        """JSON-ready summary (without the weights); `at_chance` as in the property."""
         return {
             "config": losses.config_dict(self.config),
             "epochs": [dataclasses.asdict(e) for e in self.epochs],
             "valid_accuracy": self.valid_accuracy,
+            "at_chance": self.at_chance,
         }
 
 

@@ -145,6 +145,16 @@ def test_resume_saves_back_and_epochs_extends_the_run(mnist_data_dir: Path, tmp_
     assert "finished 2 of its 2 epochs; to go on, give --epochs above 2" in done.stderr
 
 
+def test_a_run_that_ends_at_chance_warns_and_suggests_a_smaller_rate(mnist_data_dir: Path) -> None:
+    result = run("train", "--epochs", "1", "--lr", "10", "--data-dir", mnist_data_dir, "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)  # stdout stays one JSON object
+    assert report["at_chance"] and report["valid_accuracy"] <= 0.15
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("warning: valid accuracy ") and "about chance" in line
+    assert "try a smaller --lr such as 1" in line
+
+
 def _interrupt_once_training(argv: list[str], tmp_path: Path) -> str:
     """Run `fcgrad train` on a terminal (a pty), send SIGINT when its live display shows
     that training has begun (an event: the first frame, after the data is loaded), and

@@ -273,3 +273,12 @@ def test_a_finished_run_extended_on_resume_ends_as_a_longer_run(synthetic: Any) 
         with pytest.raises(ConfigError, match="has finished 1 of its 1 epochs") as e:
             finished.resumed(epochs)
         assert e.value.param == "epochs"
+
+
+def test_at_chance_is_a_valid_accuracy_of_at_most_15_percent(synthetic: Any) -> None:
+    x, y, xv, yv = (a[:640] for a in synthetic)
+    result = train(x, y, xv, yv, TrainConfig(epochs=1))
+    assert not result.at_chance and result.to_dict()["at_chance"] is False
+    for accuracy, chance in ((0.15, True), (0.1, True), (0.151, False)):
+        last = dataclasses.replace(result.epochs[-1], valid_accuracy=accuracy)
+        assert dataclasses.replace(result, epochs=[last]).at_chance is chance

@@ -132,6 +132,8 @@ def train_cmd(
     emit(result, json_, render.train_summary, saved=str(save) if save else None)
     if save is not None and not json_:
         out.print(f"saved the checkpoint to {save}")
+    if result.at_chance:
+        err.print(render.chance_warning(result), soft_wrap=True, highlight=False)
 
 
 # What a checkpoint fixes: given with --resume, these would be silently ignored.
