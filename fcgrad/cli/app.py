@@ -17,7 +17,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import numpy as np
 import typer
@@ -33,7 +33,10 @@ from fcgrad.jsonio import finite
 
 class _OneLineErrors(typer.core.TyperGroup):
     """Usage errors (a bad value, a missing file) as one line on stderr and exit 2, like the
-    core's errors (exit 1), instead of a framed usage box."""
+    core's errors (exit 1), instead of a framed usage box; flags without `<bool>` in help."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_metavars(super().get_params(ctx))
 
     def main(
         self,
@@ -61,10 +64,9 @@ class _OneLineErrors(typer.core.TyperGroup):
         except ClickException as e:
             ctx = getattr(e, "ctx", None)
             where = f" (see {ctx.command_path} --help)" if ctx else ""
+            message = e.format_message().replace("Value error, ", "")  # pydantic-style leftovers
             err.print(
-                f"[bold red]error:[/] {escape(e.format_message())}{where}",
-                soft_wrap=True,
-                highlight=False,
+                f"[bold red]error:[/] {escape(message)}{where}", soft_wrap=True, highlight=False
             )
             sys.exit(e.exit_code)
         except typer.Abort:
@@ -73,13 +75,54 @@ class _OneLineErrors(typer.core.TyperGroup):
         sys.exit(code if isinstance(code, int) else 0)
 
 
+class _PlainHelp(typer.core.TyperCommand):
+    """A command whose help shows no `<bool>` after a flag (--json, --help)."""
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        return _no_flag_metavars(super().get_params(ctx))
+
+
+def _no_flag_metavars(params: list[Any]) -> list[Any]:
+    """`params`, each flag given an empty metavar: typer would show `<bool>` after it."""
+    for p in params:
+        if getattr(p, "is_flag", False) and p.metavar is None:
+            p.metavar = ""
+    return params
+
+
 app = typer.Typer(
     cls=_OneLineErrors,
     help="Train a fully connected net on MNIST and verify its gradients three ways.",
     no_args_is_help=True,
-    add_completion=False,
     pretty_exceptions_show_locals=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
+
+
+def _print_version(given: bool) -> None:
+    if given:
+        from fcgrad import __version__
+
+        print(f"fcgrad {__version__}")
+        raise typer.Exit(0)
+
+
+@app.callback()
+def _root(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version",
+            callback=_print_version,
+            is_eager=True,
+            metavar="",
+            help="Print fcgrad's version and exit.",
+        ),
+    ] = False,
+) -> None:
+    """Train a fully connected net on MNIST and verify its gradients three ways."""
+
+
 out = Console()
 err = Console(stderr=True)
 if not out.is_terminal and "COLUMNS" not in os.environ:
@@ -169,8 +212,8 @@ def _json_default(o: object) -> object:
 # above, hence the import down here.
 from fcgrad.cli.commands import bench, data, gradcheck, train  # noqa: E402
 
-app.command()(data.download)
-app.command()(data.normalize)
-app.command("train")(train.train_cmd)
-app.command("gradcheck")(gradcheck.gradcheck_cmd)
-app.command("bench")(bench.bench_cmd)
+app.command(cls=_PlainHelp)(data.download)
+app.command(cls=_PlainHelp)(data.normalize)
+app.command("train", cls=_PlainHelp)(train.train_cmd)
+app.command("gradcheck", cls=_PlainHelp)(gradcheck.gradcheck_cmd)
+app.command("bench", cls=_PlainHelp)(bench.bench_cmd)

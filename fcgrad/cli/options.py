@@ -60,6 +60,7 @@ Mirrors = Annotated[
     list[str] | None,
     typer.Option(
         "--mirror",
+        metavar="URL|DIR",
         help=f"MNIST mirror URL or local folder, tried first (repeatable; also ${MIRRORS_ENV}).",
         show_default=False,
     ),
@@ -89,7 +90,8 @@ LossOpt = Annotated[
     ),
 ]
 Hidden = Annotated[
-    list[int], typer.Option("--hidden", help="Hidden layer size (repeat for a deeper net).")
+    list[int],
+    typer.Option("--hidden", metavar="N", help="Hidden layer size (repeat for a deeper net)."),
 ]
 Rows = Annotated[
     int | None,
@@ -98,7 +100,12 @@ Rows = Annotated[
     ),
 ]
 StrategySet = Annotated[
-    list[StrategyOrAll], typer.Option("--strategy", help="Strategy to run (repeatable), or all.")
+    list[StrategyOrAll],
+    typer.Option(
+        "--strategy",
+        metavar="|".join((*strategies.NAMES, "all")),
+        help="Strategy to run (repeatable), or all.",
+    ),
 ]
 
 

@@ -21,6 +21,33 @@ def test_help_lists_the_five_commands() -> None:
         assert command in result.stdout
 
 
+def test_version_and_short_help() -> None:
+    from fcgrad import __version__
+
+    version = run("--version")
+    assert version.exit_code == 0 and version.stdout == f"fcgrad {__version__}\n"
+    for args in (["-h"], ["train", "-h"]):
+        short, long = run(*args), run(*args[:-1], "--help")
+        assert short.exit_code == 0 and short.stdout == long.stdout
+
+
+@pytest.mark.parametrize("columns", ["80", "120"])
+@pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
+def test_help_shows_no_type_artefacts(command: list[str], columns: str) -> None:
+    """Flags show no `<bool>`, repeatable options a placeholder, not `<list[int]>`."""
+    result = run(*command, "--help", env={"COLUMNS": columns})
+    assert result.exit_code == 0
+    assert "<bool>" not in result.stdout and "list[" not in result.stdout
+
+
+def test_a_bad_choice_is_one_clean_line() -> None:
+    result = run("train", "--loss", "hinge")
+    assert result.exit_code == 2
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: Invalid value for '--loss': 'hinge' is not one of")
+    assert "Value error" not in line
+
+
 def test_help_keeps_square_brackets_that_rich_would_take_for_markup() -> None:
     result = run("bench", "--help", env={"COLUMNS": "200"})
     assert "pip install 'fcgrad[peers]'" in result.stdout

@@ -34,6 +34,7 @@ def bench_cmd(
         list[str] | None,
         typer.Option(
             "--compare",
+            metavar="LIBRARY",
             help="Also time these libraries, e.g. torch,jax,autograd "
             "(pip install 'fcgrad\\[peers]').",
             show_default=False,

@@ -74,6 +74,7 @@ def gradcheck_cmd(
         list[str] | None,
         typer.Option(
             "--shape",
+            metavar="D1,D2,...",
             help="Or random arguments of these shapes, e.g. --shape 3,4 "
             "--shape 4 (seeded by --seed).",
             rich_help_panel=YOURS,
