@@ -11,7 +11,7 @@ import pytest
 
 from tests.cli.helpers import run
 
-COMMANDS = ("download", "normalize", "train", "gradcheck", "bench")
+COMMANDS = ("download", "normalize", "train", "gradcheck", "bench", "evaluate", "predict")
 
 
 def test_help_lists_the_five_commands() -> None:

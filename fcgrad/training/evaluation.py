@@ -1,0 +1,157 @@
+"""Using a trained model: its scores on the valid set, and its predictions for images.
+
+Pure: each function takes a `Checkpoint` and arrays, and returns a result object that the
+CLI renders or prints as JSON. `evaluate_model` takes a set normalized as the checkpoint's
+training data was (check that with `Checkpoint.check_statistics`); `predict` takes raw
+pixels in [0, 1], (N, 784) float32 as `load_mnist` gives them, and normalizes them with
+the checkpoint's own statistics.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from fcgrad.engine import ops
+from fcgrad.errors import DataError, ShapeError
+from fcgrad.nn import losses
+from fcgrad.nn.losses import Loss
+from fcgrad.nn.net import forward
+from fcgrad.training.checkpoint import Checkpoint
+
+DIGITS = 10
+CHUNK_ROWS = 10_000  # rows per forward pass, so that a wide net's activations stay bounded
+
+
+def outputs(checkpoint: Checkpoint, x: np.ndarray) -> np.ndarray:
+    """The net's outputs (N, n_out) for normalized inputs x (N, 784) float32, computed in
+    chunks of CHUNK_ROWS rows. ShapeError unless x is (N, 784)."""
+    n_in = checkpoint.params.sizes[0]
+    if x.ndim != 2 or x.shape[1] != n_in:
+        raise ShapeError(f"images must be (N, {n_in}) pixels, got {x.shape}")
+    net = checkpoint.config.net(n_in)
+    chunks = [
+        forward(net, checkpoint.params, x[i : i + CHUNK_ROWS]) for i in range(0, len(x), CHUNK_ROWS)
+    ]
+    return np.concatenate(chunks) if chunks else np.zeros((0, net.sizes[-1]), np.float32)
+
+
+@dataclasses.dataclass
+class Evaluation:
+    """A model's scores on a labelled set: the loss (nats for cross-entropy), the accuracy,
+    each digit's accuracy (recall), and the confusion matrix, rows the true digit and columns
+    the predicted one (int64 counts, (10, 10))."""
+
+    model: str
+    net: str
+    rows: int
+    loss: float
+    accuracy: float
+    per_class: list[float]
+    confusion: np.ndarray
+
+    def to_dict(self) -> dict[str, object]:
+        d = dataclasses.asdict(self)
+        d["confusion"] = self.confusion.tolist()
+        return d
+
+
+def evaluate_model(
+    checkpoint: Checkpoint, images: np.ndarray, labels: np.ndarray, name: str | Path = ""
+) -> Evaluation:
+    """Score `checkpoint` on normalized images (N, 784) float32 with their digits `labels`
+    (N,) int64; `name` names the model in the result."""
+    if labels.shape != (images.shape[0],) or not images.shape[0]:
+        raise ShapeError(f"{images.shape[0]} images need as many labels, got {labels.shape}")
+    loss = checkpoint.config.loss
+    out = outputs(checkpoint, images)
+    predicted = loss.row.predict(out)
+    confusion = np.zeros((DIGITS, DIGITS), np.int64)
+    np.add.at(confusion, (labels, predicted), 1)
+    per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    return Evaluation(
+        str(name),
+        checkpoint.config.net(images.shape[1]).describe(),
+        int(images.shape[0]),
+        losses.value(loss, out, losses.targets(loss, labels, out.dtype)),
+        float(np.mean(predicted == labels)),
+        [float(a) for a in per_class],
+        confusion,
+    )
+
+
+@dataclasses.dataclass
+class Prediction:
+    """One image's prediction: where it came from, the true digit when known, the predicted
+    digit, and (cross-entropy) the top three digits with their softmax probabilities or
+    (mse) the net's raw output; `image` is its 28x28 pixels in [0, 1]."""
+
+    source: str
+    label: int | None
+    digit: int
+    top: list[tuple[int, float]]
+    output: float | None
+    image: np.ndarray
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "source": self.source,
+            "label": self.label,
+            "digit": self.digit,
+            "top": [{"digit": d, "probability": p} for d, p in self.top],
+            "output": self.output,
+        }
+
+
+@dataclasses.dataclass
+class Predictions:
+    """Every prediction of one run of `predict`, and the model's name."""
+
+    model: str
+    predictions: list[Prediction]
+
+    def to_dict(self) -> dict[str, object]:
+        return {"model": self.model, "predictions": [p.to_dict() for p in self.predictions]}
+
+
+def predict(
+    checkpoint: Checkpoint,
+    images: np.ndarray,
+    sources: list[str],
+    labels: list[int | None],
+    name: str | Path = "",
+) -> Predictions:
+    """Predictions for raw images (N, 784) in [0, 1]; `sources` names each, `labels` gives
+    its true digit or None."""
+    x = ((images - checkpoint.mean) / checkpoint.std).astype(np.float32)
+    out = outputs(checkpoint, x)
+    digits = checkpoint.config.loss.row.predict(out)
+    found = []
+    for i, (source, label) in enumerate(zip(sources, labels)):
+        if checkpoint.config.loss is Loss.cross_entropy:
+            p = np.exp(ops.log_softmax(out[i].astype(np.float64)))
+            best = np.argsort(-p, kind="stable")[:3]
+            top, raw = [(int(d), float(p[d])) for d in best], None
+        else:
+            top, raw = [], float(out[i, 0])
+        image = images[i].reshape(28, 28)
+        found.append(Prediction(source, label, int(digits[i]), top, raw, image))
+    return Predictions(str(name), found)
+
+
+def load_image(path: Path) -> np.ndarray:
+    """A user's 28x28 grayscale digit as (784,) float32 in [0, 1], from an .npy file of shape
+    (28, 28) or (784,) with values in [0, 1] or [0, 255] (white digit on black, as MNIST).
+    DataError naming the file for anything else."""
+    try:
+        a = np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as e:
+        raise DataError(f"{path} is not a readable .npy array: {e}") from None
+    if a.shape not in ((28, 28), (784,)) or not np.issubdtype(a.dtype, np.number):
+        raise DataError(f"{path} must hold a 28x28 grayscale image, got {a.shape} {a.dtype}")
+    pixels: np.ndarray = a.astype(np.float32).reshape(784)
+    if not np.all(np.isfinite(pixels)) or pixels.min() < 0 or pixels.max() > 255:
+        raise DataError(f"{path} must hold pixels in [0, 1] or [0, 255]")
+    return pixels / np.float32(255) if pixels.max() > 1 else pixels

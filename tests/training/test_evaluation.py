@@ -1,0 +1,89 @@
+"""Using a trained model: its scores, its predictions, and a user's own image."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fcgrad.cli.render_model import digit_art
+from fcgrad.errors import DataError, ShapeError
+from fcgrad.nn import Loss
+from fcgrad.training.evaluation import evaluate_model, load_image, predict
+from fcgrad.training.train import Checkpoint, TrainConfig, evaluate, train
+
+
+@pytest.fixture(scope="module")
+def trained(synthetic: Any) -> dict[Loss, Checkpoint]:
+    x, y, xv, yv = synthetic
+    return {
+        loss: train(x, y, xv, yv, TrainConfig(loss=loss, epochs=2), stats=(0.0, 1.0)).checkpoint
+        for loss in Loss
+    }
+
+
+@pytest.mark.parametrize("loss", list(Loss))
+def test_scores_agree_with_the_training_loops_evaluation(
+    synthetic: Any, trained: dict[Loss, Checkpoint], loss: Loss
+) -> None:
+    _, _, xv, yv = synthetic
+    ck = trained[loss]
+    result = evaluate_model(ck, xv, yv, "m.npz")
+    want_loss, want_accuracy = evaluate(ck.params, xv, yv, ck.config.net())
+    assert result.loss == pytest.approx(want_loss, rel=1e-6)
+    assert result.accuracy == pytest.approx(want_accuracy)
+    c = result.confusion
+    assert c.shape == (10, 10) and c.sum() == len(yv)
+    assert c.sum(axis=1).tolist() == np.bincount(yv, minlength=10).tolist()  # rows: true digit
+    assert result.accuracy == pytest.approx(np.trace(c) / len(yv))
+    assert result.per_class == pytest.approx((c.diagonal() / c.sum(axis=1)).tolist())
+    assert set(result.to_dict()) >= {"loss", "accuracy", "per_class", "confusion"}
+
+
+def test_predictions_give_sorted_top_three_probabilities(
+    synthetic: Any, trained: dict[Loss, Checkpoint]
+) -> None:
+    _, _, xv, yv = synthetic
+    raw = np.clip(xv[:4] * 0.1 + 0.5, 0, 1)  # any pixels in [0, 1]
+    ck = trained[Loss.cross_entropy]
+    got = predict(ck, raw, [f"#{i}" for i in range(4)], [int(d) for d in yv[:4]])
+    for p in got.predictions:
+        probabilities = [q for _, q in p.top]
+        assert probabilities == sorted(probabilities, reverse=True) and sum(probabilities) <= 1
+        assert p.digit == p.top[0][0] and p.output is None and p.image.shape == (28, 28)
+    mse = predict(trained[Loss.mse], raw[:1], ["#0"], [None]).predictions[0]
+    assert mse.top == [] and mse.digit == int(np.clip(np.rint(mse.output), 0, 9))
+
+
+def test_a_users_image_from_npy(tmp_path: Path) -> None:
+    digit = np.zeros((28, 28), np.uint8)
+    digit[4:24, 13:15] = 255  # a "1", in 0..255
+    np.save(tmp_path / "one.npy", digit)
+    pixels = load_image(tmp_path / "one.npy")
+    assert pixels.shape == (784,) and pixels.max() == 1.0 and pixels.dtype == np.float32
+    np.save(tmp_path / "flat.npy", pixels)  # already in [0, 1]: kept
+    np.testing.assert_array_equal(load_image(tmp_path / "flat.npy"), pixels)
+    art = digit_art(pixels.reshape(28, 28)).splitlines()
+    assert len(art) == 28 and all(len(line) == 56 for line in art)
+    assert art[10] == " " * 26 + "████" + " " * 26 and art[0] == " " * 56
+
+
+@pytest.mark.parametrize(
+    "array",
+    [np.zeros((28, 27)), np.full((28, 28), np.nan), np.full(784, -1.0), np.array(["a"] * 784)],
+    ids=["misshapen", "nan", "negative", "text"],
+)
+def test_a_bad_image_file_is_a_data_error(tmp_path: Path, array: np.ndarray) -> None:
+    np.save(tmp_path / "bad.npy", array)
+    with pytest.raises(DataError, match=r"bad\.npy"):
+        load_image(tmp_path / "bad.npy")
+    (tmp_path / "pickled.npy").write_bytes(b"not an array at all")
+    with pytest.raises(DataError, match=r"pickled\.npy is not a readable \.npy array"):
+        load_image(tmp_path / "pickled.npy")
+
+
+def test_images_of_another_width_are_a_shape_error(trained: dict[Loss, Checkpoint]) -> None:
+    with pytest.raises(ShapeError, match=r"must be \(N, 784\)"):
+        predict(trained[Loss.mse], np.zeros((1, 783), np.float32), ["x"], [None])
