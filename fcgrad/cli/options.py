@@ -109,6 +109,16 @@ StrategySet = Annotated[
 ]
 
 
+Plot = Annotated[
+    Path | None,
+    typer.Option(
+        "--plot",
+        metavar="DIR",
+        help="Also draw pictures as PNG into this folder (pip install 'fcgrad\\[plot]').",
+        file_okay=False,
+        show_default=False,
+    ),
+]
 ActivationOpt = Annotated[
     Activation,
     typer.Option(

@@ -210,11 +210,27 @@ def train_display(console: Console, title: str) -> Iterator[TrainDisplay]:
 
 
 def train_summary(result: TrainResult) -> Text:
-    """One line: final validation accuracy (and loss) of a finished run."""
+    """One line: final validation accuracy (and loss) of a finished run, and the training
+    loss per epoch as a sparkline."""
     last = result.epochs[-1]
     return Text.from_markup(
         f"valid accuracy [bold]{last.valid_accuracy:.2%}[/] after {_count(last.epoch, 'epoch')} "
-        f"(valid loss {last.valid_loss:.4f}, {sum(e.seconds for e in result.epochs):.1f} s)"
+        f"(valid loss {last.valid_loss:.4f}, {sum(e.seconds for e in result.epochs):.1f} s), "
+        f"loss {sparkline([e.train_loss for e in result.epochs])}"
+    )
+
+
+SPARKS = "▁▂▃▄▅▆▇█"
+
+
+def sparkline(values: list[float]) -> str:
+    """One block character per value, its height the value's place between the least and the
+    greatest (all the lowest when they are equal; '?' for NaN or inf)."""
+    finite = [v for v in values if v == v and abs(v) != float("inf")]
+    low, high = (min(finite), max(finite)) if finite else (0.0, 0.0)
+    span = (high - low) or 1.0
+    return "".join(
+        SPARKS[round((v - low) / span * (len(SPARKS) - 1))] if v in finite else "?" for v in values
     )
 
 

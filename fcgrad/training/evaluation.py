@@ -22,6 +22,7 @@ from fcgrad.nn.net import forward
 from fcgrad.training.checkpoint import Checkpoint
 
 DIGITS = 10
+WRONG_SHOWN = 16
 CHUNK_ROWS = 10_000  # rows per forward pass, so that a wide net's activations stay bounded
 
 
@@ -41,8 +42,11 @@ def outputs(checkpoint: Checkpoint, x: np.ndarray) -> np.ndarray:
 @dataclasses.dataclass
 class Evaluation:
     """A model's scores on a labelled set: the loss (nats for cross-entropy), the accuracy,
-    each digit's accuracy (recall), and the confusion matrix, rows the true digit and columns
-    the predicted one (int64 counts, (10, 10))."""
+    each digit's accuracy (recall), the confusion matrix, rows the true digit and columns
+    the predicted one (int64 counts, (10, 10)), and the most confidently wrong images
+    (`wrong`: index, label, predicted, confidence; at most WRONG_SHOWN, most confident
+    first; confidence is the softmax probability of the wrong digit, or for mse the
+    output's distance from the true digit)."""
 
     model: str
     net: str
@@ -51,6 +55,7 @@ class Evaluation:
     accuracy: float
     per_class: list[float]
     confusion: np.ndarray
+    wrong: list[dict[str, float]] = dataclasses.field(default_factory=list)
 
     def to_dict(self) -> dict[str, object]:
         d = dataclasses.asdict(self)
@@ -71,6 +76,7 @@ def evaluate_model(
     confusion = np.zeros((DIGITS, DIGITS), np.int64)
     np.add.at(confusion, (labels, predicted), 1)
     per_class = confusion.diagonal() / np.maximum(confusion.sum(axis=1), 1)
+    wrong = _most_confidently_wrong(loss, out, predicted, labels)
     return Evaluation(
         str(name),
         checkpoint.config.net(images.shape[1]).describe(),
@@ -79,7 +85,29 @@ def evaluate_model(
         float(np.mean(predicted == labels)),
         [float(a) for a in per_class],
         confusion,
+        wrong,
     )
+
+
+def _most_confidently_wrong(
+    loss: Loss, out: np.ndarray, predicted: np.ndarray, labels: np.ndarray
+) -> list[dict[str, float]]:
+    if loss is Loss.cross_entropy:
+        logp = ops.log_softmax(out.astype(np.float64))
+        confidence = np.exp(logp[np.arange(len(out)), predicted])
+    else:
+        confidence = np.abs(out[:, 0].astype(np.float64) - labels)
+    bad = np.flatnonzero(predicted != labels)
+    worst = bad[np.argsort(-confidence[bad], kind="stable")][:WRONG_SHOWN]
+    return [
+        {
+            "index": int(i),
+            "label": int(labels[i]),
+            "predicted": int(predicted[i]),
+            "confidence": float(confidence[i]),
+        }
+        for i in worst
+    ]
 
 
 @dataclasses.dataclass

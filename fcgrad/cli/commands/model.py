@@ -10,8 +10,8 @@ import numpy as np
 import typer
 
 from fcgrad.cli import options as opt
-from fcgrad.cli import render_model
-from fcgrad.cli.app import emit, user_errors
+from fcgrad.cli import plots, render_model
+from fcgrad.cli.app import emit, out, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.errors import ConfigError
 from fcgrad.training.checkpoint import Checkpoint
@@ -32,15 +32,25 @@ def evaluate_cmd(
     mirrors: opt.Mirrors = None,
     no_default_mirrors: opt.NoDefaultMirrors = False,
     no_download: opt.NoDownload = False,
+    plot: opt.Plot = None,
     json_: opt.Json = False,
 ) -> None:
     """Score a trained model on the 10,000 valid images: loss, accuracy, each digit's
     accuracy and the confusion matrix."""
     ck = Checkpoint.load(checkpoint)
+    if plot is not None:
+        plots.pyplot()  # matplotlib is there: fail before the work
     data = prepared(source(data_dir, mirrors, no_default_mirrors, no_download), json_)
     ck.check_statistics(data.stats.mean, data.stats.std, checkpoint, data_dir)
     result = evaluate_model(ck, data.x_valid, data.y_valid, checkpoint.name)
-    emit(result, json_, render_model.evaluation)
+    drawn = []
+    if plot is not None:
+        drawn = [
+            str(p) for p in plots.evaluation(result, ck.params.layers[0].w, data.x_valid, plot)
+        ]
+    emit(result, json_, render_model.evaluation, plots=drawn)
+    if drawn and not json_:
+        out.print(f"drew {', '.join(drawn)}", soft_wrap=True, highlight=False)
 
 
 @user_errors

@@ -17,6 +17,7 @@ from typer._click.core import ParameterSource  # typer's own click
 from typer._click.exceptions import UsageError
 
 from fcgrad.cli import options as opt
+from fcgrad.cli import plots
 from fcgrad.cli.app import emit, err, out, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.data.prepare import Source
@@ -93,6 +94,7 @@ def train_cmd(
     mirrors: opt.Mirrors = None,
     no_default_mirrors: opt.NoDefaultMirrors = False,
     no_download: opt.NoDownload = False,
+    plot: opt.Plot = None,
     json_: opt.Json = False,
 ) -> None:
     """Train the net with mini-batches (SGD, momentum or Adam); report loss and accuracy on the
@@ -118,6 +120,8 @@ def train_cmd(
         save = save or resume
     config = checkpoint.resumed(epochs) if checkpoint else fresh
     config.validate()
+    if plot is not None:
+        plots.pyplot()  # matplotlib is there: fail now, not after training
     if save is not None:
         writable_target(save)  # fail now, not after training
     src = source(data_dir, mirrors, no_default_mirrors, no_download)
@@ -129,9 +133,12 @@ def train_cmd(
         _interrupted(e.checkpoint, save)
     if save is not None:
         result.checkpoint.save(save)
-    emit(result, json_, render.train_summary, saved=str(save) if save else None)
+    drawn = [str(p) for p in plots.training(result, plot)] if plot is not None else []
+    emit(result, json_, render.train_summary, saved=str(save) if save else None, plots=drawn)
     if save is not None and not json_:
         out.print(f"saved the checkpoint to {save}")
+    if drawn and not json_:
+        out.print(f"drew {', '.join(drawn)}", soft_wrap=True, highlight=False)
     if result.at_chance:
         err.print(render.chance_warning(result), soft_wrap=True, highlight=False)
 
@@ -192,8 +199,7 @@ def _train_shown(
         return train(*data, config, resume=checkpoint, should_stop=stop, stats=stats)
     net = config.net(data[0].shape[1])
     title = (
-        f"Training {net.describe()} with {config.strategy}, "
-        f"{config.optimizer.value} at lr {config.lr:g}"
+        f"Training {net.describe()}; {config.strategy}, {config.optimizer.value}, lr {config.lr:g}"
     )
     with render.train_display(out, title) as display:
         return train(*data, config, display, resume=checkpoint, should_stop=stop, stats=stats)
