@@ -29,9 +29,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from fcgrad.bench.timing import BenchResult
+from fcgrad.bench.timing import BenchResult, Timing
 from fcgrad.checking.check_grads import GradCheckReport
 from fcgrad.checking.net_gradcheck import TESTSAME, GradCheckResult
+from fcgrad.cli import render_narrow
+from fcgrad.cli.render_narrow import Responsive
 from fcgrad.data import DownloadReport
 from fcgrad.data.normalize import NormalizeReport
 from fcgrad.training.train import EpochResult, TrainResult
@@ -247,12 +249,23 @@ def chance_warning(result: TrainResult) -> Text:
 # ----------------------------------------------------------------------------- gradcheck
 
 
-def _shape(shape: tuple[int, ...]) -> str:
-    return "×".join(map(str, shape)) or "scalar"
-
-
 def gradcheck_table(result: GradCheckResult) -> Group:
-    """One table of every check, the tolerance rules, and a verdict line."""
+    """One table of every check (narrower on a narrow terminal: `render_narrow`), the
+    tolerance rules, and a verdict line."""
+    table = Responsive(
+        lambda: _gradcheck_wide(result), lambda: render_narrow.gradcheck(result, _status)
+    )
+    rules = Text("\n".join(f"tolerance, {k}: {v}" for k, v in result.rules.items()), style="dim")
+    n_bad = len(result.failures())
+    verdict = Text.from_markup(
+        f"[bold green]all {len(result.rows)} checks pass[/]"
+        if result.ok
+        else f"[bold red]{n_bad} of {len(result.rows)} checks FAIL[/]"
+    )
+    return Group(table, rules, verdict)
+
+
+def _gradcheck_wide(result: GradCheckResult) -> Table:
     cfg = result.config
     table = Table(
         title=f"Gradient check: {', '.join(cfg.strategies)} ({cfg.net().describe()}, "
@@ -287,22 +300,26 @@ def gradcheck_table(result: GradCheckResult) -> Group:
             )
         kinks = f" ({_count(r.kinks, 'kink')})" if r.kinks else ""
         table.add_row(r.strategy, r.parameter, *cells, _status(r.passed) + kinks)
-    rules = Text("\n".join(f"tolerance, {k}: {v}" for k, v in result.rules.items()), style="dim")
-    n_bad = len(result.failures())
-    verdict = Text.from_markup(
-        f"[bold green]all {len(result.rows)} checks pass[/]"
-        if result.ok
-        else f"[bold red]{n_bad} of {len(result.rows)} checks FAIL[/]"
-    )
-    return Group(table, rules, verdict)
+    return table
 
 
 # ----------------------------------------------------------------------------- bench
 
 
-def bench_table(result: BenchResult) -> Table:
+def bench_table(result: BenchResult) -> Responsive:
     """Per implementation and phase: average, min, max and median ms, the median's ratio to the
-    GEMM reference and to the fastest, GFLOP/s and peak numpy memory."""
+    GEMM reference and to the fastest, GFLOP/s and peak numpy memory (on a narrow terminal,
+    one narrower table per phase: `render_narrow`)."""
+    return Responsive(
+        lambda: _bench_wide(result), lambda: render_narrow.bench(result, _bench_order)
+    )
+
+
+def _bench_order(t: Timing) -> tuple[int, float]:
+    return (_PHASE_ORDER.get(t.phase, 9), t.ratio)
+
+
+def _bench_wide(result: BenchResult) -> Table:
     cfg = result.config
     table = Table(
         title=f"Timings, {_count(cfg.repeat, 'run')} after {cfg.warmup} warm-up "
@@ -323,7 +340,7 @@ def bench_table(result: BenchResult) -> Table:
     ):
         table.add_column(col, justify="left" if col in ("implementation", "pass") else "right")
     previous = None
-    for t in sorted(result.timings, key=lambda t: (_PHASE_ORDER.get(t.phase, 9), t.ratio)):
+    for t in sorted(result.timings, key=_bench_order):
         if previous is not None and t.phase != previous:
             table.add_section()
         previous = t.phase
@@ -351,9 +368,8 @@ _PHASE_ORDER = {
 }
 
 
-def _ms(value: float) -> str:
-    """Milliseconds with three significant digits below 1 ms (a batch step), else two decimals."""
-    return f"{value:.3f}" if value < 1 else f"{value:.2f}"
+_ms = render_narrow.ms
+_shape = render_narrow.shape_text
 
 
 # ----------------------------------------------------------------------------- check_grads

@@ -1,0 +1,75 @@
+"""The gradcheck and bench tables at 80 and 120 columns on a terminal: every line fits,
+nothing is cut to '…', and the status column and whole numbers are there."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pytest
+from rich.console import Console
+
+from fcgrad.bench.timing import BenchConfig, bench
+from fcgrad.checking.net_gradcheck import GradCheckConfig, gradcheck
+from fcgrad.cli import render
+from fcgrad.strategies import manual
+
+
+def _drawn(renderable: Any, width: int) -> list[str]:
+    console = Console(width=width, force_terminal=True, color_system=None, record=True)
+    console.print(renderable)
+    return console.export_text().splitlines()
+
+
+def _cells(line: str) -> str:
+    """A table line without its box rules: wide tables frame their cells, narrow ones not."""
+    return line.replace("│", " ").strip()
+
+
+@pytest.fixture(scope="module")
+def checked() -> Any:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((300, 784)).astype(np.float32), rng.integers(0, 10, 300)
+    return gradcheck(x, y, GradCheckConfig(fd_rows=40, hidden=(16,)))
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_the_gradcheck_table_fits(checked: Any, width: int) -> None:
+    lines = _drawn(render.gradcheck_table(checked), width)
+    assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
+    rows = [_cells(line) for line in lines if _cells(line).startswith(("manual", "vwc", "tape"))]
+    assert len(rows) == len(checked.rows) and all(row.endswith("pass") for row in rows)
+    assert any("-0.0" in line or "e-" in line or "0," in line for line in rows)  # numbers shown
+    assert lines[-1].startswith("all ") and "checks pass" in lines[-1]
+
+
+def test_a_failure_at_80_columns_shows_its_values(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def wrong(inp: Any, targ: np.ndarray) -> None:
+        inp.grad = (inp.value - targ[:, None]) / targ.shape[0]  # the factor 2 dropped
+
+    from fcgrad.nn.losses import Loss
+
+    monkeypatch.setitem(manual.LOSSES, Loss.mse, wrong)
+    rng = np.random.default_rng(1)
+    x, y = rng.standard_normal((200, 784)).astype(np.float32), rng.integers(0, 10, 200)
+    result = gradcheck(x, y, GradCheckConfig(strategies=("manual",), fd_rows=40, hidden=(8,)))
+    lines = _drawn(render.gradcheck_table(result), 80)
+    assert max(map(len, lines)) <= 80
+    fails = [line for line in lines if line.startswith("FAIL manual b2 vs vwc")]
+    assert fails and "against" in fails[0]  # the value and the reference's, in full
+    assert "checks FAIL" in lines[-1]
+
+
+@pytest.mark.parametrize("width", [80, 120, 200])
+def test_the_bench_table_fits(width: int) -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((256, 784)).astype(np.float32), rng.integers(0, 10, 256)
+    result = bench(x, y, BenchConfig(repeat=2, train_epoch=True, strategies=("manual", "tape")))
+    lines = _drawn(render.bench_table(result), width)
+    assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
+    for impl in ("gemm reference", "manual", "tape"):
+        assert any(_cells(line).startswith(impl) for line in lines)
+    for phase in ("forward", "fwd+bwd all", "fwd+bwd weights", "batch step", "train epoch"):
+        assert any(phase in line for line in lines)
