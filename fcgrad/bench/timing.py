@@ -41,6 +41,7 @@ from fcgrad.nn.init import init_params
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import Net, NetConfig
 from fcgrad.nn.params import Params
+from fcgrad.progress import NoSteps, Steps
 
 PHASES = ("forward", "fwd+bwd all", "fwd+bwd weights")
 REFERENCE = "gemm reference"
@@ -243,13 +244,17 @@ def _peak_mb(fn: Callable[[], object]) -> float:
         tracemalloc.stop()
 
 
-def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult:
+def bench(
+    x: np.ndarray, labels: np.ndarray, config: BenchConfig, progress: Steps | None = None
+) -> BenchResult:
     """Time the reference, each strategy and each peer on normalized x (N, 784) float32 and
-    labels (N,) int64, then (with `train_epoch`) one SGD epoch of each.
+    labels (N,) int64, then (with `train_epoch`) one SGD epoch of each. `progress` hears of
+    every run, timed or warm-up.
 
     Raises ConfigError for unusable options or a peer that is not installed.
     """
     config.validate()
+    progress = progress or NoSteps()
     n = rows_to_use(config.rows, x.shape[0])
     x, labels = (x, labels) if n == x.shape[0] else (x[:n], labels[:n])
     net = config.net(x.shape[1])
@@ -262,21 +267,35 @@ def bench(x: np.ndarray, labels: np.ndarray, config: BenchConfig) -> BenchResult
     for p in config.compare:
         cases[p] = peers.phases(p, net, params, x, y)
     runs = {(impl, phase): fn for impl, by_phase in cases.items() for phase, fn in by_phase.items()}
-    times = _interleaved(runs, config.repeat, config.warmup)
+    progress.start(_runs_in_all(config, len(runs)))
+    times = _interleaved(runs, config.repeat, config.warmup, progress)
     timings = _timings(
         times, sizes, n, numpy_impls={REFERENCE, *config.strategies, "numpy", "autograd"}, runs=runs
     )
     if config.train_epoch:
-        timings += _step_timings(net, params, x, y, config)
-        timings += _epoch_timings(net, params, x, y, config)
+        timings += _step_timings(net, params, x, y, config, progress)
+        timings += _epoch_timings(net, params, x, y, config, progress)
     return BenchResult(config, n, sizes, timings)
+
+
+def _runs_in_all(config: BenchConfig, cases: int) -> int:
+    """How many runs `bench` makes: `cases` per repetition, then the training phases'."""
+    total = (config.warmup + config.repeat) * cases
+    if config.train_epoch:
+        total += (config.warmup + config.repeat) * len(config.strategies)
+        epochs = len(config.strategies) + ("torch" in config.compare)
+        total += (1 + max(1, config.repeat // 3)) * epochs
+    return total
 
 
 SETTLE_S = 0.1  # untimed pause after a peer: its spinning worker threads go idle
 
 
 def _interleaved(
-    runs: dict[tuple[str, str], Callable[[], object]], repeat: int, warmup: int
+    runs: dict[tuple[str, str], Callable[[], object]],
+    repeat: int,
+    warmup: int,
+    progress: Steps,
 ) -> dict[tuple[str, str], list[float]]:
     """Each case once per repetition, in turn; the first `warmup` repetitions untimed.
 
@@ -286,6 +305,7 @@ def _interleaved(
     times: dict[tuple[str, str], list[float]] = {k: [] for k in runs}
     for rep in range(warmup + repeat):
         for key, fn in runs.items():
+            progress.step(f"{key[0]}: {key[1]} ({'warm-up' if rep < warmup else rep - warmup + 1})")
             t = _timed(fn)
             if rep >= warmup:
                 times[key].append(t)
@@ -327,7 +347,7 @@ def _timings(
 
 
 def _step_timings(
-    net: Net, params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
+    net: Net, params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig, progress: Steps
 ) -> list[Timing]:
     """One training step's forward+backward (the weights' gradients) at `batch_size`, per
     strategy, in ms per step: each run takes STEPS_PER_RUN steps on different random
@@ -343,13 +363,13 @@ def _step_timings(
             return [mod.value_and_grads(net, params, xb, yb) for xb, yb in batches]
 
         runs[(s, STEP_PHASE)] = steps
-    times = _interleaved(runs, config.repeat, config.warmup)
+    times = _interleaved(runs, config.repeat, config.warmup, progress)
     per_step = {k: [t / STEPS_PER_RUN for t in v] for k, v in times.items()}
     return _training_timings(per_step, params.sizes, config.batch_size)
 
 
 def _epoch_timings(
-    net: Net, params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig
+    net: Net, params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig, progress: Steps
 ) -> list[Timing]:
     """One SGD epoch at `batch_size` with each strategy (and torch, when compared)."""
     from fcgrad.nn import optimizers
@@ -377,7 +397,7 @@ def _epoch_timings(
             net, params, x, y, config.batch_size, config.loss.default_lr, config.seed
         )
     times = _interleaved(
-        {(k, EPOCH_PHASE): f for k, f in runs.items()}, max(1, config.repeat // 3), 1
+        {(k, EPOCH_PHASE): f for k, f in runs.items()}, max(1, config.repeat // 3), 1, progress
     )
     return _training_timings(times, params.sizes, x.shape[0])
 

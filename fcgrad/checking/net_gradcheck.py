@@ -38,6 +38,7 @@ from fcgrad.nn.init import init_params
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import Net, NetConfig, forward
 from fcgrad.nn.params import Params
+from fcgrad.progress import NoSteps, Steps
 from fcgrad.strategies import LossAndGrads
 
 CROSS_RTOL, CROSS_ATOL_SCALE = 1e-4, 1e-5
@@ -234,13 +235,17 @@ def _cross_pairs(checked: Sequence[str]) -> list[tuple[str, str]]:
     return pairs
 
 
-def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> GradCheckResult:
+def gradcheck(
+    x: np.ndarray, labels: np.ndarray, config: GradCheckConfig, progress: Steps | None = None
+) -> GradCheckResult:
     """Check the chosen strategies' gradients of the configured net on normalized data.
 
     x (N, 784) float32 normalized; labels (N,) int64. Parameters come from the
-    activation's init (`fcgrad.nn.init`) with `config.seed`. Raises ConfigError for
+    activation's init (`fcgrad.nn.init`) with `config.seed`. `progress` hears of each
+    strategy's gradients and each array's central differences. Raises ConfigError for
     unusable options.
     """
+    progress = progress or NoSteps()
     config.validate()
     n = rows_to_use(config.rows, x.shape[0])
     x, labels = x[:n], labels[:n]
@@ -248,11 +253,12 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
     params = init_params(net, config.seed)
     y = losses.targets(config.loss, labels, x.dtype)
     needed = set(config.strategies) | {r for _, r in _cross_pairs(config.strategies)}
-    grads = {
-        s: strategies.get(s).value_and_grads(net, params, x, y, input_grad=True)
-        for s in strategies.NAMES
-        if s in needed
-    }
+    n_arrays = 2 * len(net.dense) + 1
+    progress.start(len(needed) + len(config.strategies) * (1 + n_arrays))
+    grads = {}
+    for s in (s for s in strategies.NAMES if s in needed):
+        progress.step(f"gradients of {s} on {n:,} rows")
+        grads[s] = strategies.get(s).value_and_grads(net, params, x, y, input_grad=True)
     rows = [_shape_row(s, grads[s], params, x) for s in config.strategies]
     for s, r in _cross_pairs(config.strategies):
         for name, a in grads[s].named().items():
@@ -260,7 +266,7 @@ def gradcheck(x: np.ndarray, labels: np.ndarray, config: GradCheckConfig) -> Gra
             atol = CROSS_ATOL_SCALE * _max_abs(ref)
             rows.append(compare(s, name, a, ref, r, atol, CROSS_RTOL))
     m = min(config.fd_rows, n)
-    rows += _fd_rows(net, params, x[:m], labels[:m], config)
+    rows += _fd_rows(net, params, x[:m], labels[:m], config, progress)
     return GradCheckResult(config, rows, RULES, {s: g.loss for s, g in grads.items()}, n, m)
 
 
@@ -283,7 +289,12 @@ def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckR
 
 
 def _fd_rows(
-    net: Net, params: Params, x: np.ndarray, labels: np.ndarray, config: GradCheckConfig
+    net: Net,
+    params: Params,
+    x: np.ndarray,
+    labels: np.ndarray,
+    config: GradCheckConfig,
+    progress: Steps,
 ) -> list[CheckRow]:
     """Each checked strategy's float64 gradients against float64 central differences.
 
@@ -305,6 +316,7 @@ def _fd_rows(
     rows = []
     for s in config.strategies:
         strategy = strategies.get(s)
+        progress.step(f"{s}: float64 gradients and kinks")
         analytic = strategy.value_and_grads(net, p64, x64, y64, input_grad=True)
         got = analytic.named()
         if any(got[name].shape != a.shape for name, a in arrays.items()):
@@ -320,6 +332,7 @@ def _fd_rows(
         if shift is not None and not problem.cache:  # as check_grads: scan along it second
             problem.across[1] = shift
         for (name, a), found in zip(arrays.items(), near):
+            progress.step(f"{s}: central differences of {name}")
             jumps = set(_indices(a, found))
             cs = [problem.coordinate(name, ix) for ix in sorted({*sampled[name], *jumps})]
             atol = problem.atol(name, sampled)

@@ -94,6 +94,44 @@ def download_bar(console: Console) -> Iterator[DownloadBar]:
         yield DownloadBar(progress)
 
 
+class StepsBar:
+    """`fcgrad.progress.Steps` drawn as a bar with the step's label and the elapsed and
+    remaining time."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress, self._done = progress, 0
+        self._task_id: TaskID | None = None
+
+    def start(self, total: int) -> None:
+        self._task_id = self._progress.add_task("starting", total=total)
+
+    def step(self, label: str) -> None:
+        """`label` begins; every step before it is done."""
+        if self._task_id is not None:
+            self._progress.update(self._task_id, description=label, completed=self._done)
+            self._done += 1
+
+
+@contextmanager
+def steps_bar(console: Console, enabled: bool = True) -> Iterator[StepsBar]:
+    """A `StepsBar` on `console` (stderr) for the block, shown only on a terminal and when
+    `enabled` (not with --json), and gone when the block ends."""
+    progress = Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("elapsed"),
+        TimeElapsedColumn(),
+        TextColumn("left"),
+        TimeRemainingColumn(),
+        console=console,
+        transient=True,
+        disable=not (enabled and console.is_terminal),
+    )
+    with progress:
+        yield StepsBar(progress)
+
+
 def download_table(report: DownloadReport) -> Table:
     """File, bytes, checksum status, mirror used."""
     table = Table(title="MNIST files")

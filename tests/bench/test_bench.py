@@ -11,6 +11,7 @@ from fcgrad.bench.timing import BenchConfig, bench, count_flops, gemm_flops
 from fcgrad.errors import ConfigError
 from fcgrad.nn import Activation, Loss, Net, init_params
 from fcgrad.nn.losses import targets
+from tests.recorder import Recorder
 
 
 def test_count_flops_hand_computed() -> None:
@@ -130,3 +131,15 @@ def test_every_peer_table_has_a_row_for_every_kind() -> None:
     way and checked when those are installed."""
     assert set(peers.NUMPY_ACTIVATIONS) == set(Activation)
     assert set(peers.NUMPY_LOSSES) == set(Loss)
+
+
+def test_bench_names_every_run_it_makes_and_counts_them_first() -> None:
+    rng = np.random.default_rng(0)
+    x, y = rng.standard_normal((128, 784)).astype(np.float32), rng.integers(0, 10, 128)
+    heard = Recorder()
+    cfg = BenchConfig(repeat=3, warmup=1, strategies=("manual", "tape"), train_epoch=True)
+    bench(x, y, cfg, heard)
+    # 3 implementations x 3 phases x 4 runs, 2 strategies x 4 step runs, 2 x (1 + 1) epochs
+    assert heard.totals == [36 + 8 + 4] and len(heard.labels) == 48
+    assert heard.labels[0] == "gemm reference: forward (warm-up)"
+    assert heard.labels[-1] == "tape: train epoch (1)"

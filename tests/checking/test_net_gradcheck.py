@@ -203,3 +203,15 @@ def test_relu_exactly_at_zero_is_counted_as_a_kink_not_a_failure() -> None:
     assert result.ok, result.failures()
     b1 = [r for r in result.rows if r.parameter == "b1" and r.reference == "central diff"]
     assert len(b1) == 3 and all(r.kinks == 50 and r.checked == 50 for r in b1)
+
+
+def test_gradcheck_names_each_step_and_counts_them_first(data: Any) -> None:
+    from tests.recorder import Recorder
+
+    heard = Recorder()
+    gradcheck(*data, GradCheckConfig(strategies=("vwc",), fd_rows=20), heard)
+    # gradients of vwc and of its references manual and tape; then for vwc, the float64
+    # pass and one step per array (w1, b1, w2, b2, x)
+    assert heard.totals == [3 + 1 + 5] and len(heard.labels) == 9
+    assert heard.labels[:3] == [f"gradients of {s} on 400 rows" for s in ("manual", "vwc", "tape")]
+    assert heard.labels[-1] == "vwc: central differences of x"

@@ -9,7 +9,7 @@ import typer
 
 from fcgrad.bench.timing import BenchConfig, bench
 from fcgrad.cli import options as opt
-from fcgrad.cli.app import emit, user_errors
+from fcgrad.cli.app import emit, err, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
@@ -73,5 +73,6 @@ def bench_cmd(
     x_train, y_train, *_ = prepared(
         source(data_dir, mirrors, no_default_mirrors, no_download), json_
     )
-    result = bench(x_train, y_train, config)
+    with render.steps_bar(err, enabled=not json_) as bar:
+        result = bench(x_train, y_train, config, bar)
     emit(result, json_, render.bench_table)

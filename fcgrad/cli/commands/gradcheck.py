@@ -122,7 +122,8 @@ def gradcheck_cmd(
     x_train, y_train, *_ = prepared(
         source(data_dir, mirrors, no_default_mirrors, no_download), json_
     )
-    result = gradcheck(x_train, y_train, config)
+    with render.steps_bar(err, enabled=not json_) as bar:
+        result = gradcheck(x_train, y_train, config, bar)
     emit(result, json_, render.gradcheck_table)
     if not result.ok:
         raise typer.Exit(1)
