@@ -190,22 +190,27 @@ def epoch_table(rows: list[EpochResult], title: str) -> Table:
 
 
 class TrainDisplay:
-    """A `fcgrad.training.train.TrainProgress`: a live epoch table above a step progress bar."""
+    """A `fcgrad.training.train.TrainProgress`: a live epoch table above a step progress bar
+    that reads 'epoch 2/5', the steps done, the mean loss of the epoch's steps so far, and
+    the elapsed and remaining time of the epoch (78 columns)."""
 
-    def __init__(self, live: Live, title: str) -> None:
+    def __init__(self, live: Live, title: str, epochs: int) -> None:
         self._live = live
         self._title = title
         self._rows: list[EpochResult] = []
         self._bar = Progress(
-            TextColumn("epoch {task.fields[epoch]}"),
-            BarColumn(),
+            TextColumn(f"epoch {{task.fields[epoch]}}/{epochs}"),
+            BarColumn(bar_width=10),
             MofNCompleteColumn(),
-            TextColumn("loss {task.fields[loss]:.4f}"),
+            TextColumn("mean loss {task.fields[loss]:.4f}"),
+            TextColumn("elapsed"),
             TimeElapsedColumn(),
+            TextColumn("left"),
             TimeRemainingColumn(),
         )
         self._task: TaskID | None = None
         self._pending, self._last = 0, 0.0
+        self._sum, self._count = 0.0, 0
         self._refresh()
 
     def _refresh(self, with_bar: bool = True) -> None:
@@ -216,14 +221,16 @@ class TrainDisplay:
         if self._task is not None:
             self._bar.remove_task(self._task)
         self._task = self._bar.add_task("train", total=steps, epoch=epoch, loss=float("nan"))
-        self._pending = 0
+        self._pending, self._sum, self._count = 0, 0.0, 0
 
     def step(self, loss: float) -> None:
         # A step takes ~0.2 ms; redrawing the bar for each one would cost more than training.
         self._pending += 1
+        self._sum, self._count = self._sum + loss, self._count + 1
         now = time.monotonic()
         if self._task is not None and now - self._last >= 0.1:
-            self._bar.update(self._task, advance=self._pending, loss=loss)
+            mean = self._sum / self._count
+            self._bar.update(self._task, advance=self._pending, loss=mean)
             self._pending, self._last = 0, now
 
     def end_epoch(self, result: EpochResult) -> None:
@@ -235,11 +242,12 @@ class TrainDisplay:
 
 
 @contextmanager
-def train_display(console: Console, title: str) -> Iterator[TrainDisplay]:
-    """A `TrainDisplay` live on `console`; the final epoch table stays on screen."""
+def train_display(console: Console, title: str, epochs: int) -> Iterator[TrainDisplay]:
+    """A `TrainDisplay` of a run of `epochs` epochs live on `console`; the final epoch table
+    stays on screen."""
     try:
         with Live(console=console, refresh_per_second=8, transient=False) as live:
-            display = TrainDisplay(live, title)
+            display = TrainDisplay(live, title, epochs)
             try:
                 yield display
             finally:

@@ -73,3 +73,20 @@ def test_the_bench_table_fits(width: int) -> None:
         assert any(_cells(line).startswith(impl) for line in lines)
     for phase in ("forward", "fwd+bwd all", "fwd+bwd weights", "batch step", "train epoch"):
         assert any(phase in line for line in lines)
+
+
+def test_the_training_bar_says_epoch_k_of_n_the_mean_loss_and_the_times() -> None:
+    from rich.live import Live
+
+    console = Console(width=80, force_terminal=True, color_system=None, record=True)
+    with Live(console=console, auto_refresh=False) as live:
+        display = render.TrainDisplay(live, "title", epochs=5)
+        display.start_epoch(2, 938)
+        for loss in (1.0, 2.0, 3.0):
+            display.step(loss)
+        display._last = 0.0  # (the bar redraws at most every 0.1 s; now, for the test)
+        display.step(6.0)
+        console.print(display._bar)
+    line = [x for x in console.export_text().splitlines() if x.startswith("epoch 2/5")][-1]
+    assert "4/938" in line and "mean loss 3.0000" in line  # (1 + 2 + 3 + 6) / 4
+    assert "elapsed" in line and "left" in line and len(line) <= 80

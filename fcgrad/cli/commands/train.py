@@ -201,7 +201,7 @@ def _train_shown(
     title = (
         f"Training {net.describe()}; {config.strategy}, {config.optimizer.value}, lr {config.lr:g}"
     )
-    with render.train_display(out, title) as display:
+    with render.train_display(out, title, config.epochs) as display:
         return train(*data, config, display, resume=checkpoint, should_stop=stop, stats=stats)
 
 
