@@ -210,7 +210,7 @@ def _json_default(o: object) -> object:
 
 # The commands, in the order `fcgrad --help` lists them. Their modules import the helpers
 # above, hence the import down here.
-from fcgrad.cli.commands import bench, data, gradcheck, model, train  # noqa: E402
+from fcgrad.cli.commands import bench, data, gradcheck, lesson, model, train  # noqa: E402
 
 app.command(cls=_PlainHelp)(data.download)
 app.command(cls=_PlainHelp)(data.normalize)
@@ -219,3 +219,4 @@ app.command("gradcheck", cls=_PlainHelp)(gradcheck.gradcheck_cmd)
 app.command("bench", cls=_PlainHelp)(bench.bench_cmd)
 app.command("evaluate", cls=_PlainHelp)(model.evaluate_cmd)
 app.command("predict", cls=_PlainHelp)(model.predict_cmd)
+app.command("lesson", cls=_PlainHelp)(lesson.lesson_cmd)
