@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fcgrad.engine import ops
-from fcgrad.errors import DataError, ShapeError
+from fcgrad.errors import ConfigError, DataError, ShapeError
 from fcgrad.nn import losses
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import forward
@@ -170,9 +170,13 @@ def predict(
 
 
 def load_image(path: Path) -> np.ndarray:
-    """A user's 28x28 grayscale digit as (784,) float32 in [0, 1], from an .npy file of shape
-    (28, 28) or (784,) with values in [0, 1] or [0, 255] (white digit on black, as MNIST).
-    DataError naming the file for anything else."""
+    """A user's 28x28 grayscale digit as (784,) float32 in [0, 1], white on black as MNIST:
+    from an .npy file of shape (28, 28) or (784,) with values in [0, 1] or [0, 255], or a
+    28x28 PNG (read with matplotlib, the plot extra; colour is averaged to gray, and a
+    picture that is mostly light, a dark digit on white paper, is inverted). DataError naming
+    the file for anything else; ConfigError (param `plot`) for a PNG without matplotlib."""
+    if path.suffix.lower() == ".png":
+        return _png_digit(path)
     try:
         a = np.load(path, allow_pickle=False)
     except (OSError, ValueError) as e:
@@ -183,3 +187,21 @@ def load_image(path: Path) -> np.ndarray:
     if not np.all(np.isfinite(pixels)) or pixels.min() < 0 or pixels.max() > 255:
         raise DataError(f"{path} must hold pixels in [0, 1] or [0, 255]")
     return pixels / np.float32(255) if pixels.max() > 1 else pixels
+
+
+def _png_digit(path: Path) -> np.ndarray:
+    try:
+        import matplotlib.image
+    except ImportError:
+        raise ConfigError(
+            "plot: reading a PNG needs matplotlib: pip install 'fcgrad[plot]'", param="plot"
+        ) from None
+    try:
+        a = np.asarray(matplotlib.image.imread(path), dtype=np.float32)
+    except (OSError, ValueError, SyntaxError) as e:
+        raise DataError(f"{path} is not a readable PNG: {e}") from None
+    gray = a[..., :3].mean(axis=-1) if a.ndim == 3 else a
+    if gray.shape != (28, 28):
+        raise DataError(f"{path} must be a 28x28 picture, got {gray.shape[1]}x{gray.shape[0]}")
+    pixels: np.ndarray = (1.0 - gray if gray.mean() > 0.5 else gray).reshape(784)
+    return pixels.astype(np.float32)

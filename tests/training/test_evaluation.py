@@ -87,3 +87,20 @@ def test_a_bad_image_file_is_a_data_error(tmp_path: Path, array: np.ndarray) -> 
 def test_images_of_another_width_are_a_shape_error(trained: dict[Loss, Checkpoint]) -> None:
     with pytest.raises(ShapeError, match=r"must be \(N, 784\)"):
         predict(trained[Loss.mse], np.zeros((1, 783), np.float32), ["x"], [None])
+
+
+def test_a_users_png_dark_on_light_is_read_as_mnist_draws_it(tmp_path: Path) -> None:
+    import matplotlib.image
+
+    digit = np.zeros((28, 28), np.float32)
+    digit[4:24, 13:15] = 1.0
+    paper = np.stack([1.0 - digit] * 3, axis=-1)  # a dark "1" on white paper, in colour
+    matplotlib.image.imsave(tmp_path / "one.png", paper)
+    pixels = load_image(tmp_path / "one.png")
+    np.testing.assert_allclose(pixels.reshape(28, 28), digit, atol=1 / 255)
+    matplotlib.image.imsave(tmp_path / "big.png", np.zeros((30, 28)))
+    with pytest.raises(DataError, match=r"big\.png must be a 28x28 picture, got 28x30"):
+        load_image(tmp_path / "big.png")
+    (tmp_path / "fake.png").write_bytes(b"not a png")
+    with pytest.raises(DataError, match=r"fake\.png is not a readable PNG"):
+        load_image(tmp_path / "fake.png")

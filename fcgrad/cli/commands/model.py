@@ -66,9 +66,9 @@ def predict_cmd(
         list[Path] | None,
         typer.Option(
             "--image",
-            metavar="FILE.npy",
-            help="Your own 28x28 grayscale digit (white on black, pixels in [0, 1] or "
-            "[0, 255]) as .npy (repeatable).",
+            metavar="FILE",
+            help="Your own 28x28 grayscale digit as .png (needs the plot extra) or .npy "
+            "(white on black, pixels in [0, 1] or [0, 255]) (repeatable).",
             dir_okay=False,
             exists=True,
         ),
