@@ -71,17 +71,30 @@ def sizes(x_train: np.ndarray, y_train: np.ndarray, x_valid: np.ndarray) -> Sect
     return Section("sizes", "n, m, c", checks, notes=notes, data={"n": n, "m": m, "c": c})
 
 
-def init_stats(x_valid: np.ndarray, seed: int) -> Section:
-    """x_valid @ w1 (b1 = 0), before and after relu, for one draw z = randn(m, 50) scaled by
-    1/sqrt(m) (naive) and by sqrt(2/m) (kaiming, what `init_params` draws for seed)."""
+INITS = (("naive", 1.0), ("kaiming", math.sqrt(2.0)))  # init, gain: w1 std is gain / sqrt(m)
+
+
+def init_activations(x_valid: np.ndarray, seed: int) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+    """For each init of INITS: (x_valid @ w1, relu of it), b1 = 0, both (N, 50) float32, for
+    one draw z = randn(m, 50) scaled by 1/sqrt(m) (naive) and by sqrt(2/m) (kaiming, what
+    `init_params` draws for seed)."""
     m = x_valid.shape[1]
     z = np.random.default_rng(seed).standard_normal((m, HIDDEN))
+    out = {}
+    for init, scale in INITS:
+        lin = x_valid @ (z * (scale / math.sqrt(m))).astype(np.float32)
+        out[init] = (lin, np.maximum(lin, 0))
+    return out
+
+
+def init_stats(x_valid: np.ndarray, seed: int) -> Section:
+    """The mean and std of `init_activations`, against the moments for unit inputs."""
+    m = x_valid.shape[1]
+    acts = init_activations(x_valid, seed)
     checks: list[Check] = []
     data: dict[str, object] = {}
-    for init, scale in (("naive", 1.0), ("kaiming", math.sqrt(2.0))):
-        w1 = (z * (scale / math.sqrt(m))).astype(np.float32)
-        lin = x_valid @ w1
-        relu = np.maximum(lin, 0)
+    for init, scale in INITS:
+        lin, relu = acts[init]
         relu_mean, relu_std = _relu_moments(scale)
         found = {
             "lin": (float(lin.mean()), float(lin.std())),

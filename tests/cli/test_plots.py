@@ -76,3 +76,12 @@ def test_the_loss_sparkline() -> None:
     assert sparkline([0.27, 0.13, 0.10, 0.087, 0.074]) == "█▃▂▁▁"  # (v - min) / span * 7
     assert sparkline([1.0, 1.0]) == "▁▁" and sparkline([]) == ""
     assert sparkline([float("nan"), 2.0, 1.0]) == "?█▁"
+
+
+def test_the_lessons_init_histograms(synthetic: Any, tmp_path: Path) -> None:
+    from fcgrad.lesson.sections import init_activations
+
+    acts = init_activations(synthetic[2], seed=0)
+    assert set(acts) == {"naive", "kaiming"}
+    (drawn,) = plots.init_histograms(acts, tmp_path)
+    assert drawn.name == "init.png" and _png(drawn).shape[:2] == (480, 640)  # 2 x 2 panels

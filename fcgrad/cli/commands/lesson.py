@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from fcgrad.cli import options as opt
-from fcgrad.cli import render_lesson
-from fcgrad.cli.app import emit, user_errors
+from fcgrad.cli import plots, render_lesson
+from fcgrad.cli.app import emit, out, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.lesson import run_lesson
+from fcgrad.lesson.sections import init_activations
 
 
 @user_errors
@@ -27,11 +28,14 @@ def lesson_cmd(
         ),
     ] = 5,
     seed: opt.Seed = 0,
+    plot: opt.Plot = None,
     json_: opt.Json = False,
 ) -> None:
     """The lesson end to end: normalization, n m c, init statistics, the initial MSE, the
     three strategies' gradients, call traces, scalar examples and timings; every check
     pass or FAIL (exit 1 if one fails)."""
+    if plot is not None:
+        plots.pyplot()  # matplotlib is there: fail before the work
     data = prepared(source(data_dir, mirrors, no_default_mirrors, no_download), json_)
     result = run_lesson(
         data.x_train,
@@ -42,6 +46,12 @@ def lesson_cmd(
         seed=seed,
         repeat=repeat,
     )
-    emit(result, json_, render_lesson.lesson)
+    drawn = []
+    if plot is not None:
+        acts = init_activations(data.x_valid, seed)
+        drawn = [str(p) for p in plots.init_histograms(acts, plot)]
+    emit(result, json_, render_lesson.lesson, plots=drawn)
+    if drawn and not json_:
+        out.print(f"drew {', '.join(drawn)}", soft_wrap=True, highlight=False)
     if not result.ok:
         raise typer.Exit(1)
