@@ -424,12 +424,13 @@ _shape = render_narrow.shape_text
 def check_report(report: GradCheckReport) -> Group:
     """A user function's check: one row per argument leaf, then the failed and kinked
     elements, the random directions, the structural checks, the rule and the verdict."""
-    parts: list[Any] = [_leaf_table(report)]
+    tables = [_leaf_table(report)]
     elements = _element_table(report)
     if elements.row_count:
-        parts.append(elements)
+        tables.append(elements)
     if report.directions:
-        parts.append(_direction_table(report))
+        tables.append(_direction_table(report))
+    parts: list[Any] = [render_narrow.fitting(t, min_width=150) for t in tables]
     parts.append(
         Text.from_markup(
             "\n".join(

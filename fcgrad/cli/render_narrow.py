@@ -37,6 +37,27 @@ class Responsive:
         yield self.wide() if options.max_width >= self.min_width else self.narrow()
 
 
+def stacked(table: Table) -> Group:
+    """`table` as a stack of lines on a narrow terminal: the title, then one line per row,
+    its first cell in bold and every other non-empty cell as 'header value', wrapped
+    rather than cut."""
+    headers = [str(c.header) for c in table.columns]
+    columns = [list(c.cells) for c in table.columns]
+    lines: list[RenderableType] = []
+    if table.title:
+        lines.append(Text.from_markup(f"[bold]{table.title}[/]"))
+    for i in range(table.row_count):
+        cells = [str(col[i]) if i < len(col) else "" for col in columns]
+        rest = "; ".join(f"{h} {c}" for h, c in zip(headers[1:], cells[1:]) if c.strip())
+        lines.append(Text.from_markup(f"  [bold]{cells[0]}[/]  {rest}"))
+    return Group(*lines)
+
+
+def fitting(table: Table, min_width: int = 110) -> Responsive:
+    """`table` where it fits in `min_width` columns, else `stacked(table)`."""
+    return Responsive(lambda: table, lambda: stacked(table), min_width)
+
+
 def _table(title: str) -> Table:
     return Table(title=title, box=box.SIMPLE_HEAD, pad_edge=False, title_justify="left")
 

@@ -90,3 +90,25 @@ def test_the_training_bar_says_epoch_k_of_n_the_mean_loss_and_the_times() -> Non
     line = [x for x in console.export_text().splitlines() if x.startswith("epoch 2/5")][-1]
     assert "4/938" in line and "mean loss 3.0000" in line  # (1 + 2 + 3 + 6) / 4
     assert "elapsed" in line and "left" in line and len(line) <= 80
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_a_check_grads_report_fits_and_keeps_its_status_and_numbers(width: int) -> None:
+    from fcgrad import check_grads, ops
+
+    w, x = np.linspace(-1, 1, 12).reshape(4, 3), np.linspace(-1, 2, 20).reshape(5, 4)
+
+    def f(w: Any, x: Any) -> Any:
+        return ops.sum(ops.relu(x @ w))
+
+    def wrong(w: np.ndarray, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        m = (x @ w > 0).astype(float)
+        return x.T @ m * 1.01, m @ w.T  # w's gradient 1% too large
+
+    report = check_grads(f, (w, x), grad=wrong)
+    lines = _drawn(render.check_report(report), width)
+    assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
+    text = " ".join(lines)
+    assert "status FAIL" in text or " FAIL " in text
+    worst = report.leaves[0].worst
+    assert worst is not None and f"{worst.analytic:.8g}" in "".join(lines)  # whole, not cut
