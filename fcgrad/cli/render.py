@@ -397,10 +397,7 @@ def _bench_wide(result: BenchResult) -> Table:
             _ms(t.min_ms),
             _ms(t.max_ms),
             _ms(t.median_ms),
-            "" if t.ratio_to_reference is None else f"{t.ratio_to_reference:.2f}x",
-            f"{t.ratio:.2f}x",
-            f"{t.gflops:.1f}",
-            "" if t.peak_mb is None else f"{t.peak_mb:.0f}",
+            *render_narrow.ratio_cells(t),
         )
     return table
 

@@ -144,14 +144,21 @@ def bench(result: BenchResult, order: Callable[[Timing], tuple[int, float]]) -> 
                 ms(t.median_ms),
                 ms(t.min_ms),
                 ms(t.max_ms),
-                "" if t.ratio_to_reference is None else f"{t.ratio_to_reference:.2f}x",
-                f"{t.ratio:.2f}x",
-                f"{t.gflops:.1f}",
-                "" if t.peak_mb is None else f"{t.peak_mb:.0f}",
+                *ratio_cells(t),
             )
         tables.append(table)
     tables.append(Text("a wider terminal or --json also shows the average", style="dim"))
     return Group(*tables)
+
+
+def ratio_cells(t: Timing) -> list[str]:
+    """A timing's ratio to the GEMM reference and to the fastest, GFLOP/s and peak MB."""
+    return [
+        "" if t.ratio_to_reference is None else f"{t.ratio_to_reference:.2f}x",
+        f"{t.ratio:.2f}x",
+        f"{t.gflops:.1f}",
+        "" if t.peak_mb is None else f"{t.peak_mb:.0f}",
+    ]
 
 
 def ms(value: float) -> str:
