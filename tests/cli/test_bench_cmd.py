@@ -8,7 +8,7 @@ from tests.cli.helpers import run, run_json
 
 
 def test_bench_table_for_all_three_strategies(mnist_data_dir: Path) -> None:
-    result = run("bench", "--repeat", "10", "--data-dir", mnist_data_dir)
+    result = run("bench", "--repeat", "2", "--data-dir", mnist_data_dir)
     assert result.exit_code == 0, result.output
     for word in (
         "gemm reference",
