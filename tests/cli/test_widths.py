@@ -112,3 +112,26 @@ def test_a_check_grads_report_fits_and_keeps_its_status_and_numbers(width: int) 
     assert "status FAIL" in text or " FAIL " in text
     worst = report.leaves[0].worst
     assert worst is not None and f"{worst.analytic:.8g}" in "".join(lines)  # whole, not cut
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_download_and_normalize_tables_fit(width: int, synthetic: Any) -> None:
+    from pathlib import Path
+
+    from fcgrad.data import MNIST_FILES
+    from fcgrad.data.normalize import normalize_pair
+    from fcgrad.data.report import DownloadReport, FileResult
+
+    mirror = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # a long one: it folds
+    rows = [
+        FileResult(f.name, Path(f.name), 9_719_438, "0" * 64, "downloaded", mirror + f.name)
+        for f in MNIST_FILES
+    ]
+    lines = _drawn(render.download_table(DownloadReport(rows)), width)
+    assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
+    assert sum("downloaded" in line for line in lines) == 4
+    x, _, xv, _ = synthetic
+    *_, report = normalize_pair(x, xv)
+    lines = _drawn(render.normalize_table(report), width)
+    assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
+    assert sum(line.rstrip("│ ").endswith("pass") for line in lines) == len(report.checks)
