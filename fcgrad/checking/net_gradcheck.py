@@ -259,18 +259,24 @@ def gradcheck(
     for s in (s for s in strategies.NAMES if s in needed):
         progress.step(f"gradients of {s} on {n:,} rows")
         grads[s] = strategies.get(s).value_and_grads(net, params, x, y, input_grad=True)
-    rows = [_shape_row(s, grads[s], params, x) for s in config.strategies]
+    rows = [check_test_same(s, grads[s], params, x) for s in config.strategies]
     for s, r in _cross_pairs(config.strategies):
         for name, a in grads[s].named().items():
-            ref = grads[r].named()[name]
-            atol = CROSS_ATOL_SCALE * _max_abs(ref)
-            rows.append(compare(s, name, a, ref, r, atol, CROSS_RTOL))
+            rows.append(cross_compare(s, name, a, grads[r].named()[name], r))
     m = min(config.fd_rows, n)
     rows += _fd_rows(net, params, x[:m], labels[:m], config, progress)
     return GradCheckResult(config, rows, RULES, {s: g.loss for s, g in grads.items()}, n, m)
 
 
-def _shape_row(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckRow:
+def cross_compare(
+    strategy: str, name: str, a: np.ndarray, ref: np.ndarray, reference: str
+) -> CheckRow:
+    """`strategy`'s gradient `a` of array `name` against `reference`'s, float32 rule:
+    |a - r| <= CROSS_ATOL_SCALE * max|r| + CROSS_RTOL * |r|."""
+    return compare(strategy, name, a, ref, reference, CROSS_ATOL_SCALE * _max_abs(ref), CROSS_RTOL)
+
+
+def check_test_same(s: str, g: LossAndGrads, params: Params, x: np.ndarray) -> CheckRow:
     """The lesson's testSame: every gradient has its input's shape and dtype.
 
     One row per strategy (`checked` counts the arrays); when it fails, `parameter`
@@ -460,6 +466,8 @@ __all__ = [
     "CheckRow",
     "GradCheckConfig",
     "GradCheckResult",
+    "check_test_same",
     "compare",
+    "cross_compare",
     "gradcheck",
 ]

@@ -8,7 +8,12 @@ import math
 import numpy as np
 
 from fcgrad import strategies
-from fcgrad.checking.net_gradcheck import CROSS_ATOL_SCALE, CROSS_RTOL, compare
+from fcgrad.checking.net_gradcheck import (
+    CROSS_ATOL_SCALE,
+    CROSS_RTOL,
+    check_test_same,
+    cross_compare,
+)
 from fcgrad.data.normalize import NormalizeReport
 from fcgrad.lesson.report import Check, Section, equal, near, small
 from fcgrad.nn import losses
@@ -153,17 +158,11 @@ def initial_mse(x_valid: np.ndarray, y_valid: np.ndarray, params: Params) -> Sec
 
 
 def _test_same(name: str, g: LossAndGrads, params: Params, x: np.ndarray) -> Check:
-    """The lesson's testSame: every gradient (the input's included) has its input's shape
-    and dtype."""
-    expected = {**params.named(), "x": x}
-    got = g.named()
-    bad = [
-        k
-        for k, a in expected.items()
-        if k not in got or got[k].shape != a.shape or got[k].dtype != a.dtype
-    ]
-    value = f"{len(expected) - len(bad)} of {len(expected)}"
-    return Check(f"testSame {name}", value, "shapes, dtypes", not bad)
+    """The lesson's testSame (gradcheck's `check_test_same`): every gradient, the input's
+    included, has its input's shape and dtype; a failure shows the first that differs."""
+    row = check_test_same(name, g, params, x)
+    value = f"{row.checked} of {row.checked}" if row.passed else f"{row.parameter}: {row.note}"
+    return Check(f"testSame {name}", value, "shapes, dtypes", row.passed)
 
 
 def gradients(x: np.ndarray, labels: np.ndarray, params: Params) -> Section:
@@ -185,8 +184,7 @@ def gradients(x: np.ndarray, labels: np.ndarray, params: Params) -> Section:
             if a is None:
                 checks.append(Check(f"{name} {array} = {REFERENCE}", "missing", "present", False))
                 continue
-            atol = CROSS_ATOL_SCALE * float(np.max(np.abs(r))) if r.size else 0.0
-            row = compare(name, array, a, r, REFERENCE, atol, CROSS_RTOL)
+            row = cross_compare(name, array, a, r, REFERENCE)
             errors[array] = row.max_abs_error
             shown = f"{row.max_abs_error:.2g}" if not row.note else row.note
             checks.append(
