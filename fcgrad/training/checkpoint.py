@@ -110,7 +110,7 @@ class Checkpoint:
             state.update(meta.get("optimizer", {}))
             params = Params.from_arrays(arrays)
             config.net().check(params)  # MNIST: 784 inputs
-            optimizers.make(config.optimizer, params.copy(), config.hyper).load(state)
+            optimizers.make(config.optimizer, params, config.hyper).load(state)  # (reads shapes)
             return cls(
                 config,
                 params,

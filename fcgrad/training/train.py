@@ -17,7 +17,6 @@ from fcgrad import strategies
 from fcgrad.errors import FcgradError, TrainingDiverged
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.init import init_params
-from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import Net, forward
 from fcgrad.nn.params import Params
 from fcgrad.strategies import Strategy
@@ -78,12 +77,9 @@ class TrainProgress(Protocol):
     def end_epoch(self, result: EpochResult) -> None: ...
 
 
-def evaluate(
-    params: Params, x: np.ndarray, labels: np.ndarray, loss: Loss | Net
-) -> tuple[float, float]:
-    """(loss, accuracy) of the net on a whole set; x (N, 784) float32, labels (N,) int64.
-    `loss` is the net's description (or, for the relu mlp of `params`, its loss)."""
-    net = loss if isinstance(loss, Net) else Net.like(params, loss)
+def evaluate(params: Params, x: np.ndarray, labels: np.ndarray, net: Net) -> tuple[float, float]:
+    """(loss, accuracy) of the net described by `net` on a whole set; x (N, 784) float32,
+    labels (N,) int64."""
     out = forward(net, params, x)
     y = losses.targets(net.loss, labels, x.dtype)
     return losses.value(net.loss, out, y), losses.accuracy(net.loss, out, labels)

@@ -4,6 +4,7 @@ Ctrl-C that stops at a step boundary, saves, and says how to resume."""
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import signal
 import sys
 import threading
@@ -143,18 +144,9 @@ def train_cmd(
         err.print(render.chance_warning(result), soft_wrap=True, highlight=False)
 
 
-# What a checkpoint fixes: given with --resume, these would be silently ignored.
-FIXED_BY_CHECKPOINT = (
-    "strategy",
-    "loss",
-    "hidden",
-    "activation",
-    "optimizer",
-    "momentum",
-    "batch_size",
-    "lr",
-    "seed",
-)
+# What a checkpoint fixes: its configuration but the epochs, which --resume may extend.
+# (Each option is named as the TrainConfig field it sets.)
+FIXED_BY_CHECKPOINT = {f.name for f in dataclasses.fields(TrainConfig)} - {"epochs"}
 
 
 def _refuse_on_resume(ctx: typer.Context) -> None:
