@@ -1,7 +1,10 @@
 """Typed errors raised by the fcgrad core.
 
 The core never prints. Every error a user can cause derives from `FcgradError`;
-`fcgrad.cli.app` catches it, prints its message as one red line on stderr and exits 1.
+`fcgrad.cli.app` catches it and prints its message as one red line on stderr. The exit
+code says whose the fault is: 2 for a `ConfigError` (a value given to fcgrad that it
+cannot use, like a usage error the command line's parser finds), 1 for every other
+error (the files, the mirrors, the numbers disagreed), 130 for an interrupt.
 Messages are written for that single line: they name the thing that went wrong
 (the file, the mirror, the op, the option) and, where there is one, the fix.
 """
@@ -10,11 +13,12 @@ from __future__ import annotations
 
 
 class FcgradError(Exception):
-    """Base class of every error a user can cause; the CLI exits 1 on it."""
+    """Base class of every error a user can cause; the CLI exits 1 on it (2 on a ConfigError)."""
 
 
 class ConfigError(FcgradError, ValueError):
-    """An option or argument has a value fcgrad cannot use (e.g. an unknown strategy).
+    """An option or argument has a value fcgrad cannot use (e.g. an unknown strategy); the
+    CLI exits 2 on it, as on any other bad value on the command line.
 
     `param` is the parameter at fault as the core spells it (`batch_size`), or None; the
     message then begins with that name, and the CLI shows the option's flag
@@ -24,6 +28,18 @@ class ConfigError(FcgradError, ValueError):
     def __init__(self, message: str, *, param: str | None = None) -> None:
         super().__init__(message)
         self.param = param
+
+
+class UserCodeError(FcgradError, ValueError):
+    """A function given to fcgrad to check (check_grads' `f` or `grad`, gradcheck's
+    `--function`) raised, or returned something other than what it must (a real scalar, a
+    gradient array); the message names the function. The CLI exits 1: the value given
+    was fine, the code behind it failed."""
+
+
+class MissingExtra(FcgradError):
+    """An optional dependency (an extra such as `fcgrad[plot]`) is not installed; the message
+    says what to install."""
 
 
 class IDXError(FcgradError, ValueError):

@@ -82,7 +82,7 @@ from fcgrad.checking.search import (
 from fcgrad.checking.verdict import SCANS
 from fcgrad.engine.autodiff import vjp
 from fcgrad.engine.pytree import tree_flatten, tree_paths
-from fcgrad.errors import ConfigError
+from fcgrad.errors import ConfigError, UserCodeError
 
 EPS = float(np.finfo(np.float64).eps)
 STEP = EPS ** (1 / 3)
@@ -111,7 +111,8 @@ def check_grads(
     `atol` None means `rtol * max|n|` per leaf.
 
     Returns a `GradCheckReport` (call `.raise_if_failed()` to turn failures into a
-    `GradCheckFailed`). Raises ConfigError for unusable options or a non-scalar `f`.
+    `GradCheckFailed`). Raises ConfigError for unusable options, UserCodeError for an
+    `f` that returns no real scalar (or a `grad` that returns no gradient array).
     """
     _validate(samples, directions, step, rtol, atol, seed)
     args = tuple(args)
@@ -250,11 +251,11 @@ def _user_at_given(problem: Problem, grad_at: Callable[..., Any]) -> tuple[Any, 
 
 
 def _real_array(g: Any, who: str) -> np.ndarray:
-    """A gradient leaf as a numeric array; ConfigError for None, strings, objects."""
+    """A gradient leaf as a numeric array; UserCodeError for None, strings, objects."""
     arr = np.asarray(g) if isinstance(g, (np.ndarray, np.generic, float, int)) else None
     if arr is None or arr.dtype.kind not in "fiu":
         what = arr.dtype if arr is not None else type(g).__name__
-        raise ConfigError(f"check_grads: {who} returned {what} where a gradient array belongs")
+        raise UserCodeError(f"check_grads: {who} returned {what} where a gradient array belongs")
     return arr
 
 

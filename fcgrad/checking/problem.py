@@ -17,7 +17,7 @@ import numpy as np
 
 from fcgrad.engine.autodiff import vjp
 from fcgrad.engine.pytree import tree_flatten, tree_paths
-from fcgrad.errors import ConfigError
+from fcgrad.errors import ConfigError, UserCodeError
 
 
 class PrecisionWarning(UserWarning):
@@ -58,19 +58,21 @@ class Problem:
         return self.rebuild_given([as_given(x, leaf) for x, leaf in zip(xs, self.given)])
 
     def value(self) -> float:
-        """f at the current leaves, as a float; ConfigError if f does not return a real scalar."""
+        """f at the current leaves, as a float; UserCodeError if f does not return a real scalar."""
         return self.number(self.f(*self.rebuild(self.leaves)))
 
     def number(self, out: Any) -> float:
         if isinstance(out, (bool, np.bool_)) or not isinstance(
             out, (float, int, np.ndarray, np.generic)
         ):
-            raise ConfigError(f"check_grads: f must return a real scalar, not {type(out).__name__}")
+            raise UserCodeError(
+                f"check_grads: f must return a real scalar, not {type(out).__name__}"
+            )
         arr = np.asarray(out)
         if arr.shape != ():
-            raise ConfigError(f"check_grads: f must return a scalar, got shape {arr.shape}")
+            raise UserCodeError(f"check_grads: f must return a scalar, got shape {arr.shape}")
         if arr.dtype.kind not in "fiu":
-            raise ConfigError(f"check_grads: f must return a real scalar, not {arr.dtype}")
+            raise UserCodeError(f"check_grads: f must return a real scalar, not {arr.dtype}")
         if self.out_dtype is None:
             self.out_dtype = arr.dtype
         return float(arr)
@@ -107,7 +109,7 @@ def float64_problem(f: Callable[..., Any], args: tuple[Any, ...]) -> Problem:
         try:
             return rebuild(xs)
         except Exception as e:  # e.g. a dataclass whose __init__ rejects the new leaves
-            raise ConfigError(
+            raise UserCodeError(
                 f"check_grads: cannot rebuild the arguments: {type(e).__name__}: {e}"
             ) from None
 

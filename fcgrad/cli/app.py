@@ -2,9 +2,11 @@
 
 Each command (one module a group in `fcgrad.cli.commands`, registered below) parses
 options, calls the core, and renders the result with `fcgrad.cli.render` (or prints one
-JSON object with `--json`). A `FcgradError` from the core becomes one red line on stderr
-and exit code 1, a `ConfigError` naming its parameter by the command's flag for it; usage
-errors exit 2.
+JSON object with `--json`). An error becomes one red line on stderr and one exit code
+rule holds for every bad value alike: 2 for a value fcgrad cannot use, whether the parser
+(`--seed -1`) or the core (`--epochs 0`, a `ConfigError`, its parameter named by the
+command's flag for it) finds it; 1 for any other error of the core (a missing or corrupt
+file, a failed mirror, a failed check, a diverged run); 130 for Ctrl-C.
 """
 
 from __future__ import annotations
@@ -32,8 +34,8 @@ from fcgrad.jsonio import finite
 
 
 class _OneLineErrors(typer.core.TyperGroup):
-    """Usage errors (a bad value, a missing file) as one line on stderr and exit 2, like the
-    core's errors (exit 1), instead of a framed usage box; flags without `<bool>` in help."""
+    """Usage errors (a bad value, an unknown option) as one line on stderr and exit 2, like
+    the core's ConfigError, instead of a framed usage box; flags without `<bool>` in help."""
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _no_flag_metavars(super().get_params(ctx))
@@ -71,7 +73,7 @@ class _OneLineErrors(typer.core.TyperGroup):
             sys.exit(e.exit_code)
         except typer.Abort:
             err.print("interrupted", highlight=False)
-            sys.exit(130)
+            sys.exit(INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
 
 
@@ -130,6 +132,8 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
+USER, USAGE, INTERRUPTED = 1, 2, 130  # exit codes: the world disagreed; a bad value; Ctrl-C
+
 
 def flag_for(param: str, command: Command | None) -> str:
     """The flag of `command`'s option for the core's parameter `param` (`batch_size` ->
@@ -166,8 +170,9 @@ def _message(error: FcgradError) -> str:
 
 
 def user_errors(fn: F) -> F:
-    """Turn a FcgradError from the core into one red line on stderr and exit 1, and Ctrl-C
-    into one line and exit 130 (files are written atomically, so nothing is half-written)."""
+    """Turn a FcgradError from the core into one red line on stderr and exit 2 for a
+    ConfigError (a bad value, as a usage error) or 1 for any other, and Ctrl-C into one
+    line and exit 130 (files are written atomically, so nothing is half-written)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -175,14 +180,14 @@ def user_errors(fn: F) -> F:
             return fn(*args, **kwargs)
         except FcgradError as e:
             err.print(f"[bold red]error:[/] {escape(_message(e))}", soft_wrap=True, highlight=False)
-            raise typer.Exit(1) from None
+            raise typer.Exit(USAGE if isinstance(e, ConfigError) else USER) from None
         except KeyboardInterrupt:  # outside training (which stops at a step boundary itself)
             err.print(
                 "interrupted; files are renamed into place only when complete (a partial "
                 "download stays as a .part file for the next run)",
                 highlight=False,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import ConfigError, DataError
+from fcgrad.errors import DataError, MissingExtra
 from fcgrad.fileio import atomic_path
 from fcgrad.training.evaluation import Evaluation
 from fcgrad.training.train import TrainResult
@@ -26,17 +26,16 @@ MAX_UNITS = 50  # first-layer units drawn in weights.png
 
 
 def pyplot() -> Any:
-    """matplotlib's pyplot on the Agg back end (no display needed); ConfigError (param
-    `plot`) when matplotlib is not installed."""
+    """matplotlib's pyplot on the Agg back end (no display needed); MissingExtra
+    when matplotlib is not installed."""
     try:
         import matplotlib
 
         matplotlib.use("Agg")
         import matplotlib.pyplot as plt
     except ImportError:
-        raise ConfigError(
-            "plot needs matplotlib, which is not installed: pip install 'fcgrad[plot]'",
-            param="plot",
+        raise MissingExtra(
+            "plotting needs matplotlib, which is not installed: pip install 'fcgrad[plot]'"
         ) from None
     return plt
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import ConfigError
+from fcgrad.errors import ConfigError, FcgradError, UserCodeError
 
 
 def load_object(spec: str, option: str = "--function") -> Callable[..., Any]:
@@ -95,15 +95,15 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
 
 
 def guarded(f: Callable[..., Any], name: str) -> Callable[..., Any]:
-    """`f` whose exceptions become one-line ConfigErrors naming it (a user's bug, not ours)."""
+    """`f` whose exceptions become one-line UserCodeErrors naming it (a user's bug, not ours)."""
 
     def call(*args: Any) -> Any:
         try:
             return f(*args)
-        except ConfigError:
+        except FcgradError:
             raise
         except Exception as e:
-            raise ConfigError(f"{name} raised {type(e).__name__}: {e}") from None
+            raise UserCodeError(f"{name} raised {type(e).__name__}: {e}") from None
 
     call.__qualname__ = name
     return call

@@ -83,11 +83,11 @@ class Checkpoint:
         return dataclasses.replace(self.config, epochs=total)
 
     def check_statistics(self, mean: float, std: float, name: object, data: object) -> None:
-        """ConfigError unless this run was normalized with the data's (mean, std): resuming on
+        """DataError unless this run was normalized with the data's (mean, std): resuming on
         other data would silently train another problem. `name` and `data` name the
         checkpoint and the data in the message."""
         if not np.allclose((self.mean, self.std), (mean, std)):
-            raise ConfigError(f"{name} was trained on data with other statistics than {data}")
+            raise DataError(f"{name} was trained on data with other statistics than {data}")
 
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:

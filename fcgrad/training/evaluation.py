@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from fcgrad.engine import ops
-from fcgrad.errors import ConfigError, DataError, ShapeError
+from fcgrad.errors import DataError, MissingExtra, ShapeError
 from fcgrad.nn import losses
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import forward
@@ -174,7 +174,7 @@ def load_image(path: Path) -> np.ndarray:
     from an .npy file of shape (28, 28) or (784,) with values in [0, 1] or [0, 255], or a
     28x28 PNG (read with matplotlib, the plot extra; colour is averaged to gray, and a
     picture that is mostly light, a dark digit on white paper, is inverted). DataError naming
-    the file for anything else; ConfigError (param `plot`) for a PNG without matplotlib."""
+    the file for anything else; MissingExtra for a PNG without matplotlib."""
     if path.suffix.lower() == ".png":
         return _png_digit(path)
     try:
@@ -193,9 +193,7 @@ def _png_digit(path: Path) -> np.ndarray:
     try:
         import matplotlib.image
     except ImportError:
-        raise ConfigError(
-            "plot: reading a PNG needs matplotlib: pip install 'fcgrad[plot]'", param="plot"
-        ) from None
+        raise MissingExtra("reading a PNG needs matplotlib: pip install 'fcgrad[plot]'") from None
     try:
         a = np.asarray(matplotlib.image.imread(path), dtype=np.float32)
     except (OSError, ValueError, SyntaxError) as e:

@@ -11,7 +11,7 @@ import pytest
 from fcgrad import custom_vjp, grad, hvp
 from fcgrad.checking.check_grads import PrecisionWarning, check_grads
 from fcgrad.engine import autodiff, ops
-from fcgrad.errors import ConfigError, GradCheckFailed
+from fcgrad.errors import ConfigError, GradCheckFailed, UserCodeError
 from fcgrad.nn import Net, init_params
 from fcgrad.nn.losses import Loss
 from fcgrad.strategies import manual, tape
@@ -237,8 +237,8 @@ def test_structural_failures_of_a_hand_written_gradient(g: Any, failing: str) ->
     assert not report.ok
 
 
-def test_non_scalar_function_is_a_config_error() -> None:
-    with pytest.raises(ConfigError, match="scalar"):
+def test_non_scalar_function_is_a_user_code_error() -> None:
+    with pytest.raises(UserCodeError, match="scalar"):
         check_grads(lambda x: ops.square(x), (np.ones(3),))
 
 
@@ -359,10 +359,10 @@ def test_overflow_at_the_given_float32_shows() -> None:
 
 
 @pytest.mark.parametrize("bad", [None, "abc"])
-def test_a_function_returning_a_non_number_is_a_config_error(bad: Any) -> None:
-    with pytest.raises(ConfigError, match="real scalar"):
+def test_a_function_returning_a_non_number_is_a_user_code_error(bad: Any) -> None:
+    with pytest.raises(UserCodeError, match="real scalar"):
         check_grads(lambda x: bad, (np.ones(2),))
-    with pytest.raises(ConfigError, match="where a gradient array belongs"):
+    with pytest.raises(UserCodeError, match="where a gradient array belongs"):
         check_grads(lambda x: ops.sum(x), (np.ones(2),), grad=lambda x: bad)
 
 

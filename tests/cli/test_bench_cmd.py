@@ -47,6 +47,6 @@ def test_bench_json_with_a_peer_and_a_training_epoch(mnist_data_dir: Path) -> No
     assert all(len(t["times_ms"]) >= 1 and t["ratio"] >= 1.0 for t in report["timings"])
 
 
-def test_bench_compare_with_a_missing_library_is_a_user_error(mnist_data_dir: Path) -> None:
+def test_bench_compare_with_an_unknown_library_is_a_usage_error(mnist_data_dir: Path) -> None:
     result = run("bench", "--compare", "tensorflow", "--data-dir", mnist_data_dir)
-    assert result.exit_code == 1 and "choose from numpy, torch, jax, autograd" in result.stderr
+    assert result.exit_code == 2 and "choose from numpy, torch, jax, autograd" in result.stderr

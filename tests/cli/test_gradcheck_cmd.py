@@ -11,7 +11,7 @@ from tests.cli.helpers import run, run_json
 
 def test_rows_beyond_the_training_set_is_an_error(mnist_data_dir: Path) -> None:
     result = run("gradcheck", "--rows", "70000", "--data-dir", mnist_data_dir)
-    assert result.exit_code == 1 and "--rows 70000 is more than the 60,000" in result.stderr
+    assert result.exit_code == 2 and "--rows 70000 is more than the 60,000" in result.stderr
 
 
 @pytest.mark.parametrize("strategy", ["vwc", "manual", "tape", "all"])

@@ -75,28 +75,34 @@ def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
 
 
 @pytest.mark.parametrize(
-    ("args", "message"),
+    ("args", "message", "code"),
     [
+        # the user's code ran and failed: exit 1
         (
             ["--function", "mine:not_scalar", "--shape", "4,3", "--shape", "5,4"],
             "must return a scalar",
+            1,
         ),
-        (["--function", "nowhere:f", "--shape", "3"], "cannot import nowhere"),
-        (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'"),
-        (["--function", "mine:loss"], "--inputs FILE.npz or with --shape"),
-        (["--function", "mine:loss", "--shape", "3,a"], "--shape"),
-        (["--function", "mine:loss", "--shape", "3,x"], "--shape"),
-        (["--function", "mine:loss", "--shape", "3"], "mine:loss raised"),
+        (["--function", "mine:loss", "--shape", "3"], "mine:loss raised", 1),
         (
             ["--function", "mine:returns_none", "--shape", "3"],
             "must return a real scalar, not NoneType",
+            1,
         ),
-        (["--grad", "mine:loss_grad", "--shape", "3"], "go with --function"),
+        # a value on the command line fcgrad cannot use: exit 2
+        (["--function", "nowhere:f", "--shape", "3"], "cannot import nowhere", 2),
+        (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'", 2),
+        (["--function", "mine:loss"], "--inputs FILE.npz or with --shape", 2),
+        (["--function", "mine:loss", "--shape", "3,a"], "--shape", 2),
+        (["--function", "mine:loss", "--shape", "3,x"], "--shape", 2),
+        (["--grad", "mine:loss_grad", "--shape", "3"], "go with --function", 2),
     ],
 )
-def test_function_mode_user_errors(user_module: Path, args: list[str], message: str) -> None:
+def test_function_mode_user_errors(
+    user_module: Path, args: list[str], message: str, code: int
+) -> None:
     result = run("gradcheck", *args)
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == code, result.output
     (line,) = result.stderr.strip().splitlines()
     assert message in line and "Traceback" not in result.output
 

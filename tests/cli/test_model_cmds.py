@@ -49,6 +49,6 @@ def test_predict_draws_valid_images_and_a_users_npy(
 
 def test_predict_refuses_an_index_past_the_valid_set(model: Path, mnist_data_dir: Path) -> None:
     result = run("predict", model, "--index", "10000", "--data-dir", mnist_data_dir)
-    assert result.exit_code == 1
+    assert result.exit_code == 2
     (line,) = result.stderr.strip().splitlines()
     assert line == "error: --index 10000 is not a valid image: give 0 to 9999"

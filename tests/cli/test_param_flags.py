@@ -148,7 +148,7 @@ def test_a_core_config_error_shows_the_commands_flag(
 ) -> None:
     monkeypatch.setattr(config, "validate", _raises(param, message))
     result = runner.invoke(app, [*args, "--no-download", "--data-dir", str(tmp_path / "empty")])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert result.stdout == "" and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith(f"error: {shown}")  # the flag where the core put the name
@@ -166,7 +166,7 @@ def test_the_cores_own_config_errors_show_the_flag(
     tmp_path: Path, args: list[str], shown: str
 ) -> None:
     result = runner.invoke(app, [*args, "--no-download", "--data-dir", str(tmp_path / "empty")])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     assert result.stdout == "" and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
     assert line == f"error: {shown}"
@@ -175,7 +175,7 @@ def test_the_cores_own_config_errors_show_the_flag(
 def test_a_bad_mirror_is_named_by_its_flag(tmp_path: Path) -> None:
     args = ["download", "mnist", "--mirror", "ftp://example.invalid/"]
     result = runner.invoke(app, [*args, "--data-dir", str(tmp_path / "empty")])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 2, result.output
     (line,) = result.stderr.strip().splitlines()
     assert "'ftp://example.invalid/' (--mirror)" in line
     assert "user_mirrors" not in line and "user-mirrors" not in line

@@ -141,7 +141,7 @@ def test_resume_saves_back_and_epochs_extends_the_run(mnist_data_dir: Path, tmp_
     (line,) = refused.stderr.strip().splitlines()
     assert line.startswith("error: --optimizer, --lr cannot change a resumed run")
     done = run("train", "--resume", first, *data)
-    assert done.exit_code == 1
+    assert done.exit_code == 2
     assert "finished 2 of its 2 epochs; to go on, give --epochs above 2" in done.stderr
 
 

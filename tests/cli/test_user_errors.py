@@ -1,14 +1,17 @@
-"""User and usage errors of every command: one line on stderr, exit 1 or 2, no traceback."""
+"""User and usage errors of every command: one line on stderr, no traceback, and one exit
+code rule: 2 for a bad value (whether typer or the core finds it), 1 for anything else."""
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from tests.cli.helpers import run
 
-USER_ERRORS = [
+# A value fcgrad cannot use exits 2 whoever finds it: the core (these) or the parser (below).
+BAD_VALUES = [
     (["train", "--epochs", "0"], "--epochs must be at least 1"),
     (["train", "--lr", "-1"], "--lr must be a positive number"),
     (["train", "--batch-size", "0"], "--batch-size must be at least 1"),
@@ -18,15 +21,34 @@ USER_ERRORS = [
     (["train", "--momentum", "1"], "--momentum must be at least 0 and below 1"),
     (["train", "--optimizer", "adam", "--lr", "nan"], "--lr must be a positive number"),
     (["download", "mnist", "--mirror", "ftp://example.invalid/"], "ftp://example.invalid/"),
-    (["normalize", "--no-download"], "run `fcgrad download mnist --data-dir "),
     (["download", "mnist", "--no-default-mirrors"], "no MNIST mirrors to download from"),
     (["download", "mnist", "--mirror", ""], "empty MNIST mirror"),
     (["download", "mnist", "--mirror", "http://[::1"], "bad MNIST mirror"),
-    (["train", "--save", "/nonexistent-dir/w.npz"], "folder /nonexistent-dir does not exist"),
     (["download", "mnist", "--mirror", "/", "--retries", "-1"], "--retries must be 0 or more"),
     (["download", "mnist", "--mirror", "/", "--backoff", "nan"], "--backoff must be 0 or more"),
     (["download", "mnist", "--mirror", "/", "--timeout", "0"], "--timeout must be above 0"),
 ]
+
+# Good values the world then disagrees with: a missing data set, a folder that isn't there.
+USER_ERRORS = [
+    (["normalize", "--no-download"], "run `fcgrad download mnist --data-dir "),
+    (["train", "--save", "/nonexistent-dir/w.npz"], "folder /nonexistent-dir does not exist"),
+]
+
+
+def one_error_line(result: Any, message: str) -> None:
+    assert result.stdout == "" and "Traceback" not in result.output
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
+
+
+@pytest.mark.parametrize(("args", "message"), BAD_VALUES, ids=[" ".join(a) for a, _ in BAD_VALUES])
+def test_a_bad_value_the_core_finds_is_one_line_and_exit_2(
+    tmp_path: Path, args: list[str], message: str
+) -> None:
+    result = run(*args, "--data-dir", tmp_path / "empty")
+    assert result.exit_code == 2, result.output
+    one_error_line(result, message)
 
 
 @pytest.mark.parametrize(
@@ -35,10 +57,13 @@ USER_ERRORS = [
 def test_user_error_is_one_line_and_exit_1(tmp_path: Path, args: list[str], message: str) -> None:
     result = run(*args, "--data-dir", tmp_path / "empty")
     assert result.exit_code == 1, result.output
-    assert result.stdout == ""
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: ") and message in lines[0], result.stderr
-    assert "Traceback" not in result.output
+    one_error_line(result, message)
+
+
+def test_one_rule_for_a_negative_seed_and_zero_epochs() -> None:
+    """The issue's example: the parser refuses --seed -1, the core --epochs 0; both exit 2."""
+    by_parser, by_core = run("train", "--seed", "-1"), run("train", "--epochs", "0")
+    assert by_parser.exit_code == by_core.exit_code == 2
 
 
 @pytest.mark.parametrize(

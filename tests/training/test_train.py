@@ -199,7 +199,7 @@ def test_a_checkpoint_refuses_data_normalized_otherwise(synthetic: Any) -> None:
     x, y, xv, yv = (a[:640] for a in synthetic)
     ck = train(x, y, xv, yv, TrainConfig(epochs=1), stats=(0.1307, 0.3081)).checkpoint
     ck.check_statistics(0.1307, 0.3081, "w.npz", "data")  # the same data: fine
-    with pytest.raises(ConfigError, match=r"^w\.npz was trained on data with other statistics"):
+    with pytest.raises(DataError, match=r"^w\.npz was trained on data with other statistics"):
         ck.check_statistics(0.5, 0.3081, "w.npz", "data")
 
 
