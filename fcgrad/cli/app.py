@@ -29,6 +29,7 @@ from typer._click.core import Command  # typer's own click
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
 
+
 from fcgrad.errors import ConfigError, FcgradError
 from fcgrad.jsonio import finite
 
@@ -85,10 +86,23 @@ class _PlainHelp(typer.core.TyperCommand):
 
 
 def _no_flag_metavars(params: list[Any]) -> list[Any]:
-    """`params`, each flag given an empty metavar: typer would show `<bool>` after it."""
+    """`params` with metavars that fit an 80-column help: none after a flag (typer would
+    show `<bool>`), `NAME` for a choice (the choices move into the help text, which wraps,
+    instead of a long `<relu|tanh|sigmoid|leaky-relu>` that squeezes the help into a narrow
+    column), and `<int>` for a range (the range itself still follows it)."""
     for p in params:
-        if getattr(p, "is_flag", False) and p.metavar is None:
+        if p.metavar is not None:
+            continue
+        kind = getattr(getattr(p, "type_descriptor", None), "annotation", None)
+        if getattr(p, "is_flag", False):
             p.metavar = ""
+        elif isinstance(kind, type) and issubclass(kind, enum.Enum) and p.help:
+            p.metavar = "NAME"
+            names = [str(m.value) for m in kind]
+            if not all(re.search(rf"(?<![\w-]){re.escape(n)}(?![\w-])", p.help) for n in names):
+                p.help = f"{p.help} One of: {', '.join(names)}."
+        elif kind is int and (getattr(p, "min", None), getattr(p, "max", None)) != (None, None):
+            p.metavar = "<int>"
     return params
 
 

@@ -11,7 +11,16 @@ import pytest
 
 from tests.cli.helpers import run
 
-COMMANDS = ("download", "normalize", "train", "gradcheck", "bench", "evaluate", "predict")
+COMMANDS = (
+    "download",
+    "normalize",
+    "train",
+    "gradcheck",
+    "bench",
+    "evaluate",
+    "predict",
+    "lesson",
+)
 
 
 def test_help_lists_the_five_commands() -> None:
@@ -34,10 +43,24 @@ def test_version_and_short_help() -> None:
 @pytest.mark.parametrize("columns", ["80", "120"])
 @pytest.mark.parametrize("command", [[], *([c] for c in COMMANDS)])
 def test_help_shows_no_type_artefacts(command: list[str], columns: str) -> None:
-    """Flags show no `<bool>`, repeatable options a placeholder, not `<list[int]>`."""
+    """Flags show no `<bool>`, repeatable options a placeholder, not `<list[int]>`; every
+    line fits and no help text is cut to '…'."""
     result = run(*command, "--help", env={"COLUMNS": columns})
     assert result.exit_code == 0
     assert "<bool>" not in result.stdout and "list[" not in result.stdout
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= int(columns) and not any("…" in line for line in lines)
+
+
+def test_a_choice_shows_a_short_placeholder_and_its_choices_in_the_help() -> None:
+    """`<relu|tanh|sigmoid|leaky-relu>` squeezed the help into a narrow column at 80 columns
+    (and cut `$FCGRAD_MNIST_MIRRORS` to '…'): choices are listed in the help text instead."""
+    shown = run("train", "--help", env={"COLUMNS": "80"}).stdout
+    (line,) = [line for line in shown.splitlines() if "--activation" in line]
+    assert line.split()[1:3] == ["--activation", "NAME"]
+    text = " ".join(shown.replace("│", " ").split())
+    assert "<relu|" not in text and "One of: relu, tanh, sigmoid, leaky-relu." in text
+    assert "$FCGRAD_MNIST_MIRRORS)" in text
 
 
 def test_a_bad_choice_is_one_clean_line() -> None:

@@ -1,0 +1,77 @@
+"""What a user sees on a real terminal 80 and 120 columns wide (a pty read back through a
+terminal emulator, `tests.cli.terminal`): every line fits, no number or status is cut to
+'…', progress is shown while the work runs and gone when it ends."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from tests.cli.terminal import Shown, on_terminal
+
+WIDTHS = [80, 120]
+
+
+def fits(shown: Shown, columns: int) -> None:
+    assert shown.code == 0, shown.text()
+    assert max(map(len, shown.lines)) <= columns, shown.text()
+    assert not any("…" in line for line in shown.lines), shown.text()
+
+
+def rows_of(shown: Shown, first: tuple[str, ...]) -> list[list[str]]:
+    """The table rows (box rules dropped) whose first cell is one of `first`."""
+    cells = [line.replace("│", " ").split() for line in shown.lines]
+    return [row for row in cells if row and row[0] in first]
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_a_function_check_on_a_terminal(tmp_path: Path, columns: int) -> None:
+    user = tmp_path / "mine.py"
+    user.write_text(
+        "from fcgrad import ops\n\ndef loss(w, x):\n    return ops.sum(ops.tanh(x @ w))\n"
+    )
+    shown = on_terminal(
+        "gradcheck", "--function", f"{user}:loss", "--shape", "4,3", "--shape", "5,4",
+        columns=columns,
+    )  # fmt: skip
+    fits(shown, columns)
+    assert "gradient check passed" in shown.text() and "args[1]" in shown.text()
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_gradcheck_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
+    args = ["--rows", "2000", "--fd-rows", "20", "--data-dir", str(mnist_data_dir)]
+    shown = on_terminal("gradcheck", *args, columns=columns)
+    fits(shown, columns)
+    rows = rows_of(shown, ("manual", "vwc", "tape"))
+    assert len(rows) == 33 and all(row[-1] == "pass" for row in rows)  # the status column
+    assert any(cell[0].isdigit() and "e-" in cell for row in rows for cell in row)  # rel err
+    assert shown.lines[-1] == "all 33 checks pass"
+    # progress named the strategy and the check while it ran, and erased itself after
+    assert b"tape: central differences of x" in shown.raw
+    assert "central differences of" not in shown.text()
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_bench_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
+    args = ["--repeat", "2", "--rows", "2000", "--train-epoch", "--data-dir", str(mnist_data_dir)]
+    shown = on_terminal("bench", *args, columns=columns)
+    fits(shown, columns)
+    text = shown.text()
+    for impl in ("gemm reference", "manual", "vwc", "tape"):
+        assert impl in text
+    for phase in ("forward", "fwd+bwd all", "fwd+bwd weights", "batch step", "train epoch"):
+        assert phase in text
+    assert b"manual" in shown.raw and b"elapsed" in shown.raw  # the bar, while it ran
+    assert "elapsed" not in text
+
+
+@pytest.mark.parametrize("columns", WIDTHS)
+def test_train_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
+    shown = on_terminal(
+        "train", "--epochs", "1", "--data-dir", str(mnist_data_dir), columns=columns
+    )
+    fits(shown, columns)
+    assert b"epoch 1/1" in shown.raw and b"mean loss" in shown.raw and b"left" in shown.raw
+    assert any(line.lstrip("│ ").startswith("1 ") for line in shown.lines)  # the epoch row
