@@ -10,7 +10,9 @@ finds a missing row). None of these libraries is a dependency: install them with
 
 - numpy: the net written out by hand in plain numpy (no install needed).
 - torch: eager mode, `torch.autograd.grad`, its default intra-op threads.
-- jax: `jax.jit` of `jax.value_and_grad`, results awaited with `block_until_ready`.
+- jax: `jax.jit` of `jax.value_and_grad`, results awaited with `block_until_ready`;
+  its epochs two ways (`jax_epochs`): one `lax.scan` (`jax scan`) and a step per batch
+  (`jax step`).
 - autograd: HIPS autograd's `value_and_grad` over numpy.
 """
 
@@ -200,7 +202,8 @@ def torch_epoch(
 # ----------------------------------------------------------------------------- jax
 
 
-def _jax(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Phases:
+def _jax_loss(net: Net) -> tuple[Any, Callable[[list[Any], Any, Any], Any]]:
+    """jax, and the net's loss in it: (ws, x, y) -> scalar (y: float digits or int labels)."""
     import jax
     import jax.numpy as jnp
 
@@ -210,27 +213,83 @@ def _jax(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Phases:
         Activation.tanh: jnp.tanh,
         Activation.sigmoid: jax.nn.sigmoid,
     }
-    labels = y[:, None].astype(np.int32)
-    loss: dict[Loss, Callable[[Any], Any]] = {
-        Loss.mse: lambda h: jnp.mean((h[:, 0] - y) ** 2),
-        Loss.cross_entropy: lambda h: (
-            -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(h), labels, axis=1))
+    losses: dict[Loss, Callable[[Any, Any], Any]] = {
+        Loss.mse: lambda h, y: jnp.mean((h[:, 0] - y) ** 2),
+        Loss.cross_entropy: lambda h, y: (
+            -jnp.mean(jnp.take_along_axis(jax.nn.log_softmax(h), y[:, None], axis=1))
         ),
     }
 
-    def f(ws: list[Any], xx: Any) -> Any:
-        return loss[net.loss](_mlp(net, ws, xx, acts))
+    def f(ws: list[Any], xx: Any, yy: Any) -> Any:
+        return losses[net.loss](_mlp(net, ws, xx, acts), yy)
 
-    ws = [jnp.asarray(a) for a in params.arrays()]
-    jx = jnp.asarray(x)
+    return jax, f
+
+
+def _jax_labels(net: Net, y: np.ndarray) -> np.ndarray:
+    return y if net.loss is Loss.mse else y.astype(np.int32)
+
+
+def _jax(net: Net, params: Params, x: np.ndarray, y: np.ndarray) -> Phases:
+    jax, f = _jax_loss(net)
+    ws = [jax.numpy.asarray(a) for a in params.arrays()]
+    jx, jy = jax.numpy.asarray(x), jax.numpy.asarray(_jax_labels(net, y))
     fwd = jax.jit(f)
     both = jax.jit(jax.value_and_grad(f, argnums=(0, 1)))
     only_w = jax.jit(jax.value_and_grad(f, argnums=0))
+    ready: Callable[[object], object] = jax.block_until_ready
     return {
-        "forward": lambda: fwd(ws, jx).block_until_ready(),
-        "fwd+bwd all": lambda: jax.block_until_ready(both(ws, jx)),
-        "fwd+bwd weights": lambda: jax.block_until_ready(only_w(ws, jx)),
+        "forward": lambda: ready(fwd(ws, jx, jy)),
+        "fwd+bwd all": lambda: ready(both(ws, jx, jy)),
+        "fwd+bwd weights": lambda: ready(only_w(ws, jx, jy)),
     }
+
+
+def jax_epochs(
+    net: Net, params: Params, x: np.ndarray, y: np.ndarray, batch_size: int, lr: float, seed: int
+) -> dict[str, Callable[[], object]]:
+    """One epoch of shuffled mini-batch SGD in JAX, two ways: `jax scan`, the whole epoch
+    one jitted `lax.scan` over the batches (each gathered inside it with `jnp.take`; a
+    last partial batch after it), and `jax step`, a jitted step called once per batch
+    gathered in numpy, as `fcgrad.training` runs it. The first call of each compiles."""
+    jax, f = _jax_loss(net)
+    jnp = jax.numpy
+    ws0 = [jnp.asarray(a) for a in params.arrays()]
+    jx, labels = jnp.asarray(x), _jax_labels(net, y)
+    jy = jnp.asarray(labels)
+    grad = jax.value_and_grad(f)
+
+    def sgd(ws: list[Any], xb: Any, yb: Any) -> tuple[list[Any], Any]:
+        loss, gs = grad(ws, xb, yb)
+        return [w - lr * g for w, g in zip(ws, gs)], loss
+
+    step = jax.jit(sgd)
+
+    def body(ws: list[Any], idx: Any) -> tuple[list[Any], Any]:
+        return sgd(ws, jnp.take(jx, idx, axis=0), jnp.take(jy, idx, axis=0))
+
+    scanned = jax.jit(lambda ws, batches: jax.lax.scan(body, ws, batches))
+
+    n = x.shape[0]
+    order = np.random.default_rng(seed).permutation(n).astype(np.int32)
+    whole = n // batch_size * batch_size
+    batches = jnp.asarray(order[:whole].reshape(-1, batch_size))
+    rest = order[whole:]
+
+    def scan_epoch() -> object:
+        ws, _ = scanned(ws0, batches)
+        if rest.size:
+            ws, _ = step(ws, jx[rest], jy[rest])
+        return jax.block_until_ready(ws)
+
+    def step_epoch() -> object:
+        ws = ws0
+        for start in range(0, n, batch_size):
+            idx = order[start : start + batch_size]
+            ws, _ = step(ws, x[idx], labels[idx])
+        return jax.block_until_ready(ws)
+
+    return {"jax scan": scan_epoch, "jax step": step_epoch}
 
 
 # ----------------------------------------------------------------------------- HIPS autograd

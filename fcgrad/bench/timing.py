@@ -9,7 +9,11 @@ slow patch of the machine hits every case alike. Phases:
   784-50-1, as the lesson's benchmark computes);
 - `fwd+bwd weights`: the loss and the parameters' gradients (what training needs);
 - with `train_epoch`, `batch step` (the same on one batch of `batch_size` rows, in ms
-  per step) and `train epoch` (a whole SGD epoch at that batch size).
+  per step), `train epoch` (a whole SGD epoch at that batch size, beside its GEMM floor
+  and the peers' epochs) and `train epoch (one core busy)`: see `fcgrad.bench.epochs`.
+
+The full-batch phases run on the thread policy's `full` BLAS threads, the training
+phases on its `batch` threads (`fcgrad.engine.threads`; `threads` fixes both).
 
 The *GEMM reference* runs the same matrix products and nothing else (x @ w1, h @ w2
 forward; h.T @ g2, g2 @ w2.T, x.T @ g1 and, for `all`, g1 @ w1.T backward): the
@@ -35,6 +39,7 @@ import numpy as np
 from fcgrad import strategies
 from fcgrad.bench import peers
 from fcgrad.checking.net_gradcheck import rows_to_use
+from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.nn import losses
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.init import init_params
@@ -45,7 +50,6 @@ from fcgrad.progress import NoSteps, Steps
 
 PHASES = ("forward", "fwd+bwd all", "fwd+bwd weights")
 REFERENCE = "gemm reference"
-EPOCH_PHASE = "train epoch"
 STEP_PHASE = "batch step"
 STEPS_PER_RUN = 100  # batch steps per timed run: one step at batch 64 is below 0.1 ms
 
@@ -53,8 +57,8 @@ STEPS_PER_RUN = 100  # batch steps per timed run: one step at batch 64 is below 
 @dataclasses.dataclass(frozen=True)
 class BenchConfig(NetConfig):
     """What to time: strategies, peers (`compare`), loss, hidden sizes, repetitions, rows
-    (None = all), seed, whether to time one training epoch at `batch_size`, and the
-    activation between the dense layers."""
+    (None = all), seed, whether to time one training epoch at `batch_size`, the
+    activation between the dense layers, and BLAS threads (None: the thread policy)."""
 
     strategies: tuple[str, ...] = strategies.NAMES
     loss: Loss = Loss.mse
@@ -67,6 +71,7 @@ class BenchConfig(NetConfig):
     train_epoch: bool = False
     batch_size: int = 64
     activation: Activation = Activation.relu
+    threads: int | None = None
 
     def validate(self) -> None:
         """Raise ConfigError naming (as `param`) the first unusable option."""
@@ -74,6 +79,11 @@ class BenchConfig(NetConfig):
             strategies.get(s)
         peers.check_available(self.compare)
         self.check_at_least(repeat=1, warmup=0, batch_size=1, rows=1)
+        self.policy()
+
+    def policy(self) -> ThreadPolicy:
+        """The BLAS thread policy: `threads` for everything, else the default."""
+        return ThreadPolicy.fixed_at(self.threads)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -123,18 +133,32 @@ class Timing:
 
 @dataclasses.dataclass
 class BenchResult:
-    """Every `Timing`; `n_rows` and `sizes` describe the workload."""
+    """Every `Timing`; `n_rows` and `sizes` describe the workload, `threads` the policy."""
 
     config: BenchConfig
     n_rows: int
     sizes: tuple[int, ...]
     timings: list[Timing]
     blas: str = dataclasses.field(default_factory=lambda: blas_description())
+    threads: ThreadPolicy = dataclasses.field(default_factory=ThreadPolicy.default)
+
+    def busy_slowdowns(self) -> dict[str, float]:
+        """Each implementation's median epoch with one core busy over its quiet one."""
+        from fcgrad.bench.epochs import BUSY_PHASE, EPOCH_PHASE
+
+        med = {(t.implementation, t.phase): t.median_ms for t in self.timings}
+        return {
+            impl: ms / med[(impl, EPOCH_PHASE)]
+            for (impl, phase), ms in med.items()
+            if phase == BUSY_PHASE and (impl, EPOCH_PHASE) in med
+        }
 
     def to_dict(self) -> dict[str, object]:
         return {
             "config": losses.config_dict(self.config),
             "blas": self.blas,
+            "threads": self.threads.to_dict(),
+            "busy_slowdowns": self.busy_slowdowns(),
             "rows_used": self.n_rows,
             "sizes": list(self.sizes),
             "timings": [t.to_dict() for t in self.timings],
@@ -142,14 +166,12 @@ class BenchResult:
 
 
 def blas_description() -> str:
-    """The BLAS numpy runs on, its kernel and threads, e.g. 'openblas SkylakeX, 2 threads'."""
+    """The BLAS numpy runs on and its kernel, e.g. 'openblas SkylakeX' (the threads it runs
+    on are the thread policy's, `BenchResult.threads`)."""
     from threadpoolctl import threadpool_info
 
     pools = [p for p in threadpool_info() if p.get("user_api") == "blas"]
-    parts = [
-        f"{p['internal_api']} {p.get('architecture') or '?'}, {p['num_threads']} threads"
-        for p in pools
-    ]
+    parts = [f"{p['internal_api']} {p.get('architecture') or '?'}" for p in pools]
     return "; ".join(parts) or "unknown BLAS"
 
 
@@ -253,7 +275,10 @@ def bench(
 
     Raises ConfigError for unusable options or a peer that is not installed.
     """
+    from fcgrad.bench import epochs  # (it builds on this module)
+
     config.validate()
+    policy = config.policy()
     progress = progress or NoSteps()
     n = rows_to_use(config.rows, x.shape[0])
     x, labels = (x, labels) if n == x.shape[0] else (x[:n], labels[:n])
@@ -268,30 +293,32 @@ def bench(
         cases[p] = peers.phases(p, net, params, x, y)
     runs = {(impl, phase): fn for impl, by_phase in cases.items() for phase, fn in by_phase.items()}
     progress.start(_runs_in_all(config, len(runs)))
-    times = _interleaved(runs, config.repeat, config.warmup, progress)
+    with policy.full_batch():
+        times = interleaved(runs, config.repeat, config.warmup, progress)
     timings = _timings(
         times, sizes, n, numpy_impls={REFERENCE, *config.strategies, "numpy", "autograd"}, runs=runs
     )
     if config.train_epoch:
-        timings += _step_timings(net, params, x, y, config, progress)
-        timings += _epoch_timings(net, params, x, y, config, progress)
-    return BenchResult(config, n, sizes, timings)
+        timings += epochs.step_timings(net, params, x, y, config, progress, policy)
+        timings += epochs.epoch_timings(net, params, x, y, config, progress, policy)
+    return BenchResult(config, n, sizes, timings, threads=policy)
 
 
 def _runs_in_all(config: BenchConfig, cases: int) -> int:
     """How many runs `bench` makes: `cases` per repetition, then the training phases'."""
+    from fcgrad.bench.epochs import epoch_cases, epoch_repeats
+
     total = (config.warmup + config.repeat) * cases
     if config.train_epoch:
         total += (config.warmup + config.repeat) * len(config.strategies)
-        epochs = len(config.strategies) + ("torch" in config.compare)
-        total += (1 + max(1, config.repeat // 3)) * epochs
+        total += (1 + epoch_repeats(config)) * sum(epoch_cases(config))
     return total
 
 
 SETTLE_S = 0.1  # untimed pause after a peer: its spinning worker threads go idle
 
 
-def _interleaved(
+def interleaved(
     runs: dict[tuple[str, str], Callable[[], object]],
     repeat: int,
     warmup: int,
@@ -344,72 +371,3 @@ def _timings(
             )
         )
     return out
-
-
-def _step_timings(
-    net: Net, params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig, progress: Steps
-) -> list[Timing]:
-    """One training step's forward+backward (the weights' gradients) at `batch_size`, per
-    strategy, in ms per step: each run takes STEPS_PER_RUN steps on different random
-    batches, gathered beforehand so that only the strategies are timed."""
-    rng = np.random.default_rng(config.seed)
-    rows = rng.integers(0, x.shape[0], size=(STEPS_PER_RUN, config.batch_size))
-    batches = [(x[r], y[r]) for r in rows]
-    runs: dict[tuple[str, str], Callable[[], object]] = {}
-    for s in config.strategies:
-        mod = strategies.get(s)
-
-        def steps(mod: strategies.Strategy = mod) -> object:
-            return [mod.value_and_grads(net, params, xb, yb) for xb, yb in batches]
-
-        runs[(s, STEP_PHASE)] = steps
-    times = _interleaved(runs, config.repeat, config.warmup, progress)
-    per_step = {k: [t / STEPS_PER_RUN for t in v] for k, v in times.items()}
-    return _training_timings(per_step, params.sizes, config.batch_size)
-
-
-def _epoch_timings(
-    net: Net, params: Params, x: np.ndarray, y: np.ndarray, config: BenchConfig, progress: Steps
-) -> list[Timing]:
-    """One SGD epoch at `batch_size` with each strategy (and torch, when compared)."""
-    from fcgrad.nn import optimizers
-    from fcgrad.training.train import EpochRunner, TrainConfig
-
-    runs: dict[str, Callable[[], object]] = {}
-    for s in config.strategies:
-        cfg = TrainConfig(
-            strategy=s,
-            loss=config.loss,
-            hidden=config.hidden,
-            batch_size=config.batch_size,
-            activation=config.activation,
-        )
-
-        def epoch(s: str = s, cfg: TrainConfig = cfg) -> object:
-            rng = np.random.default_rng(config.seed)
-            p = params.copy()
-            sgd = optimizers.make(cfg.optimizer, p, cfg.hyper)
-            return EpochRunner(cfg, strategies.get(s), net, p, sgd, x, y, rng).epoch(1)
-
-        runs[s] = epoch
-    if "torch" in config.compare:
-        runs["torch"] = peers.torch_epoch(
-            net, params, x, y, config.batch_size, config.loss.default_lr, config.seed
-        )
-    times = _interleaved(
-        {(k, EPOCH_PHASE): f for k, f in runs.items()}, max(1, config.repeat // 3), 1, progress
-    )
-    return _training_timings(times, params.sizes, x.shape[0])
-
-
-def _training_timings(
-    times: dict[tuple[str, str], list[float]], sizes: Sequence[int], rows: int
-) -> list[Timing]:
-    """Timings of one training phase, each against the fastest; FLOPs of the weights'
-    gradients of a net of layer `sizes` on `rows` rows."""
-    fastest = min(statistics.median(v) for v in times.values())
-    flops = count_flops(sizes, rows, backward=True, input_grad=False)
-    return [
-        Timing(impl, phase, tuple(v), flops, statistics.median(v) / fastest, None)
-        for (impl, phase), v in times.items()
-    ]

@@ -31,6 +31,7 @@ import numpy as np
 from fcgrad import strategies
 from fcgrad.checking.kinks import find_kinks, kink_shift, transverse
 from fcgrad.checking.verdict import SCANS, ArrayLine, Differences, differences, judge
+from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.errors import ConfigError
 from fcgrad.nn import losses
 from fcgrad.nn.activations import Activation
@@ -236,16 +237,22 @@ def _cross_pairs(checked: Sequence[str]) -> list[tuple[str, str]]:
 
 
 def gradcheck(
-    x: np.ndarray, labels: np.ndarray, config: GradCheckConfig, progress: Steps | None = None
+    x: np.ndarray,
+    labels: np.ndarray,
+    config: GradCheckConfig,
+    progress: Steps | None = None,
+    threads: ThreadPolicy | None = None,
 ) -> GradCheckResult:
     """Check the chosen strategies' gradients of the configured net on normalized data.
 
     x (N, 784) float32 normalized; labels (N,) int64. Parameters come from the
     activation's init (`fcgrad.nn.init`) with `config.seed`. `progress` hears of each
-    strategy's gradients and each array's central differences. Raises ConfigError for
-    unusable options.
+    strategy's gradients and each array's central differences. `threads` is the BLAS
+    thread policy (default: every core for the full-batch gradients, one for central
+    differences on a few rows). Raises ConfigError for unusable options.
     """
     progress = progress or NoSteps()
+    threads = threads or ThreadPolicy.default()
     config.validate()
     n = rows_to_use(config.rows, x.shape[0])
     x, labels = x[:n], labels[:n]
@@ -258,13 +265,15 @@ def gradcheck(
     grads = {}
     for s in (s for s in strategies.NAMES if s in needed):
         progress.step(f"gradients of {s} on {n:,} rows")
-        grads[s] = strategies.get(s).value_and_grads(net, params, x, y, input_grad=True)
+        with threads.on_rows(n):
+            grads[s] = strategies.get(s).value_and_grads(net, params, x, y, input_grad=True)
     rows = [check_test_same(s, grads[s], params, x) for s in config.strategies]
     for s, r in _cross_pairs(config.strategies):
         for name, a in grads[s].named().items():
             rows.append(cross_compare(s, name, a, grads[r].named()[name], r))
     m = min(config.fd_rows, n)
-    rows += _fd_rows(net, params, x[:m], labels[:m], config, progress)
+    with threads.on_rows(m):
+        rows += _fd_rows(net, params, x[:m], labels[:m], config, progress)
     return GradCheckResult(config, rows, RULES, {s: g.loss for s, g in grads.items()}, n, m)
 
 

@@ -29,7 +29,6 @@ from typer._click.core import Command  # typer's own click
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
 
-
 from fcgrad.errors import ConfigError, FcgradError
 from fcgrad.jsonio import finite
 

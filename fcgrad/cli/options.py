@@ -83,6 +83,17 @@ Seed = Annotated[
     int,
     typer.Option("--seed", min=0, help="Seed of the numpy Generator (init, sampling, shuffles)."),
 ]
+Threads = Annotated[
+    int | None,
+    typer.Option(
+        "--threads",
+        metavar="N",
+        help="BLAS threads for every matrix product (default: 1 for training's batch "
+        "steps, which a second thread barely helps and a busy core stalls; every core for "
+        "full-batch passes).",
+        show_default=False,
+    ),
+]
 LossOpt = Annotated[
     Loss,
     typer.Option(

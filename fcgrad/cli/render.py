@@ -258,13 +258,14 @@ def train_display(console: Console, title: str, epochs: int) -> Iterator[TrainDi
 
 
 def train_summary(result: TrainResult) -> Text:
-    """One line: final validation accuracy (and loss) of a finished run, and the training
-    loss per epoch as a sparkline."""
+    """Final validation accuracy (and loss) of a finished run, the training loss per epoch
+    as a sparkline, and the BLAS thread policy it ran under."""
     last = result.epochs[-1]
     return Text.from_markup(
         f"valid accuracy [bold]{last.valid_accuracy:.2%}[/] after {_count(last.epoch, 'epoch')} "
         f"(valid loss {last.valid_loss:.4f}, {sum(e.seconds for e in result.epochs):.1f} s), "
-        f"loss {sparkline([e.train_loss for e in result.epochs])}"
+        f"loss {sparkline([e.train_loss for e in result.epochs])}\n"
+        f"ran on {result.threads.describe()} (--threads N to change)"
     )
 
 
@@ -365,12 +366,12 @@ def _bench_order(t: Timing) -> tuple[int, float]:
     return (_PHASE_ORDER.get(t.phase, 9), t.ratio)
 
 
-def _bench_wide(result: BenchResult) -> Table:
+def _bench_wide(result: BenchResult) -> Group:
     cfg = result.config
     table = Table(
         title=f"Timings, {_count(cfg.repeat, 'run')} after {cfg.warmup} warm-up "
         f"({cfg.net(result.sizes[0]).describe()}, {result.n_rows:,} rows; "
-        f"{result.blas})"
+        f"{result.blas}, {result.threads.describe()})"
     )
     for col in (
         "implementation",
@@ -399,7 +400,7 @@ def _bench_wide(result: BenchResult) -> Table:
             _ms(t.median_ms),
             *render_narrow.ratio_cells(t),
         )
-    return table
+    return Group(table, *render_narrow.bench_notes(result))
 
 
 _PHASE_ORDER = {
@@ -408,6 +409,7 @@ _PHASE_ORDER = {
     "fwd+bwd weights": 2,
     "batch step": 3,
     "train epoch": 4,
+    "train epoch (one core busy)": 5,
 }
 
 

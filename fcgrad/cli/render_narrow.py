@@ -119,7 +119,8 @@ def bench(result: BenchResult, order: Callable[[Timing], tuple[int, float]]) -> 
     cfg = result.config
     head = Text(
         f"Timings in ms, {cfg.repeat} runs after {cfg.warmup} warm-up "
-        f"({cfg.net(result.sizes[0]).describe()}, {result.n_rows:,} rows; {result.blas})"
+        f"({cfg.net(result.sizes[0]).describe()}, {result.n_rows:,} rows; {result.blas}, "
+        f"{result.threads.describe()})"
     )
     tables: list[RenderableType] = [head]
     phases: dict[str, list[Timing]] = {}
@@ -147,8 +148,18 @@ def bench(result: BenchResult, order: Callable[[Timing], tuple[int, float]]) -> 
                 *ratio_cells(t),
             )
         tables.append(table)
+    tables += bench_notes(result)
     tables.append(Text("a wider terminal or --json also shows the average", style="dim"))
     return Group(*tables)
+
+
+def bench_notes(result: BenchResult) -> list[Text]:
+    """Below the timings: each epoch with one core busy against the same epoch quiet."""
+    slow = result.busy_slowdowns()
+    if not slow:
+        return []
+    each = ", ".join(f"{impl} {ratio:.2f}x" for impl, ratio in slow.items())
+    return [Text(f"one core busy, each epoch against its quiet median: {each}")]
 
 
 def ratio_cells(t: Timing) -> list[str]:

@@ -14,6 +14,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from fcgrad import strategies
+from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.errors import FcgradError, TrainingDiverged
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.init import init_params
@@ -41,13 +42,14 @@ CHANCE = 0.15  # valid accuracy at or below this is about chance: 10% for ten di
 
 @dataclasses.dataclass
 class TrainResult:
-    """The configuration, one `EpochResult` per epoch, the trained parameters, and the final
-    `Checkpoint` (what `--save` writes)."""
+    """The configuration, one `EpochResult` per epoch, the trained parameters, the final
+    `Checkpoint` (what `--save` writes) and the BLAS thread policy it ran under."""
 
     config: TrainConfig
     epochs: list[EpochResult]
     params: Params
     checkpoint: Checkpoint
+    threads: ThreadPolicy = dataclasses.field(default_factory=ThreadPolicy.default)
 
     @property
     def valid_accuracy(self) -> float:
@@ -66,6 +68,7 @@ class TrainResult:
             "epochs": [dataclasses.asdict(e) for e in self.epochs],
             "valid_accuracy": self.valid_accuracy,
             "at_chance": self.at_chance,
+            "threads": self.threads.to_dict(),
         }
 
 
@@ -112,6 +115,7 @@ def train(
     resume: Checkpoint | None = None,
     should_stop: Callable[[], bool] | None = None,
     stats: tuple[float, float] = (float("nan"), float("nan")),
+    threads: ThreadPolicy | None = None,
 ) -> TrainResult:
     """Train from the activation's init (or from `resume`) with shuffled mini-batches and the
     configured optimizer; evaluate after every epoch.
@@ -119,10 +123,13 @@ def train(
     x_* are normalized (N, 784) float32; labels_* are (N,) int64 digits; `stats` the
     (mean, std) they were normalized with, kept in checkpoints. `should_stop` is asked
     after every step; when it answers True, TrainingInterrupted carries a Checkpoint.
+    `threads` is the BLAS thread policy (default `ThreadPolicy.default()`: 1 thread for
+    the batch steps, every core for each epoch's evaluation); it changes no result.
     Raises ConfigError for unusable hyperparameters and TrainingDiverged, naming the
     epoch, the step and the learning rate, when the loss becomes NaN or inf.
     """
     config.validate()
+    threads = threads or ThreadPolicy.default()
     net = config.net(x_train.shape[1])
     rng = np.random.default_rng(config.seed)
     if resume is None:
@@ -153,21 +160,23 @@ def train(
             start_state = rng.bit_generator.state
             start = time.perf_counter()
             try:
-                train_loss = run.epoch(
-                    epoch, start_step=step, loss_sum=loss_sum, should_stop=should_stop
-                )
+                with threads.batch_steps():
+                    train_loss = run.epoch(
+                        epoch, start_step=step, loss_sum=loss_sum, should_stop=should_stop
+                    )
             except _Stop as stop:
                 raise TrainingInterrupted(
                     checkpoint(epoch, stop.step, start_state, stop.loss_sum)
                 ) from None
             step, loss_sum = 0, 0.0
-            valid_loss, valid_acc = evaluate(params, x_valid, labels_valid, net)
+            with threads.full_batch():
+                valid_loss, valid_acc = evaluate(params, x_valid, labels_valid, net)
             seconds = time.perf_counter() - start
             results.append(EpochResult(epoch, train_loss, valid_loss, valid_acc, seconds))
             if progress:
                 progress.end_epoch(results[-1])
     done = checkpoint(config.epochs + 1, 0, rng.bit_generator.state, 0.0)
-    return TrainResult(config, results, params, done)
+    return TrainResult(config, results, params, done, threads)
 
 
 @dataclasses.dataclass

@@ -65,7 +65,8 @@ def test_bench_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
         assert phase in text
     assert b"manual" in shown.raw and b"elapsed" in shown.raw  # the bar, while it ran
     assert "elapsed" not in text
-
+    assert "1 BLAS thread for batch steps" in text.replace("\n", " ")  # in the title
+    assert "one core busy" in text
 
 @pytest.mark.parametrize("columns", WIDTHS)
 def test_train_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
@@ -75,3 +76,4 @@ def test_train_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
     fits(shown, columns)
     assert b"epoch 1/1" in shown.raw and b"mean loss" in shown.raw and b"left" in shown.raw
     assert any(line.lstrip("│ ").startswith("1 ") for line in shown.lines)  # the epoch row
+    assert "ran on 1 BLAS thread for batch steps" in shown.text()  # the thread policy

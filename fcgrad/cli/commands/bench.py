@@ -44,13 +44,15 @@ def bench_cmd(
         bool,
         typer.Option(
             "--train-epoch",
-            help="Also time training at --batch-size: single steps, and one SGD epoch "
-            "(also torch's, with --compare torch).",
+            help="Also time training at --batch-size: single steps, and SGD epochs beside "
+            "their GEMM floor (and torch's and jax's, with --compare), quiet and with one "
+            "core kept busy by a helper process.",
         ),
     ] = False,
     batch_size: Annotated[
         int, typer.Option("--batch-size", help="Rows per step for --train-epoch.")
     ] = 64,
+    threads: opt.Threads = None,
 ) -> None:
     """Time each strategy's forward and forward+backward pass on the normalized training set."""
     from fcgrad.cli import render
@@ -68,6 +70,7 @@ def bench_cmd(
         train_epoch,
         batch_size,
         activation,
+        threads,
     )
     config.validate()
     x_train, y_train, *_ = prepared(

@@ -16,6 +16,7 @@ from fcgrad.cli import options as opt
 from fcgrad.cli import userfn
 from fcgrad.cli.app import emit, err, user_errors
 from fcgrad.cli.commands.data import prepared, source
+from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.errors import ConfigError
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
@@ -93,6 +94,7 @@ def gradcheck_cmd(
             "--directions", help="Random directions checked (grad . u).", rich_help_panel=YOURS
         ),
     ] = 3,
+    threads: opt.Threads = None,
 ) -> None:
     """Compare each strategy's gradients with the others' and with float64 central differences,
     or check your own function's gradient with --function."""
@@ -119,11 +121,12 @@ def gradcheck_cmd(
         activation,
     )
     config.validate()
+    policy = ThreadPolicy.fixed_at(threads)
     x_train, y_train, *_ = prepared(
         source(data_dir, mirrors, no_default_mirrors, no_download), json_
     )
     with render.steps_bar(err, enabled=not json_) as bar:
-        result = gradcheck(x_train, y_train, config, bar)
+        result = gradcheck(x_train, y_train, config, bar, policy)
     emit(result, json_, render.gradcheck_table)
     if not result.ok:
         raise typer.Exit(1)

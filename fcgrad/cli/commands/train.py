@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import signal
 import sys
 import threading
@@ -22,6 +23,7 @@ from fcgrad.cli import plots
 from fcgrad.cli.app import emit, err, out, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.data.prepare import Source
+from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.fileio import writable_target
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
@@ -96,6 +98,7 @@ def train_cmd(
     no_default_mirrors: opt.NoDefaultMirrors = False,
     no_download: opt.NoDownload = False,
     plot: opt.Plot = None,
+    threads: opt.Threads = None,
     json_: opt.Json = False,
 ) -> None:
     """Train the net with mini-batches (SGD, momentum or Adam); report loss and accuracy on the
@@ -121,6 +124,7 @@ def train_cmd(
         save = save or resume
     config = checkpoint.resumed(epochs) if checkpoint else fresh
     config.validate()
+    policy = ThreadPolicy.fixed_at(threads)
     if plot is not None:
         plots.pyplot()  # matplotlib is there: fail now, not after training
     if save is not None:
@@ -129,7 +133,7 @@ def train_cmd(
     data, stats = _data_for(checkpoint, resume, src, json_)
     try:
         with _stop_on_sigint() as stop:
-            result = _train_shown(data, config, checkpoint, stop, stats, json_)
+            result = _train_shown(data, config, checkpoint, stop, stats, policy, json_)
     except TrainingInterrupted as e:
         _interrupted(e.checkpoint, save)
     if save is not None:
@@ -182,19 +186,23 @@ def _train_shown(
     checkpoint: Checkpoint | None,
     stop: Callable[[], bool],
     stats: tuple[float, float],
+    threads: ThreadPolicy,
     quiet: bool,
 ) -> TrainResult:
     """train(), with the live epoch table unless `quiet`."""
     from fcgrad.cli import render
 
+    run = functools.partial(
+        train, *data, config, resume=checkpoint, should_stop=stop, stats=stats, threads=threads
+    )
     if quiet:
-        return train(*data, config, resume=checkpoint, should_stop=stop, stats=stats)
+        return run()
     net = config.net(data[0].shape[1])
     title = (
         f"Training {net.describe()}; {config.strategy}, {config.optimizer.value}, lr {config.lr:g}"
     )
     with render.train_display(out, title, config.epochs) as display:
-        return train(*data, config, display, resume=checkpoint, should_stop=stop, stats=stats)
+        return run(display)
 
 
 @contextlib.contextmanager

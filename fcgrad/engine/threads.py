@@ -1,0 +1,112 @@
+"""How many BLAS threads each workload runs on: the thread policy.
+
+A training step's products are batch-sized (64 x 784 @ 784 x 50 and smaller, about
+0.1 ms): a second BLAS thread gains them little on a quiet machine and costs them
+everything on a busy one, where each product waits for a thread that shares its core
+with another program. Measured on the 2-core machine of issue #12 (OpenBLAS, SGD epoch
+of the 784-50-10 net at batch 64): 0.73 s with 1 thread against 13.8 s with 2 while
+another program kept one core busy (19x), and about 10% in favour of 2 threads when
+quiet. Full-batch passes (60,000 x 784 @ 784 x 50, tens of ms) do split well across
+cores: 141 against 180 ms on the quiet machine. Hence:
+
+- `batch`: 1 thread for products of at most `BATCH_ROWS` rows (training steps);
+- `full`: every core this process may run on, for bigger passes (each epoch's
+  evaluation, gradcheck, bench's full-batch phases).
+
+`--threads N` (`ThreadPolicy.fixed_at(N)`) runs both on N threads.
+
+The thread count can change a product's last bits (OpenBLAS splits a 64 x 784 @ 784 x 50
+product differently on 2 threads), so one fixed count for the batch steps also makes a
+training run the same on every machine, whatever its cores; resuming with another
+`--threads` than the run began with continues correctly but not bit for bit.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+from collections.abc import Iterator
+
+from threadpoolctl import threadpool_info, threadpool_limits
+
+from fcgrad.errors import ConfigError
+
+BATCH_ROWS = 4096  # a product of at most this many rows is batch-sized
+
+
+def cores() -> int:
+    """The cores this process may run on (its affinity mask, else the machine's)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # not on Linux
+        return os.cpu_count() or 1
+
+
+@dataclasses.dataclass(frozen=True)
+class ThreadPolicy:
+    """BLAS threads for batch-sized products (`batch`) and for full-batch ones (`full`);
+    `fixed` is True when the user chose one count for both (`--threads`)."""
+
+    batch: int
+    full: int
+    fixed: bool = False
+
+    @classmethod
+    def default(cls) -> ThreadPolicy:
+        """1 thread for batch steps, every core for full-batch passes."""
+        return cls(batch=1, full=cores())
+
+    @classmethod
+    def fixed_at(cls, threads: int | None) -> ThreadPolicy:
+        """`threads` for everything, or the default policy for None. ConfigError (param
+        `threads`) below 1."""
+        if threads is None:
+            return cls.default()
+        if threads < 1:
+            raise ConfigError(f"threads must be at least 1, got {threads}", param="threads")
+        return cls(batch=threads, full=threads, fixed=True)
+
+    def for_rows(self, rows: int) -> int:
+        """Threads for products with `rows` rows."""
+        return self.batch if rows <= BATCH_ROWS else self.full
+
+    def describe(self) -> str:
+        """E.g. '1 BLAS thread for batch steps, 2 for full-batch passes' or '2 BLAS threads'."""
+        if self.fixed or self.batch == self.full:
+            return f"{self.batch} BLAS thread{'s' * (self.batch != 1)}"
+        return f"{self.batch} BLAS thread for batch steps, {self.full} for full-batch passes"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"batch": self.batch, "full": self.full, "fixed": self.fixed}
+
+    @contextlib.contextmanager
+    def batch_steps(self) -> Iterator[None]:
+        """Within: BLAS runs on `batch` threads."""
+        with blas_threads(self.batch):
+            yield
+
+    @contextlib.contextmanager
+    def full_batch(self) -> Iterator[None]:
+        """Within: BLAS runs on `full` threads."""
+        with blas_threads(self.full):
+            yield
+
+    @contextlib.contextmanager
+    def on_rows(self, rows: int) -> Iterator[None]:
+        """Within: BLAS runs on the threads for products of `rows` rows."""
+        with blas_threads(self.for_rows(rows)):
+            yield
+
+
+@contextlib.contextmanager
+def blas_threads(n: int) -> Iterator[None]:
+    """Within: numpy's BLAS runs on `n` threads (restored after)."""
+    with threadpool_limits(limits=n, user_api="blas"):
+        yield
+
+
+def blas_threads_now() -> int:
+    """The BLAS pool's current thread count (the largest, if there are several)."""
+    pools = [p["num_threads"] for p in threadpool_info() if p.get("user_api") == "blas"]
+    return max(pools, default=1)
