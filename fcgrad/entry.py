@@ -7,7 +7,12 @@ import sys
 
 
 def main() -> None:
-    """Import the CLI, then run it."""
+    """Import the CLI, then run it (`--version` alone needs none of it)."""
+    if sys.argv[1:] == ["--version"]:
+        from fcgrad import __version__
+
+        print(f"fcgrad {__version__}")
+        return
     try:
         from fcgrad.cli.app import app
     except KeyboardInterrupt:

@@ -1,10 +1,12 @@
-"""Atomic file writes: a file appears under its final name complete, or not at all."""
+"""Atomic file writes (a file appears under its final name complete, or not at all), and
+what to say when a numpy file cannot be read."""
 
 from __future__ import annotations
 
 import contextlib
 import os
 import tempfile
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -67,3 +69,20 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         raise
+
+
+LOAD_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)  # what np.load raises
+
+
+def load_error_reason(error: BaseException) -> str:
+    """Why `np.load(..., allow_pickle=False)` refused a file, in a user's words: numpy's own
+    message for a file that is not .npy or .npz at all offers `allow_pickle`, which a
+    user of the command line cannot give and should not want."""
+    text = str(error)
+    if "pickled" in text or "allow_pickle" in text:
+        return "not a .npy or .npz file of numeric arrays"
+    if isinstance(error, zipfile.BadZipFile):
+        return "a truncated or corrupt .npz"
+    if isinstance(error, EOFError) or "No data left" in text:
+        return "empty or truncated"
+    return getattr(error, "strerror", None) or text

@@ -25,6 +25,7 @@ import numpy as np
 import typer
 from rich.console import Console
 from rich.markup import escape
+from rich.text import Text
 from typer._click.core import Command  # typer's own click
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
@@ -66,15 +67,32 @@ class _OneLineErrors(typer.core.TyperGroup):
         except ClickException as e:
             ctx = getattr(e, "ctx", None)
             where = f" (see {ctx.command_path} --help)" if ctx else ""
-            message = e.format_message().replace("Value error, ", "")  # pydantic-style leftovers
-            err.print(
-                f"[bold red]error:[/] {escape(message)}{where}", soft_wrap=True, highlight=False
-            )
+            message = _plain(e.format_message())
+            say(err, f"[bold red]error:[/] {escape(message)}{where}")
             sys.exit(e.exit_code)
         except typer.Abort:
             err.print("interrupted", highlight=False)
             sys.exit(INTERRUPTED)
         sys.exit(code if isinstance(code, int) else 0)
+
+
+_REWORDED = (  # typer's wording of a range check, in the core's ("--repeat must be at least 1")
+    (r"Invalid value for '(--[\w-]+)': Input should be greater than or equal to (\S+)",
+     r"\1 must be at least \2"),
+    (r"Invalid value for '(--[\w-]+)': Input should be less than or equal to (\S+)",
+     r"\1 must be at most \2"),
+    (r"Input should be a valid integer, unable to parse string as an integer",
+     "it must be a whole number"),
+    (r"Value error, ", ""),  # pydantic-style leftovers
+)  # fmt: skip
+
+
+def _plain(message: str) -> str:
+    """A usage error's message on one line and in the core's words."""
+    message = " ".join(message.split())  # "Choose from:\n        mnist"
+    for pattern, replacement in _REWORDED:
+        message = re.sub(pattern, replacement, message)
+    return message
 
 
 class _PlainHelp(typer.core.TyperCommand):
@@ -140,6 +158,21 @@ def _root(
 
 out = Console()
 err = Console(stderr=True)
+
+
+def say(console: Console, text: str | Text) -> None:
+    """A message (markup allowed): one line when piped or captured, so that a script or a
+    log reads it whole; word-wrapped at a terminal's width, where rich would otherwise
+    leave the terminal to break it mid-word."""
+    console.print(text, soft_wrap=not console.is_terminal, highlight=False)
+
+
+def say_drawn(drawn: list[str], json_: bool) -> None:
+    """Name the pictures a --plot drew (not with --json, whose object lists them)."""
+    if drawn and not json_:
+        say(out, f"drew {', '.join(escape(d) for d in drawn)}")
+
+
 if not out.is_terminal and "COLUMNS" not in os.environ:
     out.width = 140  # logs and pipes: room for the gradcheck table instead of rich's 80
 
@@ -192,14 +225,12 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FcgradError as e:
-            err.print(f"[bold red]error:[/] {escape(_message(e))}", soft_wrap=True, highlight=False)
+            say(err, f"[bold red]error:[/] {escape(_message(e))}")
             raise typer.Exit(USAGE if isinstance(e, ConfigError) else USER) from None
         except KeyboardInterrupt:  # outside training (which stops at a step boundary itself)
-            err.print(
-                "interrupted; files are renamed into place only when complete (a partial "
-                "download stays as a .part file for the next run)",
-                highlight=False,
-            )
+            # Nothing to add: every file is renamed into place only when complete, and a
+            # partial download resumes from its .part file by itself on the next run.
+            err.print("interrupted", highlight=False)
             raise typer.Exit(INTERRUPTED) from None
 
     return wrapper  # type: ignore[return-value]
@@ -230,11 +261,23 @@ def _json_default(o: object) -> object:
 # above, hence the import down here.
 from fcgrad.cli.commands import bench, data, gradcheck, lesson, model, train  # noqa: E402
 
-app.command(cls=_PlainHelp)(data.download)
-app.command(cls=_PlainHelp)(data.normalize)
-app.command("train", cls=_PlainHelp)(train.train_cmd)
-app.command("gradcheck", cls=_PlainHelp)(gradcheck.gradcheck_cmd)
-app.command("bench", cls=_PlainHelp)(bench.bench_cmd)
-app.command("evaluate", cls=_PlainHelp)(model.evaluate_cmd)
-app.command("predict", cls=_PlainHelp)(model.predict_cmd)
-app.command("lesson", cls=_PlainHelp)(lesson.lesson_cmd)
+
+def _register(name: str, fn: Callable[..., Any]) -> None:
+    """Add a command; its help is its docstring with each paragraph on one line, so that
+    the terminal, not the source's line breaks, decides where the lines end."""
+    paragraphs = (fn.__doc__ or "").strip().split("\n\n")
+    text = "\n\n".join(" ".join(p.split()) for p in paragraphs)
+    app.command(name, cls=_PlainHelp, help=text)(fn)
+
+
+for _name, _fn in (
+    ("download", data.download),
+    ("normalize", data.normalize),
+    ("train", train.train_cmd),
+    ("gradcheck", gradcheck.gradcheck_cmd),
+    ("bench", bench.bench_cmd),
+    ("evaluate", model.evaluate_cmd),
+    ("predict", model.predict_cmd),
+    ("lesson", lesson.lesson_cmd),
+):
+    _register(_name, _fn)

@@ -77,14 +77,14 @@ def init_histograms(acts: dict[str, tuple[np.ndarray, np.ndarray]], out: Path) -
     """init.png: histograms of the activations after lin and after relu for each init
     (`fcgrad.lesson.sections.init_activations`), their mean and std in the titles."""
     plt = pyplot()
-    fig, axes = plt.subplots(len(acts), 2, figsize=(6.4, 2.4 * len(acts)), layout="constrained")
+    fig, axes = plt.subplots(len(acts), 2, figsize=(7.6, 2.4 * len(acts)), layout="constrained")
     for row, (init, stages) in zip(np.atleast_2d(axes), acts.items()):
         for ax, stage, a in zip(row, ("after lin", "after relu"), stages):
             relu = "relu" in stage  # its zeros (about half) drawn as a share, not a spike
             shown = a[a > 0] if relu else a.ravel()
             ax.hist(shown, bins=80, range=(-4, 6), color="C1" if relu else "C0")
             zeros = f", {np.mean(a == 0):.0%} zeros" if relu else ""
-            title = f"{init} {stage}: mean {a.mean():.2f}, std {a.std():.2f}{zeros}"
+            title = f"{init} {stage}\nmean {a.mean():.2f}, std {a.std():.2f}{zeros}"
             ax.set_title(title, fontsize=9)
             ax.set_yticks([])
     return [_save(fig, folder(out) / "init.png")]

@@ -26,7 +26,7 @@ from rich.progress import (
     TimeRemainingColumn,
     TransferSpeedColumn,
 )
-from rich.table import Table
+from rich.table import Column, Table
 from rich.text import Text
 
 from fcgrad.bench.timing import BenchResult, Timing
@@ -112,13 +112,21 @@ class StepsBar:
             self._done += 1
 
 
+STEPS_BAR_FIXED = 48  # the bar, 'N/M', and the labelled times: what the label leaves room for
+
+
 @contextmanager
 def steps_bar(console: Console, enabled: bool = True) -> Iterator[StepsBar]:
     """A `StepsBar` on `console` (stderr) for the block, shown only on a terminal and when
-    `enabled` (not with --json), and gone when the block ends."""
+    `enabled` (not with --json), and gone when the block ends. On a narrow terminal the
+    step's label gives way (cut to '…'), never the count or the times."""
+    label = max(8, console.width - STEPS_BAR_FIXED)
     progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
+        TextColumn(
+            "{task.description}",
+            table_column=Column(max_width=label, no_wrap=True, overflow="ellipsis"),
+        ),
+        BarColumn(bar_width=8),
         MofNCompleteColumn(),
         TextColumn("elapsed"),
         TimeElapsedColumn(),

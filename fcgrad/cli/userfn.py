@@ -13,7 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import ConfigError, FcgradError, UserCodeError
+from fcgrad.errors import ConfigError, DataError, FcgradError, UserCodeError
+from fcgrad.fileio import LOAD_ERRORS, load_error_reason
 
 
 def load_object(spec: str, option: str = "--function") -> Callable[..., Any]:
@@ -74,7 +75,8 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
     """The arguments: the arrays of an .npz file in file order, or standard normal float64
     arrays of the given shapes drawn from `seed` (a scalar shape gives a float).
 
-    Raises ConfigError when neither or both are given, or the file cannot be read.
+    Raises ConfigError when neither or both are given or the file is an .npy, DataError
+    when the file cannot be read.
     """
     if (npz is None) == (not shapes):
         raise ConfigError(
@@ -82,10 +84,18 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
         )
     if npz is not None:
         try:
-            with np.load(npz, allow_pickle=False) as data:
+            loaded = np.load(npz, allow_pickle=False)
+        except LOAD_ERRORS as e:
+            raise DataError(f"--inputs {npz}: {load_error_reason(e)}") from None
+        if isinstance(loaded, np.ndarray):  # an .npy: one array, not named inputs
+            raise ConfigError(
+                f"--inputs {npz}: one .npy array; save the inputs with np.savez as an .npz"
+            )
+        try:
+            with loaded as data:
                 return tuple(data[k] for k in data.files)
-        except (OSError, ValueError) as e:
-            raise ConfigError(f"--inputs {npz}: cannot read it as .npz: {e}") from None
+        except LOAD_ERRORS as e:
+            raise DataError(f"--inputs {npz}: {load_error_reason(e)}") from None
     rng = np.random.default_rng(seed)
     out: list[Any] = []
     for text in shapes:

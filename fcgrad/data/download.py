@@ -81,10 +81,12 @@ def _fetch(spec: MnistFile, mirrors: Sequence[Mirror], job: Job) -> FileResult:
     finally:
         part.close(keep)
     tried = "; ".join(f"{url} ({reason})" for url, reason in attempts)
-    raise DownloadError(
-        f"could not download {spec.name}: {tried}; offline, give a folder or a reachable "
-        "URL holding the four files with --mirror"
+    hint = (
+        "give a mirror folder that holds the four MNIST .gz files"
+        if all(m.is_local for m in mirrors)
+        else "offline? give a mirror: a folder or a reachable URL holding the four files"
     )
+    raise DownloadError(f"could not download {spec.name}: {tried}; {hint}")
 
 
 def _ensure(spec: MnistFile, mirrors: Sequence[Mirror], job: Job, force: bool) -> FileResult:

@@ -16,6 +16,7 @@ import numpy as np
 
 from fcgrad.engine import ops
 from fcgrad.errors import DataError, MissingExtra, ShapeError
+from fcgrad.fileio import LOAD_ERRORS, load_error_reason
 from fcgrad.nn import losses
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import forward
@@ -179,8 +180,11 @@ def load_image(path: Path) -> np.ndarray:
         return _png_digit(path)
     try:
         a = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise DataError(f"{path} is not a readable .npy array: {e}") from None
+    except LOAD_ERRORS as e:
+        raise DataError(f"{path}: {load_error_reason(e)}") from None
+    if not isinstance(a, np.ndarray):  # an .npz
+        a.close()
+        raise DataError(f"{path} is an .npz archive; give one image as .npy or .png")
     if a.shape not in ((28, 28), (784,)) or not np.issubdtype(a.dtype, np.number):
         raise DataError(f"{path} must hold a 28x28 grayscale image, got {a.shape} {a.dtype}")
     pixels: np.ndarray = a.astype(np.float32).reshape(784)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import fcntl
 import os
 import pty
+import re
 import select
 import struct
 import subprocess
@@ -35,6 +36,12 @@ class Shown:
 
     def text(self) -> str:
         return "\n".join(self.lines)
+
+    def frames(self) -> list[str]:
+        """Every line drawn, the progress bar's redrawn frames included (split at CR and
+        LF, escape sequences removed): what the terminal showed at some moment."""
+        text = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", self.raw.decode(errors="replace"))
+        return [frame for frame in re.split(r"[\r\n]", text) if frame]
 
 
 def on_terminal(*args: str, columns: int, rows: int = 50, timeout: float = 300) -> Shown:

@@ -95,3 +95,50 @@ def test_json_has_no_bare_nan() -> None:
 
     got = finite({"a": [float("nan"), 1.0], "b": float("inf"), "c": "x"})
     assert got == {"a": [None, 1.0], "b": None, "c": "x"}
+
+
+def test_the_command_starts_without_numpy_so_ctrl_c_at_start_is_caught() -> None:
+    """`import fcgrad.entry` (what the console script runs first, outside any handler)
+    loads no numpy; a Ctrl-C while the CLI then loads is one line and exit 130. The
+    interrupt is raised exactly as the CLI's module is imported (an event, not a sleep)."""
+    probe = (
+        "import sys\n"
+        "import fcgrad.entry\n"
+        "assert 'numpy' not in sys.modules, 'numpy loaded before the handler'\n"
+        "class Interrupt:\n"
+        "    def find_spec(self, name, path=None, target=None):\n"
+        "        if name == 'fcgrad.cli.app':\n"
+        "            raise KeyboardInterrupt\n"
+        "sys.meta_path.insert(0, Interrupt())\n"
+        "sys.argv = ['fcgrad', 'train']\n"
+        "fcgrad.entry.main()\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 130 and done.stderr == "interrupted\n", done.stderr
+
+
+def test_the_public_names_load_on_first_use() -> None:
+    import fcgrad
+
+    for name in fcgrad.__all__:
+        assert getattr(fcgrad, name) is not None
+    assert set(fcgrad.__all__) == set(fcgrad._WHERE) and set(fcgrad.__all__) <= set(dir(fcgrad))
+    import fcgrad.engine.ops
+    from fcgrad.ops import relu
+
+    assert fcgrad.ops is fcgrad.engine.ops and relu is fcgrad.engine.ops.relu
+    with pytest.raises(AttributeError, match="no attribute 'nope'"):
+        fcgrad.nope  # noqa: B018
+
+
+def test_version_alone_loads_no_cli() -> None:
+    probe = (
+        "import sys\nimport fcgrad.entry\nsys.argv = ['fcgrad', '--version']\n"
+        "fcgrad.entry.main()\nassert 'numpy' not in sys.modules and 'typer' not in sys.modules\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0 and done.stdout.startswith("fcgrad "), done.stderr

@@ -117,3 +117,19 @@ def test_numpy_on_a_traced_value_in_a_users_function_is_one_line_naming_the_op(
     (line,) = result.stderr.strip().splitlines()
     assert "numpy.exp was called on a traced value; use fcgrad.ops.exp" in line
     assert "Traceback" not in result.output
+
+
+def test_inputs_that_are_not_an_npz_of_arrays_are_one_line(user_module: Path) -> None:
+    np.save(user_module / "one.npy", np.ones(3))
+    (user_module / "text.npz").write_text("hello")
+    np.savez(user_module / "cut.npz", w=np.ones((4, 3)))
+    (user_module / "cut.npz").write_bytes((user_module / "cut.npz").read_bytes()[:60])
+    for name, message, code in [
+        ("one.npy", "one .npy array; save the inputs with np.savez as an .npz", 2),
+        ("text.npz", "not a .npy or .npz file of numeric arrays", 1),
+        ("cut.npz", "--inputs cut.npz: ", 1),
+    ]:
+        result = run("gradcheck", "--function", "mine:loss", "--inputs", name)
+        assert result.exit_code == code, result.output
+        (line,) = result.stderr.strip().splitlines()
+        assert message in line and "Traceback" not in result.output and "pickle" not in line

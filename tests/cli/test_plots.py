@@ -83,4 +83,4 @@ def test_the_lessons_init_histograms(synthetic: Any, tmp_path: Path) -> None:
     acts = init_activations(synthetic[2], seed=0)
     assert set(acts) == {"naive", "kaiming"}
     (drawn,) = plots.init_histograms(acts, tmp_path)
-    assert drawn.name == "init.png" and _png(drawn).shape[:2] == (480, 640)  # 2 x 2 panels
+    assert drawn.name == "init.png" and _png(drawn).shape[:2] == (480, 760)  # 2 x 2 panels

@@ -4,6 +4,7 @@ terminal emulator, `tests.cli.terminal`): every line fits, no number or status i
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,7 @@ WIDTHS = [80, 120]
 def fits(shown: Shown, columns: int) -> None:
     assert shown.code == 0, shown.text()
     assert max(map(len, shown.lines)) <= columns, shown.text()
+    assert max(map(len, shown.frames())) <= columns  # the progress bar's frames too
     assert not any("…" in line for line in shown.lines), shown.text()
 
 
@@ -64,9 +66,14 @@ def test_bench_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
     for phase in ("forward", "fwd+bwd all", "fwd+bwd weights", "batch step", "train epoch"):
         assert phase in text
     assert b"manual" in shown.raw and b"elapsed" in shown.raw  # the bar, while it ran
+    bars = [frame for frame in shown.frames() if "elapsed" in frame]
+    whole = re.compile(r" \d+/\d+ elapsed \d+:\d\d:\d\d left (\d+:\d\d:\d\d|-:--:--)$")
+    cut = [frame for frame in bars if not whole.search(frame)]
+    assert bars and not cut, cut  # the count and the times are never cut to '…'
     assert "elapsed" not in text
     assert "1 BLAS thread for batch steps" in text.replace("\n", " ")  # in the title
     assert "one core busy" in text
+
 
 @pytest.mark.parametrize("columns", WIDTHS)
 def test_train_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
@@ -77,3 +84,14 @@ def test_train_on_a_terminal(mnist_data_dir: Path, columns: int) -> None:
     assert b"epoch 1/1" in shown.raw and b"mean loss" in shown.raw and b"left" in shown.raw
     assert any(line.lstrip("│ ").startswith("1 ") for line in shown.lines)  # the epoch row
     assert "ran on 1 BLAS thread for batch steps" in shown.text()  # the thread policy
+
+
+def test_a_long_error_wraps_between_words_on_a_terminal(tmp_path: Path) -> None:
+    """Piped, an error is one line (for scripts and logs); on a terminal rich wraps it at
+    the terminal's width between words, instead of the terminal cutting words in two."""
+    shown = on_terminal("normalize", "--no-download", "--data-dir", str(tmp_path), columns=80)
+    assert shown.code == 1 and len(shown.lines) > 1
+    assert max(map(len, shown.lines)) <= 80
+    words = " ".join(shown.lines).split()
+    for name in ("train-images-idx3-ubyte.gz,", "t10k-labels-idx1-ubyte.gz;", "download"):
+        assert name in words, shown.text()  # whole words: none was broken across lines

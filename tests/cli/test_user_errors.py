@@ -18,7 +18,10 @@ BAD_VALUES = [
     (["gradcheck", "--rows", "0"], "--rows must be at least 1"),
     (["bench", "--repeat", "0"], "--repeat must be at least 1"),
     (["train", "--hidden", "0"], "--hidden sizes must be at least 1"),
-    (["train", "--momentum", "1"], "--momentum must be at least 0 and below 1"),
+    (
+        ["train", "--optimizer", "momentum", "--momentum", "1"],
+        "--momentum must be at least 0 and below 1",
+    ),
     (["train", "--optimizer", "adam", "--lr", "nan"], "--lr must be a positive number"),
     (["train", "--threads", "0"], "--threads must be at least 1, got 0"),
     (["bench", "--threads", "-2"], "--threads must be at least 1, got -2"),
@@ -81,6 +84,8 @@ def test_one_rule_for_a_negative_seed_and_zero_epochs() -> None:
         ["bench", "--repeat", "x"],
         ["train", "--seed", "-1"],
         ["gradcheck", "--seed", "-3"],
+        ["train", "--momentum", "0.5"],  # sgd, the default, has no momentum to set
+        ["train", "--optimizer", "adam", "--momentum", "0.5"],
     ],
 )
 def test_usage_errors_exit_2(args: list[str]) -> None:
@@ -116,3 +121,20 @@ def test_unwritable_data_dir_and_a_bad_checkpoint_are_one_line_errors(
     assert result.exit_code == 1
     (line,) = result.stderr.strip().splitlines()
     assert message in line and "Traceback" not in result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "line"),
+    [
+        (["lesson", "--repeat", "0"], "error: --repeat must be at least 1 (see"),
+        (["train", "--seed", "-1"], "error: --seed must be at least 0 (see"),
+        (["download"], "error: Missing argument 'NAME'. Choose from: mnist (see"),
+    ],
+)
+def test_the_parsers_errors_are_one_line_in_the_cores_words(args: list[str], line: str) -> None:
+    """typer says "Input should be greater than or equal to 1" where the core says "must be
+    at least 1", and lists choices on lines of their own."""
+    result = run(*args)
+    assert result.exit_code == 2
+    (got,) = result.stderr.strip().splitlines()
+    assert got.startswith(line), got

@@ -79,9 +79,12 @@ def test_a_bad_image_file_is_a_data_error(tmp_path: Path, array: np.ndarray) -> 
     np.save(tmp_path / "bad.npy", array)
     with pytest.raises(DataError, match=r"bad\.npy"):
         load_image(tmp_path / "bad.npy")
-    (tmp_path / "pickled.npy").write_bytes(b"not an array at all")
-    with pytest.raises(DataError, match=r"pickled\.npy is not a readable \.npy array"):
-        load_image(tmp_path / "pickled.npy")
+    (tmp_path / "text.npy").write_bytes(b"not an array at all")  # numpy: "pickled" data
+    with pytest.raises(DataError, match=r"text\.npy: not a \.npy or \.npz file of numeric arrays$"):
+        load_image(tmp_path / "text.npy")
+    np.savez(tmp_path / "two.npz", a=np.zeros(3))
+    with pytest.raises(DataError, match=r"two\.npz is an \.npz archive; give one image"):
+        load_image(tmp_path / "two.npz")
 
 
 def test_images_of_another_width_are_a_shape_error(trained: dict[Loss, Checkpoint]) -> None:

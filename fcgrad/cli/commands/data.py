@@ -45,7 +45,9 @@ def prepared(src: Source, quiet: bool) -> Prepared:
 
 @user_errors
 def download(
-    dataset: Annotated[Dataset, typer.Argument(help="The data set to fetch.")],
+    dataset: Annotated[
+        Dataset, typer.Argument(help="The data set to fetch: mnist.", metavar="NAME")
+    ],
     data_dir: DataDir = Path("data"),
     mirrors: Mirrors = None,
     no_default_mirrors: NoDefaultMirrors = False,

@@ -14,7 +14,7 @@ from fcgrad.checking.check_grads import PrecisionWarning, check_grads
 from fcgrad.checking.net_gradcheck import GradCheckConfig, gradcheck
 from fcgrad.cli import options as opt
 from fcgrad.cli import userfn
-from fcgrad.cli.app import emit, err, user_errors
+from fcgrad.cli.app import emit, err, say, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.errors import ConfigError
@@ -152,5 +152,5 @@ def _check_function(
             f, args, grad=g, samples=samples, full=full, directions=directions, seed=seed
         )
     for w in caught:
-        err.print(f"note: {escape(str(w.message))}", soft_wrap=True, highlight=False)
+        say(err, f"note: {escape(str(w.message))}")
     return report

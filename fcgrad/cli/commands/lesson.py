@@ -9,7 +9,7 @@ import typer
 
 from fcgrad.cli import options as opt
 from fcgrad.cli import plots, render_lesson
-from fcgrad.cli.app import emit, out, user_errors
+from fcgrad.cli.app import emit, say_drawn, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.lesson import run_lesson
 from fcgrad.lesson.sections import init_activations
@@ -51,7 +51,6 @@ def lesson_cmd(
         acts = init_activations(data.x_valid, seed)
         drawn = [str(p) for p in plots.init_histograms(acts, plot)]
     emit(result, json_, render_lesson.lesson, plots=drawn)
-    if drawn and not json_:
-        out.print(f"drew {', '.join(drawn)}", soft_wrap=True, highlight=False)
+    say_drawn(drawn, json_)
     if not result.ok:
         raise typer.Exit(1)

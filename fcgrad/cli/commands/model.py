@@ -11,7 +11,7 @@ import typer
 
 from fcgrad.cli import options as opt
 from fcgrad.cli import plots, render_model
-from fcgrad.cli.app import emit, out, user_errors
+from fcgrad.cli.app import emit, say_drawn, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.errors import ConfigError
 from fcgrad.training.checkpoint import Checkpoint
@@ -20,7 +20,10 @@ from fcgrad.training.evaluation import evaluate_model, load_image, predict
 CheckpointArg = Annotated[
     Path,
     typer.Argument(
-        help="A checkpoint written by `fcgrad train --save`.", dir_okay=False, exists=True
+        help="A checkpoint written by `fcgrad train --save`.",
+        dir_okay=False,
+        exists=True,
+        metavar="CHECKPOINT",
     ),
 ]
 
@@ -49,8 +52,7 @@ def evaluate_cmd(
             str(p) for p in plots.evaluation(result, ck.params.layers[0].w, data.x_valid, plot)
         ]
     emit(result, json_, render_model.evaluation, plots=drawn)
-    if drawn and not json_:
-        out.print(f"drew {', '.join(drawn)}", soft_wrap=True, highlight=False)
+    say_drawn(drawn, json_)
 
 
 @user_errors

@@ -15,12 +15,13 @@ from typing import Annotated, Any, NoReturn
 
 import numpy as np
 import typer
+from rich.markup import escape
 from typer._click.core import ParameterSource  # typer's own click
 from typer._click.exceptions import UsageError
 
 from fcgrad.cli import options as opt
 from fcgrad.cli import plots
-from fcgrad.cli.app import emit, err, out, user_errors
+from fcgrad.cli.app import emit, err, out, say, say_drawn, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.data.prepare import Source
 from fcgrad.engine.threads import ThreadPolicy
@@ -58,8 +59,9 @@ def train_cmd(
         int | None,
         typer.Option(
             "--epochs",
-            help="Passes over the 60,000 training images; with --resume, the run's new total.",
-            show_default="5",
+            help="Passes over the 60,000 training images (default 5); with --resume, the "
+            "run's new total.",
+            show_default=False,
         ),
     ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Rows per SGD step.")] = 64,
@@ -122,6 +124,10 @@ def train_cmd(
     if checkpoint is not None:
         _refuse_on_resume(ctx)
         save = save or resume
+    elif optimizer is not Optimizer.momentum and _given(ctx, "momentum"):
+        raise UsageError(
+            f"--momentum goes with --optimizer momentum ({optimizer.value} has no momentum)", ctx
+        )
     config = checkpoint.resumed(epochs) if checkpoint else fresh
     config.validate()
     policy = ThreadPolicy.fixed_at(threads)
@@ -141,11 +147,10 @@ def train_cmd(
     drawn = [str(p) for p in plots.training(result, plot)] if plot is not None else []
     emit(result, json_, render.train_summary, saved=str(save) if save else None, plots=drawn)
     if save is not None and not json_:
-        out.print(f"saved the checkpoint to {save}")
-    if drawn and not json_:
-        out.print(f"drew {', '.join(drawn)}", soft_wrap=True, highlight=False)
+        say(out, f"saved the checkpoint to {escape(str(save))}")
+    say_drawn(drawn, json_)
     if result.at_chance:
-        err.print(render.chance_warning(result), soft_wrap=True, highlight=False)
+        say(err, render.chance_warning(result))
 
 
 # What a checkpoint fixes: its configuration but the epochs, which --resume may extend.
@@ -158,8 +163,7 @@ def _refuse_on_resume(ctx: typer.Context) -> None:
     given = [
         p.opts[0]
         for p in ctx.command.params
-        if p.name in FIXED_BY_CHECKPOINT
-        and ctx.get_parameter_source(p.name) == ParameterSource.COMMANDLINE
+        if p.name in FIXED_BY_CHECKPOINT and _given(ctx, p.name)
     ]
     if given:
         raise UsageError(
@@ -167,6 +171,11 @@ def _refuse_on_resume(ctx: typer.Context) -> None:
             "configuration (--epochs may extend it)",
             ctx,
         )
+
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the option of parameter `name` was given on the command line."""
+    return ctx.get_parameter_source(name) == ParameterSource.COMMANDLINE
 
 
 def _data_for(
@@ -239,16 +248,14 @@ def _interrupted(checkpoint: Checkpoint, save: Path | None) -> NoReturn:
     where = f"epoch {checkpoint.epoch}, step {checkpoint.step}"
     if save is not None:
         checkpoint.save(save)
-        err.print(
-            f"interrupted at {where}; saved to {save}; resume with: "
-            f"fcgrad train --resume {save}{_data_dir_flag()}",
-            soft_wrap=True,
-            highlight=False,
+        say(
+            err,
+            f"interrupted at {where}; saved to {escape(str(save))}; resume with: "
+            f"fcgrad train --resume {escape(str(save))}{escape(_data_dir_flag())}",
         )
     else:
-        err.print(
+        say(
+            err,
             f"interrupted at {where}; nothing saved (use --save FILE to be able to resume)",
-            soft_wrap=True,
-            highlight=False,
         )
     raise typer.Exit(130)
