@@ -60,8 +60,11 @@ class SGD:
         return loss.default_lr
 
     def step(self, params: Params, grads: Params) -> None:
+        """p -= lr g for every array, with no temporary: `grads` is scaled in place (so it
+        holds lr g after the step), which rounds exactly as p -= lr * g does."""
         for p, g in zip(params.arrays(), grads.arrays()):
-            p -= self.lr * g
+            np.multiply(g, self.lr, out=g, casting="same_kind")
+            p -= g
 
     def state(self) -> State:
         return {}

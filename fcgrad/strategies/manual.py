@@ -10,7 +10,9 @@ hand. One row per kind, in three tables:
   where inp > 0, else slope * out.grad (slope at exactly 0); tanh: out.grad * (1 -
   out^2); sigmoid: out.grad * out * (1 - out);
 - `LOSSES`: mse, for loss = mean((inp[:, 0] - targ)**2): inp.grad = 2 (inp - targ) / N;
-  cross-entropy, for loss = -mean(log_softmax(inp)[targ]): (softmax - onehot) / N.
+  cross-entropy, for loss = -mean(log_softmax(inp)[targ]): (softmax - onehot) / N. A loss
+  rule also returns the loss's value, from what it computed for the gradient anyway (the
+  differences, the log-softmax), so that a step computes it once.
 """
 
 from __future__ import annotations
@@ -105,21 +107,30 @@ ACTIVATIONS: dict[Activation, ActivationRule] = {
 # ----------------------------------------------------------------------------- losses
 
 
-def mse_grad(inp: Tensor, targ: np.ndarray) -> None:
-    """Fill inp.grad for the mean squared error of inp (N, 1) against targ (N,)."""
+def mse_grad(inp: Tensor, targ: np.ndarray) -> float:
+    """Fill inp.grad for the mean squared error of inp (N, 1) against targ (N,); return
+    the error."""
     losses.check_mse_shapes(inp.value.shape, targ.shape)
-    inp.grad = (2.0 / targ.shape[0]) * (inp.value - targ[:, None])
+    diff = inp.value - targ[:, None]
+    inp.grad = (2.0 / targ.shape[0]) * diff
+    return float(np.mean(np.square(diff)))
 
 
-def cross_entropy_grad(inp: Tensor, targ: np.ndarray) -> None:
-    """Fill inp.grad = (softmax(inp) - onehot(targ)) / N for logits inp (N, C)."""
+def cross_entropy_grad(inp: Tensor, targ: np.ndarray) -> float:
+    """Fill inp.grad = (softmax(inp) - onehot(targ)) / N for logits inp (N, C); return the
+    cross-entropy in nats."""
     losses.check_ce_shapes(inp.value.shape, targ.shape)
-    p = np.exp(ops.log_softmax(inp.value))
-    p[np.arange(targ.shape[0]), targ] -= 1
-    inp.grad = p / targ.shape[0]
+    rows = np.arange(targ.shape[0])
+    logp = ops.log_softmax(inp.value)
+    value = float(-np.mean(logp[rows, targ]))
+    p = np.exp(logp, out=logp)
+    p[rows, targ] -= 1
+    p *= 1.0 / targ.shape[0]
+    inp.grad = p
+    return value
 
 
-LOSSES: dict[Loss, Callable[[Tensor, np.ndarray], None]] = {
+LOSSES: dict[Loss, Callable[[Tensor, np.ndarray], float]] = {
     Loss.mse: mse_grad,
     Loss.cross_entropy: cross_entropy_grad,
 }
@@ -161,9 +172,7 @@ def value_and_grads(
     """The loss and, by the hand-written rules, every parameter's gradient (and x's if asked;
     into the workspace's buffer when one is given)."""
     steps = _forward(net, params, x)
-    out = steps[-1][1]
-    loss_value = losses.value(net.loss, out.value, y)
-    row(LOSSES, net.loss, NAME)(out, y)
+    loss_value = row(LOSSES, net.loss, NAME)(steps[-1][1], y)
     grads = []
     for i in range(len(steps) - 1, -1, -1):
         inp, out, grad, wb = steps[i]

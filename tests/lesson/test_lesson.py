@@ -97,8 +97,9 @@ def test_gradients_include_testsame_and_the_input(lesson: Lesson) -> None:
 def test_a_wrong_rule_fails_the_gradient_checks(
     data: tuple[Any, ...], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def wrong(inp: Any, targ: np.ndarray) -> None:
+    def wrong(inp: Any, targ: np.ndarray) -> float:
         inp.grad = (1.0 / targ.shape[0]) * (inp.value - targ[:, None])  # lost the 2
+        return float(np.mean(np.square(inp.value[:, 0] - targ)))
 
     monkeypatch.setitem(manual.LOSSES, Loss.mse, wrong)
     s = sections.gradients(data[0][:500], data[1][:500], sections.lesson_params(0))
