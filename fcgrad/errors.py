@@ -37,6 +37,17 @@ class UserCodeError(FcgradError, ValueError):
     was fine, the code behind it failed."""
 
 
+class WriteError(FcgradError):
+    """A file could not be written (a full disk, a folder gone, an over-long name); the
+    message names the file and the reason. Nothing half-written is left under its name.
+    `rescued` is where what it held was written instead, when it could be (a checkpoint
+    goes to the temp folder), else None."""
+
+    def __init__(self, message: str, *, rescued: str | None = None) -> None:
+        super().__init__(message)
+        self.rescued = rescued
+
+
 class MissingExtra(FcgradError):
     """An optional dependency (an extra such as `fcgrad[plot]`) is not installed; the message
     says what to install."""

@@ -10,7 +10,7 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from fcgrad.errors import FcgradError
+from fcgrad.errors import FcgradError, WriteError
 
 
 def make_temp(folder: Path, name: str, suffix: str = "") -> tuple[int, Path]:
@@ -23,7 +23,7 @@ def make_temp(folder: Path, name: str, suffix: str = "") -> tuple[int, Path]:
     try:
         fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".part{suffix}")
     except OSError as e:
-        raise FcgradError(f"cannot write to {folder}: {e.strerror or e}") from None
+        raise WriteError(f"cannot write to {folder}: {os_reason(e)}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)
@@ -57,7 +57,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     and `path` is left as it was. A symlink is kept: its target is replaced.
     `suffix` is kept at the end of the temporary name for writers that add one
     (numpy's `savez` appends `.npz`).
-    Raises FcgradError as `writable_target` does.
+    Raises FcgradError as `writable_target` does, and WriteError naming `path` and the
+    reason when the writing fails (a full disk: ENOSPC) instead of the OSError.
     """
     final = writable_target(path)
     fd, tmp = make_temp(final.parent, final.name, suffix)
@@ -65,10 +66,17 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     try:
         yield Path(tmp)
         os.replace(tmp, final)
-    except BaseException:
+    except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
+        if isinstance(e, OSError):
+            raise WriteError(f"cannot write {path}: {os_reason(e)}") from None
         raise
+
+
+def os_reason(error: OSError) -> str:
+    """An OSError in a few words: its strerror ('No space left on device'), else its text."""
+    return error.strerror or str(error) or type(error).__name__
 
 
 LOAD_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)  # what np.load raises

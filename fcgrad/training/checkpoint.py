@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import json
+import os
+import tempfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import ConfigError, DataError, FcgradError
+from fcgrad.errors import ConfigError, DataError, FcgradError, WriteError
 from fcgrad.fileio import atomic_path
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.optimizers import State
@@ -45,9 +48,32 @@ class Checkpoint:
     std: float
     optimizer: State = dataclasses.field(default_factory=dict)
 
-    def save(self, path: str | Path) -> Path:
+    def save(self, path: str | Path, rescue: Sequence[str | Path] = ()) -> Path:
         """Write the weights (w1, b1, ...), the optimizer's arrays (optimizer.m.w1, ...) and
-        the state (JSON) to `path` (.npz), atomically."""
+        the state (JSON) to `path` (.npz), atomically.
+
+        When `path` cannot be written (a full disk, its folder gone), the checkpoint is
+        written to a new `fcgrad-rescued-NAME-*.npz` in the first of the system's temp
+        folder and the `rescue` folders that takes it, and WriteError says where
+        (`rescued`); only when none takes it is it lost, and the error says so.
+        """
+        arrays = self._arrays()
+        try:
+            with atomic_path(path, suffix=".npz") as tmp:
+                np.savez(tmp, **arrays)
+            return Path(path)
+        except FcgradError as e:
+            failed = str(e)
+        folders = [tempfile.gettempdir(), *map(str, rescue)]
+        for folder in dict.fromkeys(folders):
+            rescued = _write_rescue(arrays, folder, Path(path).stem)
+            if rescued is not None:
+                raise WriteError(
+                    f"{failed}; the checkpoint is saved to {rescued} instead", rescued=rescued
+                )
+        raise WriteError(f"{failed}, nor in {', '.join(dict.fromkeys(folders))}: it is lost")
+
+    def _arrays(self) -> dict[str, Any]:
         opt_arrays = {k: v for k, v in self.optimizer.items() if isinstance(v, np.ndarray)}
         meta = {
             "config": losses.config_dict(self.config),
@@ -60,14 +86,11 @@ class Checkpoint:
             "history": [dataclasses.asdict(e) for e in self.history],
             "optimizer": {k: v for k, v in self.optimizer.items() if k not in opt_arrays},
         }
-        arrays: dict[str, Any] = {
+        return {
             **self.params.named(),
             **{OPTIMIZER_PREFIX + k: v for k, v in opt_arrays.items()},
             "checkpoint": np.array(json.dumps(meta)),
         }
-        with atomic_path(path, suffix=".npz") as tmp:
-            np.savez(tmp, **arrays)
-        return Path(path)
 
     def resumed(self, epochs: int | None = None) -> TrainConfig:
         """The configuration to continue with: the checkpoint's, run to `epochs` epochs when
@@ -129,3 +152,20 @@ class Checkpoint:
             raise DataError(
                 f"{path} is not an fcgrad checkpoint (an .npz written by `fcgrad train --save`)"
             ) from None
+
+
+def _write_rescue(arrays: dict[str, Any], folder: str, stem: str) -> str | None:
+    """`arrays` in a new .npz in `folder`, complete; its path, or None (nothing left) when
+    the folder cannot take it."""
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"fcgrad-rescued-{stem[:40]}-", suffix=".npz")
+    except OSError:
+        return None
+    os.close(fd)
+    try:
+        np.savez(tmp, **arrays)
+        return tmp
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        return None

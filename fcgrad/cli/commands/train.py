@@ -25,6 +25,7 @@ from fcgrad.cli.app import emit, err, out, say, say_drawn, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.data.prepare import Source
 from fcgrad.engine.threads import ThreadPolicy
+from fcgrad.errors import WriteError
 from fcgrad.fileio import writable_target
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
@@ -141,9 +142,9 @@ def train_cmd(
         with _stop_on_sigint() as stop:
             result = _train_shown(data, config, checkpoint, stop, stats, policy, json_)
     except TrainingInterrupted as e:
-        _interrupted(e.checkpoint, save)
+        _interrupted(e.checkpoint, save, src)
     if save is not None:
-        result.checkpoint.save(save)
+        result.checkpoint.save(save, rescue=_rescue_folders(src))
     drawn = [str(p) for p in plots.training(result, plot)] if plot is not None else []
     emit(result, json_, render.train_summary, saved=str(save) if save else None, plots=drawn)
     if save is not None and not json_:
@@ -243,19 +244,30 @@ def _data_dir_flag() -> str:
     return ""
 
 
-def _interrupted(checkpoint: Checkpoint, save: Path | None) -> NoReturn:
-    """Save what there is (with --save), say how to resume, and exit 130 (as after SIGINT)."""
-    where = f"epoch {checkpoint.epoch}, step {checkpoint.step}"
-    if save is not None:
-        checkpoint.save(save)
-        say(
-            err,
-            f"interrupted at {where}; saved to {escape(str(save))}; resume with: "
-            f"fcgrad train --resume {escape(str(save))}{escape(_data_dir_flag())}",
-        )
+def _rescue_folders(src: Source) -> list[Path]:
+    """Where a checkpoint that cannot be written goes instead, after the temp folder."""
+    return [src.data_dir, Path.home()]
+
+
+def _interrupted(checkpoint: Checkpoint, save: Path | None, src: Source) -> NoReturn:
+    """Save what there is (with --save; elsewhere when that fails), say how to resume, and
+    exit 130 (as after SIGINT)."""
+    where = f"interrupted at epoch {checkpoint.epoch}, step {checkpoint.step}"
+    if save is None:
+        say(err, f"{where}; nothing saved (use --save FILE to be able to resume)")
+        raise typer.Exit(130)
+    try:
+        saved = str(checkpoint.save(save, rescue=_rescue_folders(src)))
+    except WriteError as e:
+        if e.rescued is None:
+            say(err, f"{where}; {escape(str(e))}")
+            raise typer.Exit(130) from None
+        saved = e.rescued
+        where = f"{where}; {escape(str(e))}"
     else:
-        say(
-            err,
-            f"interrupted at {where}; nothing saved (use --save FILE to be able to resume)",
-        )
+        where = f"{where}; saved to {escape(saved)}"
+    say(
+        err,
+        f"{where}; resume with: fcgrad train --resume {escape(saved)}{escape(_data_dir_flag())}",
+    )
     raise typer.Exit(130)

@@ -1,0 +1,67 @@
+"""A checkpoint that cannot be written where asked is written elsewhere, and the error
+says where; nothing half-written is left."""
+
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fcgrad.errors import WriteError
+from fcgrad.training.checkpoint import Checkpoint
+from fcgrad.training.train import TrainConfig, train
+from tests.faults import full_disk
+
+
+@pytest.fixture(scope="module")
+def checkpoint(synthetic: Any) -> Checkpoint:
+    x, y, xv, yv = (a[:320] for a in synthetic)
+    return train(x, y, xv, yv, TrainConfig(epochs=1), stats=(0.1, 0.3)).checkpoint
+
+
+def test_a_full_disk_rescues_the_checkpoint_to_the_temp_folder(
+    checkpoint: Checkpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rescue = tmp_path / "tmp"
+    rescue.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(rescue))
+    with full_disk(tmp_path, monkeypatch) as full:
+        with pytest.raises(WriteError) as e:
+            checkpoint.save(full / "model.npz")
+        assert list(full.iterdir()) == []  # no half-written file, no temporary one
+    assert e.value.rescued is not None
+    rescued = Path(e.value.rescued)
+    assert rescued.parent == rescue and rescued.name.startswith("fcgrad-rescued-model-")
+    assert str(e.value) == (
+        f"cannot write {full / 'model.npz'}: No space left on device; "
+        f"the checkpoint is saved to {rescued} instead"
+    )
+    back = Checkpoint.load(rescued)
+    for a, b in zip(back.params.arrays(), checkpoint.params.arrays(), strict=True):
+        np.testing.assert_array_equal(a, b)
+
+
+def test_the_next_rescue_folder_when_the_temp_folder_is_full_too(
+    checkpoint: Checkpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    with full_disk(tmp_path, monkeypatch) as full:
+        monkeypatch.setattr(tempfile, "tempdir", str(full))  # the temp folder is full too
+        with pytest.raises(WriteError) as e:
+            checkpoint.save(full / "model.npz", rescue=[other])
+        assert list(full.iterdir()) == []
+    assert e.value.rescued is not None and Path(e.value.rescued).parent == other
+
+
+def test_nowhere_to_write_says_it_is_lost(
+    checkpoint: Checkpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    with full_disk(tmp_path, monkeypatch) as full:
+        monkeypatch.setattr(tempfile, "tempdir", str(full))
+        with pytest.raises(WriteError, match=r"nor in .*: it is lost$") as e:
+            checkpoint.save(full / "model.npz", rescue=[tmp_path / "missing"])
+    assert e.value.rescued is None
