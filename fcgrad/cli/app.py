@@ -11,8 +11,11 @@ file, a failed mirror, a failed check, a diverged run); 130 for Ctrl-C.
 
 from __future__ import annotations
 
+import contextlib
 import enum
+import errno
 import functools
+import io
 import json
 import os
 import re
@@ -31,6 +34,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
 
 from fcgrad.errors import ConfigError, FcgradError
+from fcgrad.fileio import os_reason
 from fcgrad.jsonio import finite
 
 
@@ -59,21 +63,85 @@ class _OneLineErrors(typer.core.TyperGroup):
         }
         if not standalone_mode:
             return super().main(**call, standalone_mode=False)
+        guard = GuardedStdout(sys.stdout)
+        sys.stdout = guard
+        try:
+            code = self._run(call)
+        finally:
+            sys.stdout = guard.stream
+        sys.exit(guard.verdict(code))
+
+    def _run(self, call: dict[str, Any]) -> int:
+        """The command's exit code: a usage error, an interrupt and Exit become codes."""
         try:
             code = super().main(**call, standalone_mode=False)
         except NoArgsIsHelpError as e:  # `fcgrad` alone: the help, as usual
             print(e.ctx.get_help() if e.ctx else e.format_message())
-            sys.exit(0)
+            return 0
         except ClickException as e:
             ctx = getattr(e, "ctx", None)
             where = f" (see {ctx.command_path} --help)" if ctx else ""
             message = _plain(e.format_message())
             say(err, f"[bold red]error:[/] {escape(message)}{where}")
-            sys.exit(e.exit_code)
+            return e.exit_code
         except typer.Abort:
             err.print("interrupted", highlight=False)
-            sys.exit(INTERRUPTED)
-        sys.exit(code if isinstance(code, int) else 0)
+            return INTERRUPTED
+        except typer.Exit as e:
+            return e.exit_code
+        return code if isinstance(code, int) else 0
+
+
+class GuardedStdout(io.TextIOBase):
+    """stdout that a closed pipe (`fcgrad train | head`) or a full file (`>/dev/full`)
+    cannot stop: the first failed write is kept in `failed` and the rest of the output is
+    dropped, while the command goes on (a training run still saves its checkpoint).
+    Rich would otherwise exit 1 at the first broken write, mid-run."""
+
+    def __init__(self, stream: Any) -> None:
+        self.stream = stream
+        self.failed: OSError | None = None
+
+    def write(self, text: str) -> int:
+        if self.failed is None:
+            try:
+                self.stream.write(text)
+            except OSError as e:
+                self._fail(e)
+        return len(text)
+
+    def flush(self) -> None:
+        if self.failed is None:
+            try:
+                self.stream.flush()
+            except OSError as e:
+                self._fail(e)
+
+    def _fail(self, error: OSError) -> None:
+        self.failed = error
+        with contextlib.suppress(OSError, ValueError, io.UnsupportedOperation):
+            devnull = os.open(os.devnull, os.O_WRONLY)  # nothing more reaches the pipe,
+            os.dup2(devnull, self.stream.fileno())  # nor the interpreter's last flush
+            os.close(devnull)
+
+    def isatty(self) -> bool:
+        return bool(self.stream.isatty())
+
+    def fileno(self) -> int:
+        return int(self.stream.fileno())
+
+    @property
+    def encoding(self) -> str:  # type: ignore[override]
+        return str(getattr(self.stream, "encoding", "utf-8"))
+
+    def verdict(self, code: int) -> int:
+        """The exit code once the command is done: a closed pipe changes nothing (its reader
+        wanted no more); output that could not be written is one warning line and exit 1."""
+        self.flush()
+        if self.failed is None or self.failed.errno == errno.EPIPE:
+            return code
+        say(err, f"[yellow]warning:[/] the output could not be written: {os_reason(self.failed)}")
+        return code or USER
 
 
 _REWORDED = (  # typer's wording of a range check, in the core's ("--repeat must be at least 1")

@@ -92,9 +92,20 @@ def test_save_through_a_symlink_keeps_the_link(tmp_path: Path, mnist_data_dir: P
         assert saved["w1"].shape == (784, 50)
 
 
-def test_sigint_saves_a_checkpoint_that_resumes_to_the_same_weights(
-    mnist_data_dir: Path, tmp_path: Path
+@pytest.mark.parametrize(
+    ("signum", "code", "named"),
+    [
+        (signal.SIGINT, 130, ""),
+        (signal.SIGTERM, 143, " (SIGTERM)"),
+        (signal.SIGHUP, 129, " (SIGHUP)"),
+    ],
+    ids=["SIGINT", "SIGTERM", "SIGHUP"],
+)
+def test_a_stop_signal_saves_a_checkpoint_that_resumes_to_the_same_weights(
+    mnist_data_dir: Path, tmp_path: Path, signum: int, code: int, named: str
 ) -> None:
+    """Ctrl-C, and what kill, docker stop and systemd (SIGTERM) or a closed terminal
+    (SIGHUP) send: each saves at a step boundary and exits 128 + its number."""
     script = Path(sys.executable).parent / "fcgrad"
     argv = [
         str(script if script.exists() else shutil.which("fcgrad")),
@@ -111,9 +122,10 @@ def test_sigint_saves_a_checkpoint_that_resumes_to_the_same_weights(
     subprocess.run([*argv, "--save", str(reference)], capture_output=True, timeout=300, check=True)
     saved = tmp_path / "ck.npz"
     stderr = _interrupt_once_training(
-        [*(a for a in argv if a != "--json"), "--save", str(saved)], tmp_path
-    )  # (exit 130 asserted there)
-    assert "interrupted at epoch" in stderr and f"fcgrad train --resume {saved}" in stderr
+        [*(a for a in argv if a != "--json"), "--save", str(saved)], tmp_path, signum, code
+    )  # (the exit code asserted there)
+    assert f"interrupted{named} at epoch" in stderr
+    assert f"fcgrad train --resume {saved}" in " ".join(stderr.split())
     assert "Traceback" not in stderr
     resumed = tmp_path / "resumed.npz"
     result = run(
@@ -156,10 +168,12 @@ def test_a_run_that_ends_at_chance_warns_and_suggests_a_smaller_rate(mnist_data_
     assert "try a smaller --lr such as 1" in line
 
 
-def _interrupt_once_training(argv: list[str], tmp_path: Path) -> str:
-    """Run `fcgrad train` on a terminal (a pty), send SIGINT when its live display shows
+def _interrupt_once_training(
+    argv: list[str], tmp_path: Path, signum: int = signal.SIGINT, code: int = 130
+) -> str:
+    """Run `fcgrad train` on a terminal (a pty), send `signum` when its live display shows
     that training has begun (an event: the first frame, after the data is loaded), and
-    return its stderr once it has exited 130."""
+    return its stderr once it has exited with `code`."""
     import pty
     import select
     import threading
@@ -174,7 +188,7 @@ def _interrupt_once_training(argv: list[str], tmp_path: Path) -> str:
             ready, _, _ = select.select([master], [], [], 120)
             assert ready, "no training display within 120 s"
             seen += os.read(master, 4096)
-        proc.send_signal(signal.SIGINT)
+        proc.send_signal(signum)
 
         def drain() -> None:  # the child must not block on a full terminal
             with contextlib.suppress(OSError):
@@ -187,7 +201,7 @@ def _interrupt_once_training(argv: list[str], tmp_path: Path) -> str:
         os.close(master)
         err_file.seek(0)
         stderr = err_file.read()
-    assert proc.returncode == 130, stderr
+    assert proc.returncode == code, stderr
     return stderr
 
 

@@ -8,7 +8,6 @@ import dataclasses
 import functools
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated, Any, NoReturn
@@ -139,10 +138,10 @@ def train_cmd(
     src = source(data_dir, mirrors, no_default_mirrors, no_download)
     data, stats = _data_for(checkpoint, resume, src, json_)
     try:
-        with _stop_on_sigint() as stop:
+        with _stop_on_signals() as stop:
             result = _train_shown(data, config, checkpoint, stop, stats, policy, json_)
     except TrainingInterrupted as e:
-        _interrupted(e.checkpoint, save, src)
+        _interrupted(e.checkpoint, save, src, stop.signum or signal.SIGINT)
     if save is not None:
         result.checkpoint.save(save, rescue=_rescue_folders(src))
     drawn = [str(p) for p in plots.training(result, plot)] if plot is not None else []
@@ -215,22 +214,39 @@ def _train_shown(
         return run(display)
 
 
+# Signals that stop a run as Ctrl-C does: `kill`, docker stop, systemd and batch schedulers
+# send SIGTERM; a closed terminal sends SIGHUP.
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
+
+
+class _StopAsked:
+    """Whether a stop signal came, and which (its number)."""
+
+    def __init__(self) -> None:
+        self.signum: int | None = None
+
+    def __call__(self) -> bool:
+        return self.signum is not None
+
+
 @contextlib.contextmanager
-def _stop_on_sigint() -> Iterator[Callable[[], bool]]:
-    """While training: the first Ctrl-C asks it to stop at the next step boundary; a second
-    one interrupts at once."""
-    asked = threading.Event()
+def _stop_on_signals() -> Iterator[_StopAsked]:
+    """While training: the first SIGINT (Ctrl-C), SIGTERM or SIGHUP asks it to stop at the
+    next step boundary (then it saves and exits 128 + the signal's number); a second one
+    interrupts at once."""
+    asked = _StopAsked()
 
     def handler(signum: int, frame: Any) -> None:
-        if asked.is_set():
+        if asked():
             raise KeyboardInterrupt
-        asked.set()
+        asked.signum = signum
 
-    previous = signal.signal(signal.SIGINT, handler)
+    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
-        yield asked.is_set
+        yield asked
     finally:
-        signal.signal(signal.SIGINT, previous)
+        for s, h in previous.items():
+            signal.signal(s, h)
 
 
 def _data_dir_flag() -> str:
@@ -249,19 +265,23 @@ def _rescue_folders(src: Source) -> list[Path]:
     return [src.data_dir, Path.home()]
 
 
-def _interrupted(checkpoint: Checkpoint, save: Path | None, src: Source) -> NoReturn:
+def _interrupted(
+    checkpoint: Checkpoint, save: Path | None, src: Source, signum: int = signal.SIGINT
+) -> NoReturn:
     """Save what there is (with --save; elsewhere when that fails), say how to resume, and
-    exit 130 (as after SIGINT)."""
-    where = f"interrupted at epoch {checkpoint.epoch}, step {checkpoint.step}"
+    exit 128 + the signal's number (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP)."""
+    code = 128 + signum
+    how = "" if signum == signal.SIGINT else f" ({signal.Signals(signum).name})"
+    where = f"interrupted{how} at epoch {checkpoint.epoch}, step {checkpoint.step}"
     if save is None:
         say(err, f"{where}; nothing saved (use --save FILE to be able to resume)")
-        raise typer.Exit(130)
+        raise typer.Exit(code)
     try:
         saved = str(checkpoint.save(save, rescue=_rescue_folders(src)))
     except WriteError as e:
         if e.rescued is None:
             say(err, f"{where}; {escape(str(e))}")
-            raise typer.Exit(130) from None
+            raise typer.Exit(code) from None
         saved = e.rescued
         where = f"{where}; {escape(str(e))}"
     else:
@@ -270,4 +290,4 @@ def _interrupted(checkpoint: Checkpoint, save: Path | None, src: Source) -> NoRe
         err,
         f"{where}; resume with: fcgrad train --resume {escape(saved)}{escape(_data_dir_flag())}",
     )
-    raise typer.Exit(130)
+    raise typer.Exit(code)
