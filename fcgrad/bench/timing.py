@@ -44,6 +44,7 @@ from fcgrad.nn import losses
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.init import init_params
 from fcgrad.nn.losses import Loss
+from fcgrad.nn.memory import check_fits, pass_bytes
 from fcgrad.nn.net import Net, NetConfig
 from fcgrad.nn.params import Params
 from fcgrad.progress import NoSteps, Steps
@@ -283,6 +284,7 @@ def bench(
     n = rows_to_use(config.rows, x.shape[0])
     x, labels = (x, labels) if n == x.shape[0] else (x[:n], labels[:n])
     net = config.net(x.shape[1])
+    check_fits(2 * pass_bytes(net, n) + x.nbytes, f"timing a {net.describe()} net on {n:,} rows")
     sizes = net.sizes
     params = init_params(net, config.seed)
     y = losses.targets(config.loss, labels, x.dtype)

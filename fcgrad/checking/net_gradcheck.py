@@ -37,6 +37,7 @@ from fcgrad.nn import losses
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.init import init_params
 from fcgrad.nn.losses import Loss
+from fcgrad.nn.memory import check_fits, pass_bytes
 from fcgrad.nn.net import Net, NetConfig, forward
 from fcgrad.nn.params import Params
 from fcgrad.progress import NoSteps, Steps
@@ -257,6 +258,10 @@ def gradcheck(
     n = rows_to_use(config.rows, x.shape[0])
     x, labels = x[:n], labels[:n]
     net = config.net(x.shape[1])
+    check_fits(
+        2 * pass_bytes(net, n) + x.nbytes,  # two strategies' gradients, the input's included
+        f"checking a {net.describe()} net on {n:,} rows",
+    )
     params = init_params(net, config.seed)
     y = losses.targets(config.loss, labels, x.dtype)
     needed = set(config.strategies) | {r for _, r in _cross_pairs(config.strategies)}

@@ -18,6 +18,7 @@ from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.errors import FcgradError, TrainingDiverged
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.init import init_params
+from fcgrad.nn.memory import check_fits, eval_chunk_rows, train_bytes
 from fcgrad.nn.net import Net, forward
 from fcgrad.nn.params import Params
 from fcgrad.strategies import Strategy
@@ -32,6 +33,7 @@ __all__ = [
     "TrainProgress",
     "TrainResult",
     "TrainingInterrupted",
+    "check_memory",
     "evaluate",
     "train",
 ]
@@ -80,12 +82,33 @@ class TrainProgress(Protocol):
     def end_epoch(self, result: EpochResult) -> None: ...
 
 
+def check_memory(config: TrainConfig, n_in: int = 784) -> None:
+    """ConfigError (param `hidden`) when training `config`'s net needs more memory than the
+    machine has available (`fcgrad.nn.memory.train_bytes`); checked before any work."""
+    net = config.net(n_in)
+    check_fits(
+        train_bytes(net, config.batch_size, config.optimizer.value),
+        f"training a {net.describe()} net with {config.optimizer.value}",
+    )
+
+
 def evaluate(params: Params, x: np.ndarray, labels: np.ndarray, net: Net) -> tuple[float, float]:
     """(loss, accuracy) of the net described by `net` on a whole set; x (N, 784) float32,
-    labels (N,) int64."""
-    out = forward(net, params, x)
-    y = losses.targets(net.loss, labels, x.dtype)
-    return losses.value(net.loss, out, y), losses.accuracy(net.loss, out, labels)
+    labels (N,) int64. Evaluated in chunks of `memory.eval_chunk_rows(net)` rows (all
+    10,000 valid images at once for the lesson's net), so that a wide net's activations
+    never need N rows at once."""
+    chunk = eval_chunk_rows(net)
+    if x.shape[0] <= chunk:
+        out = forward(net, params, x)
+        y = losses.targets(net.loss, labels, x.dtype)
+        return losses.value(net.loss, out, y), losses.accuracy(net.loss, out, labels)
+    total, correct = 0.0, 0
+    for start in range(0, x.shape[0], chunk):
+        xs, ls = x[start : start + chunk], labels[start : start + chunk]
+        out = forward(net, params, xs)
+        total += losses.value(net.loss, out, losses.targets(net.loss, ls, x.dtype)) * len(ls)
+        correct += int(np.sum(net.loss.row.predict(out) == ls))
+    return total / x.shape[0], correct / x.shape[0]
 
 
 class TrainingInterrupted(FcgradError):
@@ -125,12 +148,14 @@ def train(
     after every step; when it answers True, TrainingInterrupted carries a Checkpoint.
     `threads` is the BLAS thread policy (default `ThreadPolicy.default()`: 1 thread for
     the batch steps, every core for each epoch's evaluation); it changes no result.
-    Raises ConfigError for unusable hyperparameters and TrainingDiverged, naming the
+    Raises ConfigError for unusable hyperparameters or a net too big for the memory
+    available (`fcgrad.nn.memory`, before any work), and TrainingDiverged, naming the
     epoch, the step and the learning rate, when the loss becomes NaN or inf.
     """
     config.validate()
     threads = threads or ThreadPolicy.default()
     net = config.net(x_train.shape[1])
+    check_memory(config, x_train.shape[1])
     rng = np.random.default_rng(config.seed)
     if resume is None:
         params = init_params(net, rng, x_train.dtype.type)

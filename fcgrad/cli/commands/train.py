@@ -29,7 +29,14 @@ from fcgrad.fileio import writable_target
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.optimizers import Optimizer
-from fcgrad.training.train import Checkpoint, TrainConfig, TrainingInterrupted, TrainResult, train
+from fcgrad.training.train import (
+    Checkpoint,
+    TrainConfig,
+    TrainingInterrupted,
+    TrainResult,
+    check_memory,
+    train,
+)
 
 Data = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 
@@ -130,6 +137,7 @@ def train_cmd(
         )
     config = checkpoint.resumed(epochs) if checkpoint else fresh
     config.validate()
+    check_memory(config)  # before the data is loaded and the display drawn
     policy = ThreadPolicy.fixed_at(threads)
     if plot is not None:
         plots.pyplot()  # matplotlib is there: fail now, not after training
