@@ -4,13 +4,19 @@ what to say when a numpy file cannot be read."""
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import tempfile
+import tokenize
 import zipfile
+import zlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-from fcgrad.errors import FcgradError, WriteError
+import numpy as np
+
+from fcgrad.errors import DataError, FcgradError, WriteError
 
 
 def make_temp(folder: Path, name: str, suffix: str = "") -> tuple[int, Path]:
@@ -79,7 +85,50 @@ def os_reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
-LOAD_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile)  # what np.load raises
+# What reading a damaged zip or .npy raises, besides fcgrad's own errors
+READ_ERRORS = (
+    OSError,
+    EOFError,
+    KeyError,
+    ValueError,
+    TypeError,
+    IndexError,
+    AttributeError,
+    SyntaxError,
+    RuntimeError,  # zipfile: an encrypted entry; NotImplementedError: an unknown version
+    tokenize.TokenError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+LOAD_ERRORS = READ_ERRORS  # what np.load raises on a damaged file, the same
+HEADER_SLACK = 4096  # an .npy entry's bytes beyond its data: the magic and the header
+
+
+def npz_headers(npz: Any, path: object) -> dict[str, tuple[tuple[int, ...], np.dtype]]:
+    """Each entry of an open .npz (`np.load`'s NpzFile) as (shape, dtype), from its .npy
+    header alone: nothing is decompressed past it, so a crafted file that claims or
+    inflates to gigabytes costs no memory. DataError naming `path` when an entry is not
+    an .npy array or its zip entry holds more bytes than its header says."""
+    out = {}
+    archive: zipfile.ZipFile = npz.zip
+    for name in npz.files:
+        info = archive.getinfo(f"{name}.npy")
+        try:
+            with archive.open(info) as f:
+                version = np.lib.format.read_magic(f)
+                read = (
+                    np.lib.format.read_array_header_1_0
+                    if version == (1, 0)
+                    else np.lib.format.read_array_header_2_0
+                )
+                shape, _, dtype = read(f)
+        except READ_ERRORS as e:  # numpy parses a header with ast and tokenize
+            raise DataError(f"{path}: {name} is not an array ({type(e).__name__})") from None
+        size = math.prod(shape) * dtype.itemsize
+        if info.file_size > size + HEADER_SLACK:
+            raise DataError(f"{path}: {name} holds more bytes than its header declares")
+        out[name] = (tuple(shape), dtype)
+    return out
 
 
 def load_error_reason(error: BaseException) -> str:

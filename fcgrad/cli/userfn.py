@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
+import math
 import os
 import re
 import sys
@@ -14,7 +15,8 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import ConfigError, DataError, FcgradError, UserCodeError
-from fcgrad.fileio import LOAD_ERRORS, load_error_reason
+from fcgrad.fileio import LOAD_ERRORS, READ_ERRORS, load_error_reason, npz_headers
+from fcgrad.nn.memory import check_fits
 
 
 def load_object(spec: str, option: str = "--function") -> Callable[..., Any]:
@@ -93,15 +95,29 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
             )
         try:
             with loaded as data:
+                found = npz_headers(data, f"--inputs {npz}")  # sizes, before any is read
+                declared = sum(math.prod(shape) * dt.itemsize for shape, dt in found.values())
+                _check_size(declared, f"the arrays of {npz}", "inputs")
                 return tuple(data[k] for k in data.files)
-        except LOAD_ERRORS as e:
+        except FcgradError:
+            raise
+        except READ_ERRORS as e:
             raise DataError(f"--inputs {npz}: {load_error_reason(e)}") from None
+    parsed = [parse_shape(text) for text in shapes]
+    _check_size(sum(math.prod(s) * 8 for s in parsed), "arrays of these shapes", "shape")
     rng = np.random.default_rng(seed)
     out: list[Any] = []
-    for text in shapes:
-        shape = parse_shape(text)
+    for shape in parsed:
         out.append(float(rng.standard_normal()) if shape == () else rng.standard_normal(shape))
     return tuple(out)
+
+
+CHECK_COPIES = 6  # float64 copies check_grads holds of its inputs: values, steps, gradients
+
+
+def _check_size(nbytes: int, what: str, param: str) -> None:
+    """ConfigError when checking inputs of `nbytes` needs more memory than is available."""
+    check_fits(CHECK_COPIES * max(nbytes, 1) * 2, f"checking {what}", param=param)
 
 
 def guarded(f: Callable[..., Any], name: str) -> Callable[..., Any]:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import itertools
 import json
 import os
 import tempfile
-import zipfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from fcgrad.fileio import atomic_path
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.optimizers import State
 from fcgrad.nn.params import Params
+from fcgrad.training import checkpoint_read
 from fcgrad.training.config import EpochResult, TrainConfig
 
 OPTIMIZER_PREFIX = "optimizer."  # arrays of the optimizer's state: optimizer.velocity.w1, ...
@@ -114,26 +115,31 @@ class Checkpoint:
 
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:
-        """Read a checkpoint written by `save` (or by fcgrad before optimizers, as SGD);
-        DataError naming the file when it is not one: not an .npz (or a truncated one), its
-        state unreadable, its arrays not those of its configured net and optimizer."""
+        """Read a checkpoint written by `save` (or by fcgrad before optimizers, as SGD), as
+        an untrusted file (`fcgrad.training.checkpoint_read`: every array's header checked
+        against the configuration before it is read, so a crafted file costs no more
+        memory than a real one). DataError naming the file when it is not one: not an .npz
+        (or a truncated one), its state unreadable, its arrays not those of its configured
+        net and optimizer, or not finite."""
         try:
             with np.load(path, allow_pickle=False) as data:
-                meta = json.loads(str(data["checkpoint"]))
-                cfg = dict(meta["config"])
-                cfg["hidden"] = tuple(cfg["hidden"])
-                config = TrainConfig(**cfg)
-                n = len(config.hidden) + 1
-                arrays = [data[f"{k}{i}"] for i in range(1, n + 1) for k in "wb"]
-                state: State = {
-                    k[len(OPTIMIZER_PREFIX) :]: data[k]
-                    for k in data.files
-                    if k.startswith(OPTIMIZER_PREFIX)
-                }
+                if not hasattr(data, "files"):  # an .npy: one array
+                    raise DataError(f"{path} is one .npy array, not an fcgrad checkpoint")
+                found = checkpoint_read.npz_headers(data, path)
+                meta = checkpoint_read.read_meta(data, found, path)
+                config = _config(meta)
+                checkpoint_read.check_state(meta, path)
+                expected = _expected_shapes(config, found)
+                read = checkpoint_read.read_arrays(data, found, expected, path)
+            n = len(config.hidden) + 1
+            params = Params.from_arrays([read[f"{k}{i}"] for i in range(1, n + 1) for k in "wb"])
+            state: State = {
+                k[len(OPTIMIZER_PREFIX) :]: v
+                for k, v in read.items()
+                if k.startswith(OPTIMIZER_PREFIX)
+            }
             state.update(meta.get("optimizer", {}))
-            params = Params.from_arrays(arrays)
-            config.net().check(params)  # MNIST: 784 inputs
-            optimizers.make(config.optimizer, params, config.hyper).load(state)  # (reads shapes)
+            optimizers.make(config.optimizer, params, config.hyper).load(state)  # (reads t)
             return cls(
                 config,
                 params,
@@ -146,12 +152,44 @@ class Checkpoint:
                 meta["std"],
                 state,
             )
+        except DataError:
+            raise
         except FcgradError as e:  # read, but not the arrays of its configured net and optimizer
             raise DataError(f"{path} does not fit its own configuration: {e}") from None
-        except (OSError, KeyError, ValueError, TypeError, IndexError, zipfile.BadZipFile):
+        except checkpoint_read.READ_ERRORS:
             raise DataError(
                 f"{path} is not an fcgrad checkpoint (an .npz written by `fcgrad train --save`)"
             ) from None
+
+
+def _config(meta: Any) -> TrainConfig:
+    """The TrainConfig a checkpoint's state describes (TypeError/KeyError/ValueError when
+    it describes none), validated."""
+    cfg = dict(meta["config"])
+    hidden = cfg["hidden"]
+    if not isinstance(hidden, list) or not all(type(h) is int for h in hidden):
+        raise TypeError("hidden")
+    cfg["hidden"] = tuple(hidden)
+    config = TrainConfig(**cfg)
+    config.validate()
+    return config
+
+
+def _expected_shapes(config: TrainConfig, found: Mapping[str, Any]) -> dict[str, tuple[int, ...]]:
+    """Every array the configuration needs, by name and shape: the net's w1, b1, ... for
+    MNIST's 784 inputs, and its optimizer's slots (those the file has: a checkpoint of
+    fcgrad before optimizers has none, and loads as SGD)."""
+    net = config.net()
+    shapes: dict[str, tuple[int, ...]] = {}
+    for i, (k, m) in enumerate(itertools.pairwise(net.sizes), start=1):
+        shapes[f"w{i}"], shapes[f"b{i}"] = (k, m), (m,)
+    for name in found:
+        if name.startswith(OPTIMIZER_PREFIX):
+            slot_key = name[len(OPTIMIZER_PREFIX) :].rsplit(".", 1)[-1]
+            if slot_key not in shapes:
+                raise DataError(f"optimizer array {name} is for no parameter of the net")
+            shapes[name] = shapes[slot_key]
+    return shapes
 
 
 def _write_rescue(arrays: dict[str, Any], folder: str, stem: str) -> str | None:

@@ -1,0 +1,90 @@
+"""Reading a checkpoint as an untrusted file: bounded memory, and one DataError naming the
+file for anything that is not a checkpoint fcgrad wrote.
+
+An .npz is a zip of .npy files, each a small header (shape, dtype) and its data. A
+crafted one can claim, or decompress to, gigabytes (issue #13: a 2 MB zip bomb cost
+2.7 GB). So nothing is decompressed before its header has been read and checked:
+
+- the state (`checkpoint`, JSON) must be a string of at most `META_MAX_BYTES`;
+- every array must have the shape and a float dtype that the configuration the state
+  describes needs (the net's weights and biases, the optimizer's slots), and its zip
+  entry must hold no more bytes than that;
+- the values read must be finite (a checkpoint of NaN weights is not a model);
+- the state's fields must have their types: counts are non-negative integers, the
+  history's records have an epoch's fields, the RNG state is one numpy accepts.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+
+from fcgrad.errors import DataError
+from fcgrad.fileio import READ_ERRORS, npz_headers
+
+__all__ = ["READ_ERRORS", "check_state", "npz_headers", "read_arrays", "read_meta"]
+
+META_MAX_BYTES = 4 * 2**20  # the JSON state of a checkpoint: a few KB in practice
+
+
+def read_meta(npz: Any, found: Mapping[str, tuple[tuple[int, ...], np.dtype]], path: object) -> Any:
+    """The checkpoint's JSON state, after checking it is a string of bounded size."""
+    if "checkpoint" not in found:
+        raise DataError(
+            f"{path} is not an fcgrad checkpoint (an .npz written by `fcgrad train --save`)"
+        )
+    shape, dtype = found["checkpoint"]
+    if shape != () or dtype.kind != "U" or dtype.itemsize > META_MAX_BYTES:
+        raise DataError(f"{path}: its state is not a JSON string of at most 4 MB")
+    try:
+        return json.loads(str(npz["checkpoint"]))
+    except ValueError as e:
+        raise DataError(f"{path}: its state is not JSON ({e})") from None
+
+
+def read_arrays(
+    npz: Any,
+    found: Mapping[str, tuple[tuple[int, ...], np.dtype]],
+    expected: Mapping[str, tuple[int, ...]],
+    path: object,
+) -> dict[str, np.ndarray]:
+    """The arrays `expected` names, each checked against its expected shape (and a float
+    dtype) before it is read, and for finite values after."""
+    out = {}
+    for name, shape in expected.items():
+        unfit = f"{path} does not fit its own configuration:"
+        if name not in found:
+            raise DataError(f"{unfit} {name} is missing")
+        got, dtype = found[name]
+        if got != shape or dtype.kind != "f":
+            raise DataError(f"{unfit} {name} is {got} {dtype}, where it needs {shape} float")
+        array = np.asarray(npz[name])
+        if not np.all(np.isfinite(array)):
+            raise DataError(f"{path}: {name} holds NaN or infinite values; not a usable model")
+        out[name] = array
+    return out
+
+
+def check_state(meta: Mapping[str, Any], path: object) -> None:
+    """The state's fields have their types and ranges (DataError naming the first not)."""
+    counts = {"epoch": 1, "step": 0}
+    for key, least in counts.items():
+        value = meta.get(key)
+        if not isinstance(value, int) or isinstance(value, bool) or value < least:
+            raise DataError(f"{path}: its {key} is {value!r}, not a whole number >= {least}")
+    for key in ("loss_sum", "mean", "std"):
+        value = meta.get(key)
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise DataError(f"{path}: its {key} is {value!r}, not a number")
+    if not isinstance(meta.get("history"), list) or not all(
+        isinstance(e, dict) for e in meta["history"]
+    ):
+        raise DataError(f"{path}: its history is not a list of epochs")
+    generator: Any = np.random.default_rng().bit_generator
+    try:
+        generator.state = meta.get("rng_state")
+    except (TypeError, ValueError, KeyError) as e:
+        raise DataError(f"{path}: its RNG state is not one numpy can restore ({e})") from None

@@ -1,0 +1,85 @@
+"""`gradcheck --function --inputs FILE.npz` and `--shape` as hostile input: bounded memory
+and one line (issue #13: a huge --shape was a MemoryError traceback)."""
+
+from __future__ import annotations
+
+import io
+import tracemalloc
+import zipfile
+from pathlib import Path
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fcgrad.cli import userfn
+from fcgrad.errors import FcgradError
+from tests.cli.helpers import run
+
+USER = "from fcgrad import ops\n\ndef loss(w, x):\n    return ops.sum(ops.tanh(x @ w))\n"
+
+
+def _bomb(path: Path, shape: tuple[int, ...], extra: int = 2**20) -> Path:
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1,), np.float64))
+    header["shape"] = shape
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, header)
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("x.npy", buf.getvalue() + bytes(extra))
+    return path
+
+
+def _one_line(args: list[str], tmp_path: Path, code: int) -> str:
+    (tmp_path / "mine.py").write_text(USER)
+    result = run("gradcheck", "--function", f"{tmp_path / 'mine.py'}:loss", *args)
+    assert result.exit_code == code and "Traceback" not in result.output, result.output
+    (line,) = result.stderr.strip().splitlines()
+    return str(line)
+
+
+def test_inputs_that_claim_terabytes_are_refused_from_the_header(tmp_path: Path) -> None:
+    bomb = _bomb(tmp_path / "bomb.npz", (2**36,))
+    tracemalloc.start()
+    try:
+        line = _one_line(["--inputs", str(bomb)], tmp_path, 2)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert line.startswith("error: --inputs too large: checking the arrays of") and "GB" in line
+    assert peak < 32 * 2**20
+
+
+def test_an_entry_longer_than_its_header_is_refused(tmp_path: Path) -> None:
+    bomb = _bomb(tmp_path / "long.npz", (3,), extra=2**24)
+    line = _one_line(["--inputs", str(bomb)], tmp_path, 1)
+    assert line.endswith("x holds more bytes than its header declares")
+
+
+def test_a_huge_shape_is_refused_before_it_is_drawn(tmp_path: Path) -> None:
+    line = _one_line(["--shape", "100000,100000", "--shape", "3"], tmp_path, 2)
+    assert line.startswith("error: --shape too large: checking arrays of these shapes needs")
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=64), st.integers(0, 10**6), st.integers(1, 8))
+def test_fuzzed_inputs_files_raise_only_fcgrads_errors(
+    noise: bytes, where: int, times: int
+) -> None:
+    buf = io.BytesIO()
+    np.savez(buf, w=np.ones((4, 3)), x=np.arange(20.0).reshape(5, 4))
+    blob = bytearray(buf.getvalue())
+    for k in range(times):
+        at = (where * (k + 1)) % len(blob)
+        blob[at : at + len(noise)] = noise
+    path = Path(f"/tmp/fcgrad-fuzz-inputs-{len(blob)}.npz")
+    path.write_bytes(bytes(blob))
+    tracemalloc.start()
+    try:
+        userfn.make_inputs(path, [], 0)
+    except FcgradError as e:
+        assert "\n" not in str(e)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        path.unlink()
+    assert peak < 32 * 2**20

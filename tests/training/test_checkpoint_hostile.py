@@ -1,0 +1,165 @@
+"""Checkpoints as hostile files: bounded memory, and one DataError naming the file.
+
+Issue #13: a 2 MB zip-bomb checkpoint cost 2.7 GB, a checkpoint of NaN weights was
+"95.88% accurate", and malformed contents gave 16 different tracebacks."""
+
+from __future__ import annotations
+
+import io
+import json
+import tracemalloc
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from fcgrad.errors import DataError
+from fcgrad.training.checkpoint import Checkpoint
+from fcgrad.training.train import TrainConfig, train
+
+
+@pytest.fixture(scope="module")
+def saved(synthetic: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    x, y, xv, yv = (a[:320] for a in synthetic)
+    result = train(x, y, xv, yv, TrainConfig(epochs=1, hidden=(8,)), stats=(0.1, 0.3))
+    return result.checkpoint.save(tmp_path_factory.mktemp("ck") / "w.npz")
+
+
+def _entries(path: Path) -> dict[str, bytes]:
+    with zipfile.ZipFile(path) as z:
+        return {name: z.read(name) for name in z.namelist()}
+
+
+def _write(path: Path, entries: dict[str, bytes]) -> Path:
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z:
+        for name, data in entries.items():
+            z.writestr(name, data)
+    return path
+
+
+def _npy(array: np.ndarray) -> bytes:
+    out = io.BytesIO()
+    np.save(out, array)
+    return out.getvalue()
+
+
+def _peak_loading(path: Path) -> tuple[str, int]:
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as e:
+            Checkpoint.load(path)
+        return str(e.value), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_a_zip_bomb_weight_is_refused_from_its_header(saved: Path, tmp_path: Path) -> None:
+    """1 GB of zeros in w1 (a few MB compressed): refused before it is decompressed."""
+    entries = _entries(saved)
+    big = np.lib.format.header_data_from_array_1_0(np.zeros((1,), np.float32))
+    big["shape"] = (2**28,)  # 1 GB of float32
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, big)
+    entries["w1.npy"] = buf.getvalue() + bytes(2**24)  # 16 MB of it, compressing to 16 KB
+    bomb = _write(tmp_path / "bomb.npz", entries)
+    assert bomb.stat().st_size < 2**20
+    message, peak = _peak_loading(bomb)
+    assert "bomb.npz does not fit its own configuration: w1 is (268435456,)" in message
+    assert peak < 8 * 2**20  # nothing near the claimed size was allocated
+
+
+def test_an_entry_larger_than_its_header_says_is_refused(saved: Path, tmp_path: Path) -> None:
+    entries = _entries(saved)
+    entries["b1.npy"] = entries["b1.npy"] + bytes(2**24)  # 16 MB hidden behind an 8-float b1
+    message, peak = _peak_loading(_write(tmp_path / "long.npz", entries))
+    assert message.endswith("long.npz: b1 holds more bytes than its header declares")
+    assert peak < 8 * 2**20
+
+
+def test_a_huge_state_string_is_refused(saved: Path, tmp_path: Path) -> None:
+    entries = _entries(saved)
+    entries["checkpoint.npy"] = _npy(np.array("x" * (5 * 2**20)))
+    message, _ = _peak_loading(_write(tmp_path / "state.npz", entries))
+    assert "state.npz: its state is not a JSON string of at most 4 MB" in message
+
+
+def test_nan_weights_are_not_a_model(saved: Path, tmp_path: Path) -> None:
+    entries = _entries(saved)
+    with np.load(saved) as data:
+        w2 = np.array(data["w2"])
+    w2[0, 0] = np.nan
+    entries["w2.npy"] = _npy(w2)
+    message, _ = _peak_loading(_write(tmp_path / "nan.npz", entries))
+    assert message.endswith("nan.npz: w2 holds NaN or infinite values; not a usable model")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m: m.update(epoch=-1), "its epoch is -1, not a whole number >= 1"),
+        (lambda m: m.update(step="3"), "its step is '3', not a whole number >= 0"),
+        (lambda m: m.update(rng_state={"garbage": 1}), "its RNG state is not one numpy"),
+        (lambda m: m.update(history=[1, 2]), "its history is not a list of epochs"),
+        (lambda m: m.update(mean=None), "its mean is None, not a number"),
+        (lambda m: m["config"].update(hidden=["8"]), "is not an fcgrad checkpoint"),
+        (lambda m: m["config"].update(batch_size=0), "batch_size must be at least 1, got 0"),
+        (lambda m: m.pop("config"), "is not an fcgrad checkpoint"),
+        (lambda m: m["history"].append({"x": 1}), "is not an fcgrad checkpoint"),
+    ],
+)
+def test_malformed_state_is_one_data_error(
+    saved: Path, tmp_path: Path, change: Any, message: str
+) -> None:
+    entries = _entries(saved)
+    with np.load(saved) as data:
+        meta = json.loads(str(data["checkpoint"]))
+    change(meta)
+    entries["checkpoint.npy"] = _npy(np.array(json.dumps(meta)))
+    text, _ = _peak_loading(_write(tmp_path / "bad.npz", entries))
+    assert "bad.npz" in text and message in text and "\n" not in text
+
+
+@pytest.mark.parametrize(
+    "content", [b"", b"PK\x03\x04", b"not a zip at all", b"\x93NUMPY"], ids=repr
+)
+def test_files_that_are_no_npz_are_one_data_error(tmp_path: Path, content: bytes) -> None:
+    (tmp_path / "x.npz").write_bytes(content)
+    with pytest.raises(DataError, match=r"x\.npz"):
+        Checkpoint.load(tmp_path / "x.npz")
+
+
+@settings(
+    max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(st.data())
+def test_fuzzed_checkpoints_raise_only_data_error(saved: Path, data: st.DataObject) -> None:
+    """Random bytes overwritten, cut off or inserted anywhere in a real checkpoint: it
+    loads (the damage was harmless) or raises DataError, never anything else, and never
+    allocates much more than a real checkpoint's arrays."""
+    blob = bytearray(saved.read_bytes())
+    for _ in range(data.draw(st.integers(1, 8))):
+        at = data.draw(st.integers(0, len(blob) - 1))
+        kind = data.draw(st.sampled_from(["flip", "cut", "insert"]))
+        if kind == "flip":
+            blob[at] = data.draw(st.integers(0, 255))
+        elif kind == "cut":
+            del blob[at : at + data.draw(st.integers(1, 64))]
+        else:
+            blob[at:at] = data.draw(st.binary(min_size=1, max_size=16))
+        if not blob:
+            break
+    path = saved.parent / "fuzzed.npz"
+    path.write_bytes(bytes(blob))
+    tracemalloc.start()
+    try:
+        Checkpoint.load(path)
+    except DataError as e:
+        assert "fuzzed.npz" in str(e) and "\n" not in str(e)
+    finally:
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+    assert peak < 16 * 2**20
