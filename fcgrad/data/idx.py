@@ -112,14 +112,24 @@ class IDXStream:
 
     keep: keep the payload so `array()` can build the array (False to only verify);
     hash_raw: compute the SHA-256 of the uncompressed IDX bytes (`raw_sha256()`);
-    require_gzip: reject input that does not start with the gzip signature.
+    require_gzip: reject input that does not start with the gzip signature;
+    expect: (dtype name, shape) the header must declare, checked as soon as the header is
+    in and before any payload is kept, so that a crafted file claiming gigabytes costs
+    nothing (None: any header within MAX_PAYLOAD_BYTES).
     Raises IDXError from `feed` or `finish` as soon as the input is known to be bad;
     the decompressed size is bounded by what the header claims (no gzip bombs).
     """
 
     def __init__(
-        self, source: str, *, keep: bool = True, hash_raw: bool = False, require_gzip: bool = False
+        self,
+        source: str,
+        *,
+        keep: bool = True,
+        hash_raw: bool = False,
+        require_gzip: bool = False,
+        expect: tuple[str, tuple[int, ...]] | None = None,
     ) -> None:
+        self._expect = expect
         self.source = source
         self.header: IDXHeader | None = None
         self.raw_size = 0
@@ -221,6 +231,13 @@ class IDXStream:
             self.header = _header_or_none(self._head, self.source)
             if self.header is None:
                 return
+            declared = (self.header.dtype.name, self.header.shape)
+            if self._expect is not None and declared != self._expect:
+                raise _fail(
+                    self.source,
+                    f"IDX header says {declared[0]} {declared[1]}, expected "
+                    f"{self._expect[0]} {self._expect[1]}",
+                )
             piece = self._head[self.header.header_size :]
             self._head = self._head[: self.header.header_size]
         self._payload_len += len(piece)

@@ -93,9 +93,10 @@ def _redownload(folder: Path) -> str:
     return f"run `fcgrad download mnist --force --data-dir {folder.parent}`"
 
 
-def _read(path: Path, *, verify: bool) -> tuple[IDXStream, os.stat_result]:
-    """Decode the file at `path` (hashing its uncompressed bytes if `verify`)."""
-    stream = IDXStream(str(path), hash_raw=verify)
+def _read(path: Path, spec: MnistFile, *, verify: bool) -> tuple[IDXStream, os.stat_result]:
+    """Decode the file at `path` (hashing its uncompressed bytes if `verify`); its header
+    must be the one `spec` expects before any of its payload is kept."""
+    stream = IDXStream(str(path), hash_raw=verify, expect=(spec.dtype, spec.shape))
     try:
         with open(path, "rb") as f:
             st = os.fstat(f.fileno())
@@ -118,7 +119,7 @@ def _load_checked(
     except OSError:
         known = False
     try:
-        stream, st = _read(path, verify=not known)
+        stream, st = _read(path, spec, verify=not known)
     except IDXError as exc:
         raise DataError(f"{exc}; {_redownload(folder)}") from None
     array = stream.array()

@@ -233,3 +233,35 @@ def test_an_unwritable_stamp_does_not_stop_loading(
     x_train, *_ = load_mnist(private_dir)
     assert x_train.shape == (60000, 784)
     assert not (private_dir / "mnist" / ".verified.json").exists()
+
+
+def test_a_crafted_cached_file_is_refused_from_its_header(
+    tmp_path: Path, mnist_data_dir: Path
+) -> None:
+    """Issue #13: a 2 MB file in the cache whose header claims 2 GB (within the IDX
+    reader's limit) and whose payload inflates to them cost 4 GB of RAM before it was
+    refused. The header is now checked against the expected one before any payload is
+    kept."""
+    import struct
+    import tracemalloc
+    import zlib
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(mnist_dir(mnist_data_dir), mnist_dir(data_dir))
+    header = b"\x00\x00\x08\x03" + struct.pack(">III", 60000, 188, 188)  # 2.1 GB of uint8
+    zeros = zlib.compressobj(9, zlib.DEFLATED, 31)  # gzip framing
+    blob = zeros.compress(header) + zeros.compress(bytes(2**24)) + zeros.flush()  # its start
+    target = mnist_dir(data_dir) / NAMES[0]
+    target.write_bytes(blob)
+    assert len(blob) < 4 * 2**20
+    tracemalloc.start()
+    try:
+        with pytest.raises(DataError) as info:
+            load_mnist(data_dir)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert "IDX header says uint8 (60000, 188, 188), expected uint8 (60000, 28, 28)" in str(
+        info.value
+    )
+    assert peak < 64 * 2**20
