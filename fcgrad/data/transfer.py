@@ -136,6 +136,14 @@ def _classify(exc: Exception, source: str, resumed: bool) -> _Failure:
 # ----------------------------------------------------------------------------- one attempt
 
 
+def max_gzip_bytes(spec: MnistFile) -> int:
+    """The most bytes a gzip of the file can take: its content stored uncompressed in
+    deflate's stored blocks (5 bytes per 64 KB), plus a header and trailer of at most
+    64 KB (RFC 1952's optional name and comment). Every transfer is capped there, so a
+    mirror cannot fill the disk with a file that never ends."""
+    return spec.raw_size + 5 * (spec.raw_size // 65535 + 1) + 65536
+
+
 @dataclass
 class _Body:
     offset: int  # where these bytes start in the file: 0, or the resume point
@@ -233,7 +241,15 @@ def _attempt(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job) -> str:
             started = True
             if body.offset:
                 job.progress.advance(body.offset)
+            cap, received = max_gzip_bytes(spec), body.offset
             for chunk in body.chunks:
+                received += len(chunk)
+                if received > cap:  # e.g. an endless gzip header or empty members
+                    raise _Failure(
+                        f"sent more than {cap:,} bytes, more than any gzip of the file",
+                        transient=False,
+                        discard=True,
+                    )
                 part.write(chunk)
                 verifier.feed(chunk)
                 job.progress.advance(len(chunk))

@@ -84,6 +84,15 @@ def redirect() -> Fault:
     return Fault("redirect")
 
 
+def endless() -> Fault:
+    """200 with a gzip header whose file name never ends (no Content-Length): a hostile
+    mirror's way to fill a disk. The server stops at ENDLESS_LIMIT bytes."""
+    return Fault("endless")
+
+
+ENDLESS_LIMIT = 64 * 2**20
+
+
 def wrong_file(other: str) -> Fault:
     """200 with the bytes of the file `other` instead."""
     return Fault("wrong_file", other=other)
@@ -198,6 +207,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._small(request, 200, page)
         if kind == "redirect":
             return self._small(request, 302, b"", Location=f"/moved/{request.name}")
+        if kind == "endless":
+            return self._endless(request)
         data = self.server.content(fault.other if fault and kind == "wrong_file" else request.name)
         if data is None:
             return self._small(request, 404, b"<html><body>404</body></html>")
@@ -227,6 +238,14 @@ class _Handler(BaseHTTPRequestHandler):
             self._drain()
             self._reset()
         self.close_connection = True
+
+    def _endless(self, request: Request) -> None:
+        self._head(request, 200, {"Content-Type": "application/gzip"})
+        self.close_connection = True
+        self._send(request, b"\x1f\x8b\x08\x08" + bytes(6))  # FNAME set: a name follows
+        name = b"x" * SEND_CHUNK  # ... and never ends
+        while request.bytes_sent < ENDLESS_LIMIT:
+            self._send(request, name)
 
     def _reset(self) -> None:
         """Close with SO_LINGER 0, which sends a TCP RST (and no FIN first, unlike the

@@ -19,12 +19,14 @@ from typing import Any
 import pytest
 
 from fcgrad.data import Mirror, download_mnist, load_mnist, parse_mirror, partfile, transfer
+from fcgrad.data.mirrors import mnist_file
 from fcgrad.errors import DataError, DownloadError
 from tests.data.faulty_server import (
     HTML,
     IGNORE_RANGE,
     FaultyServer,
     Recorder,
+    endless,
     redirect,
     reset,
     stall,
@@ -191,6 +193,23 @@ def test_truncated_body_is_resumed_with_a_range_request(
     assert size // 2 - CHUNK < sum(kept) <= size // 2
     assert first.bytes_sent + second.bytes_sent < size + CHUNK
     assert_only_verified(tmp_path, shared_mnist)
+
+
+def test_an_endless_gzip_header_is_cut_at_the_files_bound(servers: Servers, tmp_path: Path) -> None:
+    """Issue #13: a mirror sending an endless gzip header wrote hundreds of MB for a
+    4.5 KB file. A transfer now stops at the most bytes a gzip of the file can take."""
+    bad, good = servers(), servers()
+    bad.plan(TRAIN_LABELS, endless())
+    report = fetch(tmp_path, [http(bad), http(good)])
+    (row,) = [r for r in report.rows if r.name == TRAIN_LABELS]
+    assert row.status == "downloaded" and row.mirror.startswith(good.url)
+    cap = transfer.max_gzip_bytes(mnist_file(TRAIN_LABELS))
+    assert cap < 200_000
+    (attempt,) = row.attempts
+    assert f"sent more than {cap:,} bytes" in attempt[1]
+    sent = bad.requests(TRAIN_LABELS)[0].bytes_sent
+    assert sent < 16 * 2**20  # the client hung up, long before the server's 64 MB
+    assert not list((tmp_path / "mnist").glob(".*.part*"))  # nothing kept of it
 
 
 def test_stall_times_out_and_is_retried(
