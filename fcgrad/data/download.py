@@ -108,6 +108,10 @@ def _make_folder(data_dir: Path) -> Path:
     return folder
 
 
+MAX_RETRIES = 100  # per mirror and file: more only hammers a server that is down
+MAX_TIMEOUT = 3600.0  # seconds; a socket timeout far beyond it overflows (1e10, inf)
+
+
 def _check_settings(
     mirrors: Sequence[Mirror], timeout: float, retries: int, backoff: float
 ) -> None:
@@ -120,9 +124,9 @@ def _check_settings(
             param="mirrors",
         )
     checks = (
-        ("retries", retries, retries >= 0, "0 or more"),
-        ("backoff", backoff, backoff >= 0, "0 or more seconds"),
-        ("timeout", timeout, timeout > 0, "above 0 seconds"),
+        ("retries", retries, 0 <= retries <= MAX_RETRIES, f"0 to {MAX_RETRIES}"),
+        ("backoff", backoff, 0 <= backoff <= MAX_TIMEOUT, f"0 to {MAX_TIMEOUT:g} seconds"),
+        ("timeout", timeout, 0 < timeout <= MAX_TIMEOUT, f"in (0, {MAX_TIMEOUT:g}] seconds"),
     )
     for param, value, ok, wanted in checks:
         if not ok:  # (NaN fails every check)

@@ -30,9 +30,13 @@ BAD_VALUES = [
     (["download", "mnist", "--no-default-mirrors"], "no MNIST mirrors to download from"),
     (["download", "mnist", "--mirror", ""], "empty MNIST mirror"),
     (["download", "mnist", "--mirror", "http://[::1"], "bad MNIST mirror"),
-    (["download", "mnist", "--mirror", "/", "--retries", "-1"], "--retries must be 0 or more"),
-    (["download", "mnist", "--mirror", "/", "--backoff", "nan"], "--backoff must be 0 or more"),
-    (["download", "mnist", "--mirror", "/", "--timeout", "0"], "--timeout must be above 0"),
+    (["download", "mnist", "--mirror", "/", "--retries", "-1"], "--retries must be 0 to 100"),
+    (["download", "mnist", "--mirror", "/", "--backoff", "nan"], "--backoff must be 0 to 3600"),
+    (["download", "mnist", "--mirror", "/", "--timeout", "0"], "--timeout must be in (0, 3600]"),
+    (["download", "mnist", "--mirror", "/", "--timeout", "1e10"], "--timeout must be in (0, 3600]"),
+    (["download", "mnist", "--mirror", "/", "--timeout", "inf"], "--timeout must be in (0, 3600]"),
+    (["download", "mnist", "--mirror", "/", "--retries", "5000"], "--retries must be 0 to 100"),
+    (["download", "mnist", "--mirror", "/", "--backoff", "inf"], "--backoff must be 0 to 3600"),
 ]
 
 # Good values the world then disagrees with: a missing data set, a folder that isn't there.

@@ -337,9 +337,12 @@ def test_no_mirrors_is_config_error_naming_the_parameter(tmp_path: Path):
 @pytest.mark.parametrize(
     ("setting", "message"),
     [
-        ({"retries": -1}, "retries must be 0 or more, got -1"),
-        ({"backoff": float("nan")}, "backoff must be 0 or more seconds, got nan"),
-        ({"timeout": 0}, "timeout must be above 0 seconds, got 0"),
+        ({"retries": -1}, "retries must be 0 to 100, got -1"),
+        ({"retries": 1025}, "retries must be 0 to 100, got 1025"),
+        ({"backoff": float("nan")}, "backoff must be 0 to 3600 seconds, got nan"),
+        ({"timeout": 0}, "timeout must be in (0, 3600] seconds, got 0"),
+        ({"timeout": float("inf")}, "timeout must be in (0, 3600] seconds, got inf"),
+        ({"timeout": 1e10}, "timeout must be in (0, 3600] seconds, got 10000000000.0"),
     ],
 )
 def test_bad_setting_is_config_error_naming_the_parameter(
