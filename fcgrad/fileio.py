@@ -67,8 +67,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     reason when the writing fails (a full disk: ENOSPC) instead of the OSError.
     """
     final = writable_target(path)
+    remove_stale_temps(final.parent, final.name, suffix)
     fd, tmp = make_temp(final.parent, final.name, suffix)
-    os.close(fd)
+    _try_lock(fd)  # held while we write: a later run sees the file is in use
     try:
         yield Path(tmp)
         os.replace(tmp, final)
@@ -78,6 +79,45 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         if isinstance(e, OSError):
             raise WriteError(f"cannot write {path}: {os_reason(e)}") from None
         raise
+    finally:
+        os.close(fd)
+
+
+def remove_stale_temps(folder: Path, name: str, suffix: str = "") -> None:
+    """Remove the `.NAME.*.part<suffix>` temporaries in `folder` that no writer holds: a
+    process killed while writing (SIGKILL, a power cut) cannot remove its own, so the
+    next write of the same file does. A writer holds its temporary locked (flock) for as
+    long as it writes; a file that can be locked has no writer."""
+    try:
+        names = os.listdir(folder)
+    except OSError:
+        return
+    for n in names:
+        if not (n.startswith(f".{name}.") and n.endswith(f".part{suffix}")):
+            continue
+        try:
+            fd = os.open(folder / n, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))
+        except OSError:
+            continue
+        try:
+            if _try_lock(fd):
+                with contextlib.suppress(OSError):
+                    os.unlink(folder / n)
+        finally:
+            os.close(fd)
+
+
+def _try_lock(fd: int) -> bool:
+    """Lock `fd` exclusively without waiting; False when another process holds it."""
+    try:
+        import fcntl
+    except ImportError:  # not POSIX: no sweeping
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
 
 
 def os_reason(error: OSError) -> str:
