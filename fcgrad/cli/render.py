@@ -149,7 +149,9 @@ def download_table(report: DownloadReport) -> Table:
     table.add_column("status", no_wrap=True)
     table.add_column("mirror", overflow="fold")
     for row in report.rows:
-        mirror = row.mirror.removesuffix(row.name) if row.mirror else "[dim](already here)[/]"
+        mirror = (
+            escape(row.mirror.removesuffix(row.name)) if row.mirror else "[dim](already here)[/]"
+        )
         status: str = row.status
         if row.attempts:
             status += f" ({_count(len(row.attempts), 'mirror')} failed)"
@@ -468,7 +470,7 @@ def check_report(report: GradCheckReport) -> Group:
 
 
 def _leaf_table(report: GradCheckReport) -> Table:
-    table = Table(title=f"check_grads({report.function}) = {report.value:.8g}")
+    table = Table(title=f"check_grads({escape(report.function)}) = {report.value:.8g}")
     for col in (
         "argument",
         "shape",

@@ -9,8 +9,9 @@ from typing import Annotated
 
 import numpy as np
 import typer
+from rich.markup import escape
 
-from fcgrad.cli.app import emit, err, out, user_errors
+from fcgrad.cli.app import emit, err, out, say, user_errors
 from fcgrad.cli.options import DataDir, Dataset, Json, Mirrors, NoDefaultMirrors, NoDownload
 from fcgrad.data import DownloadProgress
 from fcgrad.data.prepare import Prepared, Source, fetch_mnist, prepare_mnist
@@ -32,7 +33,10 @@ def _bar() -> AbstractContextManager[DownloadProgress]:
 
 
 def _fetching_first(data_dir: Path) -> None:
-    err.print(f"MNIST is not in {data_dir}; downloading it first (--no-download to refuse)")
+    say(
+        err,
+        f"MNIST is not in {escape(str(data_dir))}; downloading it first (--no-download to refuse)",
+    )
 
 
 def prepared(src: Source, quiet: bool) -> Prepared:
@@ -115,7 +119,7 @@ def normalize(
         _save(output, data)
     emit(data.report, json_, render.normalize_table, output=str(output) if output else None)
     if output is not None and not json_:
-        out.print(f"saved normalized arrays and statistics to {output}")
+        say(out, f"saved normalized arrays and statistics to {escape(str(output))}")
     if not data.report.ok:
         raise typer.Exit(1)
 
