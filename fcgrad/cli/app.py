@@ -63,12 +63,12 @@ class _OneLineErrors(typer.core.TyperGroup):
         }
         if not standalone_mode:
             return super().main(**call, standalone_mode=False)
-        guard = GuardedStdout(sys.stdout)
-        sys.stdout = guard
+        guard, guard_err = GuardedStdout(sys.stdout), GuardedStdout(sys.stderr)
+        sys.stdout, sys.stderr = guard, guard_err
         try:
             code = self._run(call)
         finally:
-            sys.stdout = guard.stream
+            sys.stdout, sys.stderr = guard.stream, guard_err.stream
         sys.exit(guard.verdict(code))
 
     def _run(self, call: dict[str, Any]) -> int:
@@ -92,11 +92,31 @@ class _OneLineErrors(typer.core.TyperGroup):
         return code if isinstance(code, int) else 0
 
 
+# What fcgrad draws beyond ASCII, for a terminal that cannot show it (LANG=C, an ASCII
+# PYTHONIOENCODING): rich draws its boxes in ASCII there by itself.
+ASCII_FALLBACK = str.maketrans(
+    {
+        **dict(zip("▁▂▃▄▅▆▇█", "_.-=+*##", strict=True)),
+        **dict(zip("░▒▓", ".:#", strict=True)),
+        "\u00d7": "x",  # the multiplication sign of shapes
+        "…": "...",
+        "±": "+-",
+        "━": "-",
+        "╺": "-",
+        "╸": "-",
+        "─": "-",
+        "·": ".",
+    }
+)
+
+
 class GuardedStdout(io.TextIOBase):
-    """stdout that a closed pipe (`fcgrad train | head`) or a full file (`>/dev/full`)
-    cannot stop: the first failed write is kept in `failed` and the rest of the output is
-    dropped, while the command goes on (a training run still saves its checkpoint).
-    Rich would otherwise exit 1 at the first broken write, mid-run."""
+    """stdout (or stderr) that a closed pipe (`fcgrad train | head`), a full file
+    (`>/dev/full`) or an ASCII-only terminal cannot stop: characters the stream cannot
+    encode are drawn in ASCII (ASCII_FALLBACK, else '?'); the first failed write is kept
+    in `failed` and the rest of the output dropped, while the command goes on (a training
+    run still saves its checkpoint). Rich would otherwise exit 1 at the first broken
+    write, mid-run, and raise UnicodeEncodeError on an ASCII terminal."""
 
     def __init__(self, stream: Any) -> None:
         self.stream = stream
@@ -105,7 +125,12 @@ class GuardedStdout(io.TextIOBase):
     def write(self, text: str) -> int:
         if self.failed is None:
             try:
-                self.stream.write(text)
+                try:
+                    self.stream.write(text)
+                except UnicodeEncodeError:
+                    encoding = self.encoding
+                    plain = text.translate(ASCII_FALLBACK).encode(encoding, "replace")
+                    self.stream.write(plain.decode(encoding))
             except OSError as e:
                 self._fail(e)
         return len(text)
