@@ -40,11 +40,20 @@ def writable_target(path: str | os.PathLike[str]) -> Path:
     """The file that writing `path` will replace: a symlink's target, else `path` itself.
 
     Raises FcgradError, before any work is done, when that is not a regular file
-    (a device such as /dev/null, a folder) or its folder is missing or read-only.
+    (a device such as /dev/null, a folder), its folder is missing or read-only, or the
+    path cannot be followed (a symlink loop, a name too long for the file system).
     """
+    try:
+        return _writable_target(path)
+    except (OSError, RuntimeError) as e:  # RuntimeError: Path.resolve on a symlink loop
+        reason = os_reason(e) if isinstance(e, OSError) else "a symlink loop"
+        raise WriteError(f"cannot write {short_path(path)}: {reason}") from None
+
+
+def _writable_target(path: str | os.PathLike[str]) -> Path:
     final = Path(path)
     if final.is_symlink():
-        final = final.resolve()
+        final = final.resolve(strict=False)
     if final.exists() and not final.is_file():
         raise FcgradError(f"{path} is not a regular file; refusing to replace it")
     folder = final.parent
@@ -53,6 +62,16 @@ def writable_target(path: str | os.PathLike[str]) -> Path:
     if not os.access(folder, os.W_OK | os.X_OK):
         raise FcgradError(f"cannot write {path}: folder {folder} is not writable")
     return final
+
+
+MAX_SHOWN = 160  # characters of a path a one-line message shows
+
+
+def short_path(path: object) -> str:
+    """`path` as a message shows it: whole, or its first and last 70 characters around
+    '...' when longer than MAX_SHOWN (a 5,000-character path made a 68 KB error line)."""
+    text = str(path)
+    return text if len(text) <= MAX_SHOWN else f"{text[:70]}...{text[-70:]}"
 
 
 @contextlib.contextmanager
@@ -77,7 +96,7 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         with contextlib.suppress(OSError):
             os.unlink(tmp)
         if isinstance(e, OSError):
-            raise WriteError(f"cannot write {path}: {os_reason(e)}") from None
+            raise WriteError(f"cannot write {short_path(path)}: {os_reason(e)}") from None
         raise
     finally:
         os.close(fd)

@@ -66,3 +66,28 @@ def test_a_temporary_being_written_is_left_alone(tmp_path: Path) -> None:
     assert _temps(tmp_path) == []  # it finished and renamed its own
     with np.load(target) as saved:
         np.testing.assert_array_equal(saved["a"], np.zeros(3))  # the last to finish wins
+
+
+def test_paths_that_cannot_be_followed_are_one_short_line(tmp_path: Path) -> None:
+    """A symlink loop, a name too long for the file system, a 5,000-character path."""
+    import pytest
+
+    from fcgrad.errors import WriteError
+    from fcgrad.fileio import writable_target
+
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    long_name = tmp_path / ("x" * 300 + ".npz")
+    deep = tmp_path.joinpath(*["d" * 200] * 25, "w.npz")
+    for path, reason in [
+        (tmp_path / "a", "a symlink loop"),
+        (long_name, "File name too long"),
+        (deep, "File name too long"),
+    ]:
+        with pytest.raises(WriteError) as e, atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, a=np.ones(1))
+        message = str(e.value)
+        assert message.startswith("cannot write ") and message.endswith(reason), message
+        assert len(message) < 250 and "\n" not in message
+        with pytest.raises(WriteError):
+            writable_target(path)
