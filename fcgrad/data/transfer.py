@@ -159,6 +159,24 @@ class _RangeNotSatisfiable(Exception):
 _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)$")
 
 
+def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
+    """The body's bytes as sent: a server that adds `Content-Encoding: gzip` to a .gz file
+    (though asked for identity) must not have it decoded, or the file is the IDX inside.
+    urllib3's errors become requests' own, as `iter_content` makes them."""
+    from urllib3 import exceptions as u3
+
+    try:
+        yield from response.raw.stream(HTTP_CHUNK_BYTES, decode_content=False)
+    except u3.ProtocolError as e:
+        raise requests.exceptions.ChunkedEncodingError(e) from None
+    except u3.ReadTimeoutError as e:
+        raise requests.exceptions.ConnectionError(e) from None
+    except u3.SSLError as e:
+        raise requests.exceptions.SSLError(e) from None
+    except u3.HTTPError as e:
+        raise requests.exceptions.ConnectionError(e) from None
+
+
 def _content_length(response: requests.Response) -> int | None:
     value = response.headers.get("Content-Length", "")
     return int(value) if value.isdigit() else None
@@ -174,7 +192,7 @@ def _partial_body(response: requests.Response, offset: int) -> _Body:
             discard=False,
         )
     total = int(match.group(3)) if match.group(3).isdigit() else None
-    return _Body(offset, total, response.url, response.iter_content(HTTP_CHUNK_BYTES))
+    return _Body(offset, total, response.url, _raw_chunks(response))
 
 
 @contextlib.contextmanager
@@ -200,7 +218,7 @@ def _open_body(mirror: Mirror, name: str, offset: int, job: Job) -> Iterator[_Bo
         if response.status_code == 206:
             yield _partial_body(response, offset)
         else:
-            chunks = response.iter_content(HTTP_CHUNK_BYTES)
+            chunks = _raw_chunks(response)
             yield _Body(0, _content_length(response), response.url, chunks)
 
 

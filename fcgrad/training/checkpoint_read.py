@@ -17,6 +17,7 @@ crafted one can claim, or decompress to, gigabytes (issue #13: a 2 MB zip bomb c
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from typing import Any
 
@@ -27,6 +28,7 @@ from fcgrad.fileio import READ_ERRORS, npz_headers
 
 __all__ = ["READ_ERRORS", "check_state", "npz_headers", "read_arrays", "read_meta"]
 
+MAX_MAGNITUDE = 1e15  # |value| beyond which products of 784 terms overflow float32
 META_MAX_BYTES = 4 * 2**20  # the JSON state of a checkpoint: a few KB in practice
 
 
@@ -64,27 +66,61 @@ def read_arrays(
         array = np.asarray(npz[name])
         if not np.all(np.isfinite(array)):
             raise DataError(f"{path}: {name} holds NaN or infinite values; not a usable model")
+        if array.size and float(np.max(np.abs(array))) > MAX_MAGNITUDE:
+            biggest = float(np.max(np.abs(array)))
+            raise DataError(
+                f"{path}: {name} holds values as large as {biggest:.3g}, which overflow a "
+                "float32 forward pass; not a usable model"
+            )
         out[name] = array
     return out
+
+
+MAX_COUNT = 10**7  # epochs or steps: far beyond any run (an epoch at batch 1 is 60,000)
+HISTORY_FIELDS = {
+    "epoch": int,
+    "train_loss": float,
+    "valid_loss": float,
+    "valid_accuracy": float,
+    "seconds": float,
+}
 
 
 def check_state(meta: Mapping[str, Any], path: object) -> None:
     """The state's fields have their types and ranges (DataError naming the first not)."""
     counts = {"epoch": 1, "step": 0}
     for key, least in counts.items():
+        value: Any = meta.get(key)
+        if not _whole(value) or not least <= value <= MAX_COUNT:
+            wanted = f"a whole number from {least} to {MAX_COUNT:,}"
+            raise DataError(f"{path}: its {key} is {value!r}, not {wanted}")
+    for key in ("loss_sum", "mean", "std"):  # mean and std may be NaN: not known
         value = meta.get(key)
-        if not isinstance(value, int) or isinstance(value, bool) or value < least:
-            raise DataError(f"{path}: its {key} is {value!r}, not a whole number >= {least}")
-    for key in ("loss_sum", "mean", "std"):
-        value = meta.get(key)
-        if not isinstance(value, (int, float)) or isinstance(value, bool):
-            raise DataError(f"{path}: its {key} is {value!r}, not a number")
-    if not isinstance(meta.get("history"), list) or not all(
-        isinstance(e, dict) for e in meta["history"]
-    ):
+        if not _number(value) or (key == "loss_sum" and not math.isfinite(value)):
+            raise DataError(f"{path}: its {key} is {value!r}, not a finite number")
+    history = meta.get("history")
+    if not isinstance(history, list) or not all(_an_epoch(e) for e in history):
         raise DataError(f"{path}: its history is not a list of epochs")
     generator: Any = np.random.default_rng().bit_generator
     try:
         generator.state = meta.get("rng_state")
-    except (TypeError, ValueError, KeyError) as e:
+    except (TypeError, ValueError, KeyError, OverflowError) as e:
         raise DataError(f"{path}: its RNG state is not one numpy can restore ({e})") from None
+
+
+def _whole(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _an_epoch(record: Any) -> bool:
+    """A history record: exactly an EpochResult's fields, each of its type."""
+    if not isinstance(record, dict) or set(record) != set(HISTORY_FIELDS):
+        return False
+    return all(
+        _whole(record[k]) if kind is int else _number(record[k])
+        for k, kind in HISTORY_FIELDS.items()
+    )

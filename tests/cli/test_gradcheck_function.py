@@ -133,3 +133,15 @@ def test_inputs_that_are_not_an_npz_of_arrays_are_one_line(user_module: Path) ->
         assert result.exit_code == code, result.output
         (line,) = result.stderr.strip().splitlines()
         assert message in line and "Traceback" not in result.output and "pickle" not in line
+
+
+def test_a_function_that_prints_leaves_json_on_stdout(tmp_path: Path) -> None:
+    user = tmp_path / "noisy.py"
+    user.write_text(
+        "from fcgrad import ops\nprint('importing')\n\n"
+        "def loss(x):\n    print('called')\n    return ops.sum(x * x)\n"
+    )
+    result = run("gradcheck", "--function", f"{user}:loss", "--shape", "3", "--json")
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["ok"] is True  # only the report
+    assert "importing" in result.stderr and "called" in result.stderr

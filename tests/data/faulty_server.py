@@ -84,6 +84,12 @@ def redirect() -> Fault:
     return Fault("redirect")
 
 
+def gzip_encoded() -> Fault:
+    """200 with the right .gz bytes, labelled `Content-Encoding: gzip` (as some servers do
+    for .gz files, though asked for identity): a client must not decode them."""
+    return Fault("gzip_encoded")
+
+
 def endless() -> Fault:
     """200 with a gzip header whose file name never ends (no Content-Length): a hostile
     mirror's way to fill a disk. The server stops at ENDLESS_LIMIT bytes."""
@@ -227,6 +233,8 @@ class _Handler(BaseHTTPRequestHandler):
             code, body = 206, data[start : end + 1]
             headers["Content-Range"] = f"bytes {start}-{end}/{total}"
         headers["Content-Length"] = str(len(body))
+        if fault is not None and fault.kind == "gzip_encoded":
+            headers["Content-Encoding"] = "gzip"
         self._head(request, code, headers)
         if fault is None or fault.kind not in ("truncate", "reset", "stall"):
             return self._send(request, body)

@@ -27,6 +27,7 @@ from tests.data.faulty_server import (
     FaultyServer,
     Recorder,
     endless,
+    gzip_encoded,
     redirect,
     reset,
     stall,
@@ -210,6 +211,17 @@ def test_an_endless_gzip_header_is_cut_at_the_files_bound(servers: Servers, tmp_
     sent = bad.requests(TRAIN_LABELS)[0].bytes_sent
     assert sent < 16 * 2**20  # the client hung up, long before the server's 64 MB
     assert not list((tmp_path / "mnist").glob(".*.part*"))  # nothing kept of it
+
+
+def test_a_gz_file_labelled_content_encoding_gzip_is_kept_as_sent(
+    servers: Servers, tmp_path: Path
+) -> None:
+    """Issue #13: it was decoded on the way and refused as 'not gzip data'."""
+    server = servers()
+    server.plan(TRAIN_LABELS, gzip_encoded())
+    report = fetch(tmp_path, [http(server)])
+    (row,) = [r for r in report.rows if r.name == TRAIN_LABELS]
+    assert row.status == "downloaded" and not row.attempts
 
 
 def test_stall_times_out_and_is_retried(

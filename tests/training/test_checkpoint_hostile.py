@@ -87,28 +87,49 @@ def test_a_huge_state_string_is_refused(saved: Path, tmp_path: Path) -> None:
     assert "state.npz: its state is not a JSON string of at most 4 MB" in message
 
 
-def test_nan_weights_are_not_a_model(saved: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        (np.nan, "w2 holds NaN or infinite values; not a usable model"),
+        (3e38, "w2 holds values as large as 3e+38, which overflow a float32 forward pass"),
+    ],
+    ids=["nan", "huge"],
+)
+def test_weights_that_are_no_model_are_refused(
+    saved: Path, tmp_path: Path, value: float, message: str
+) -> None:
     entries = _entries(saved)
     with np.load(saved) as data:
         w2 = np.array(data["w2"])
-    w2[0, 0] = np.nan
+    w2[0, 0] = value
     entries["w2.npy"] = _npy(w2)
-    message, _ = _peak_loading(_write(tmp_path / "nan.npz", entries))
-    assert message.endswith("nan.npz: w2 holds NaN or infinite values; not a usable model")
+    text, _ = _peak_loading(_write(tmp_path / "bad.npz", entries))
+    assert f"bad.npz: {message}" in text
 
 
 @pytest.mark.parametrize(
     ("change", "message"),
     [
-        (lambda m: m.update(epoch=-1), "its epoch is -1, not a whole number >= 1"),
-        (lambda m: m.update(step="3"), "its step is '3', not a whole number >= 0"),
+        (lambda m: m.update(epoch=-1), "its epoch is -1, not a whole number from 1 to"),
+        (lambda m: m.update(epoch=10**30), "not a whole number from 1 to 10,000,000"),
+        (lambda m: m.update(step="3"), "its step is '3', not a whole number from 0 to"),
+        (lambda m: m.update(step=10**9), "its step is 1000000000, not a whole number"),
+        (lambda m: m.update(loss_sum=float("nan")), "its loss_sum is nan, not a finite number"),
         (lambda m: m.update(rng_state={"garbage": 1}), "its RNG state is not one numpy"),
+        (
+            lambda m: m["rng_state"]["state"].update(state=-1),  # out of uint64
+            "its RNG state is not one numpy can restore",
+        ),
         (lambda m: m.update(history=[1, 2]), "its history is not a list of epochs"),
-        (lambda m: m.update(mean=None), "its mean is None, not a number"),
+        (
+            lambda m: m["history"][0].update(train_loss="0.3"),
+            "its history is not a list of epochs",
+        ),
+        (lambda m: m.update(mean=None), "its mean is None, not a finite number"),
         (lambda m: m["config"].update(hidden=["8"]), "is not an fcgrad checkpoint"),
         (lambda m: m["config"].update(batch_size=0), "batch_size must be at least 1, got 0"),
         (lambda m: m.pop("config"), "is not an fcgrad checkpoint"),
-        (lambda m: m["history"].append({"x": 1}), "is not an fcgrad checkpoint"),
+        (lambda m: m["history"].append({"x": 1}), "its history is not a list of epochs"),
     ],
 )
 def test_malformed_state_is_one_data_error(

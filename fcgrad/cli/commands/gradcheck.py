@@ -3,6 +3,8 @@ float64 central differences, or a user's own function's gradient (--function).""
 
 from __future__ import annotations
 
+import contextlib
+import sys
 import warnings
 from pathlib import Path
 from typing import Annotated, Any
@@ -142,15 +144,18 @@ def _check_function(
     directions: int,
     seed: int,
 ) -> Any:
-    """check_grads on a user's function; float32 promotion is noted on stderr, not warned."""
-    f = userfn.guarded(userfn.load_object(function), function)
-    g = userfn.guarded(userfn.load_object(grad, "--grad"), grad) if grad else None
-    args = userfn.make_inputs(inputs, shapes, seed)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always", PrecisionWarning)
-        report = check_grads(
-            f, args, grad=g, samples=samples, full=full, directions=directions, seed=seed
-        )
+    """check_grads on a user's function; float32 promotion is noted on stderr, not warned.
+    What the user's code prints (importing it, calling it) goes to stderr, so that stdout
+    holds only the report (one JSON object with --json)."""
+    with contextlib.redirect_stdout(sys.stderr):
+        f = userfn.guarded(userfn.load_object(function), function)
+        g = userfn.guarded(userfn.load_object(grad, "--grad"), grad) if grad else None
+        args = userfn.make_inputs(inputs, shapes, seed)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", PrecisionWarning)
+            report = check_grads(
+                f, args, grad=g, samples=samples, full=full, directions=directions, seed=seed
+            )
     for w in caught:
         say(err, f"note: {escape(str(w.message))}")
     return report
