@@ -43,6 +43,7 @@ from fcgrad.data.transfer import (
 )
 from fcgrad.data.verify import verify_file
 from fcgrad.errors import ConfigError, DataError, DownloadError
+from fcgrad.fileio import short_path
 
 __all__ = [  # the public names, as before report, verify, partfile and transfer split off
     "HTTP_CHUNK_BYTES",
@@ -80,7 +81,9 @@ def _fetch(spec: MnistFile, mirrors: Sequence[Mirror], job: Job) -> FileResult:
         raise exc.data_error(job.folder, spec.name) from None
     finally:
         part.close(keep)
-    tried = "; ".join(f"{url} ({reason})" for url, reason in attempts)
+    tried = "; ".join(f"{short_path(url)} ({reason})" for url, reason in attempts) or (
+        "every mirror timed out on an earlier file"
+    )
     hint = (
         "give a mirror folder that holds the four MNIST .gz files"
         if all(m.is_local for m in mirrors)

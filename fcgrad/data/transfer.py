@@ -16,7 +16,7 @@ import os
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import requests
@@ -53,6 +53,7 @@ class Job:
     retries: int
     backoff: float
     backoff_left: float = MAX_BACKOFF_SECONDS
+    silent: set[str] = field(default_factory=set)  # mirrors that timed out: not tried again
 
     def delay(self, retry: int) -> float | None:
         """Seconds to sleep before retry number `retry` (1, 2, ...); None when the
@@ -136,6 +137,17 @@ def _classify(exc: Exception, source: str, resumed: bool) -> _Failure:
 # ----------------------------------------------------------------------------- one attempt
 
 
+MIN_RATE_BYTES = 64 * 1024  # per second: a transfer slower than this overall is given up
+
+
+def file_deadline(spec: MnistFile, timeout: float) -> float:
+    """Seconds one transfer of the file may take in all: ten read timeouts plus the file's
+    most bytes at MIN_RATE_BYTES a second. `--timeout` is per read, so a mirror sending a
+    byte every half second never trips it; this bounds the whole (12 s for a labels file
+    at `--timeout 1`, 8 minutes for the training images at the default 30)."""
+    return 10 * timeout + max_gzip_bytes(spec) / MIN_RATE_BYTES
+
+
 def max_gzip_bytes(spec: MnistFile) -> int:
     """The most bytes a gzip of the file can take: its content stored uncompressed in
     deflate's stored blocks (5 bytes per 64 KB), plus a header and trailer of at most
@@ -162,11 +174,19 @@ _CONTENT_RANGE = re.compile(r"bytes\s+(\d+)-(\d+)/(\d+|\*)$")
 def _raw_chunks(response: requests.Response) -> Iterator[bytes]:
     """The body's bytes as sent: a server that adds `Content-Encoding: gzip` to a .gz file
     (though asked for identity) must not have it decoded, or the file is the IDX inside.
-    urllib3's errors become requests' own, as `iter_content` makes them."""
+    Each chunk is what one read brought (urllib3's read1), so that a mirror trickling a
+    byte at a time still hands bytes over and meets the file's deadline, instead of one
+    read waiting for 64 KB. urllib3's errors become requests' own, as `iter_content`
+    makes them."""
     from urllib3 import exceptions as u3
 
+    raw = response.raw
     try:
-        yield from response.raw.stream(HTTP_CHUNK_BYTES, decode_content=False)
+        if not hasattr(raw, "read1"):  # urllib3 1.x
+            yield from raw.stream(HTTP_CHUNK_BYTES, decode_content=False)
+            return
+        while chunk := raw.read1(HTTP_CHUNK_BYTES, decode_content=False):
+            yield chunk
     except u3.ProtocolError as e:
         raise requests.exceptions.ChunkedEncodingError(e) from None
     except u3.ReadTimeoutError as e:
@@ -260,8 +280,17 @@ def _attempt(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job) -> str:
             if body.offset:
                 job.progress.advance(body.offset)
             cap, received = max_gzip_bytes(spec), body.offset
+            allowed = file_deadline(spec, job.timeout)
+            deadline = time.monotonic() + allowed
             for chunk in body.chunks:
                 received += len(chunk)
+                if time.monotonic() > deadline:
+                    raise _Failure(
+                        f"too slow: {received:,} bytes in {allowed:.0f} s, the deadline for "
+                        "this file",
+                        transient=False,
+                        discard=True,
+                    )
                 if received > cap:  # e.g. an endless gzip header or empty members
                     raise _Failure(
                         f"sent more than {cap:,} bytes, more than any gzip of the file",
@@ -300,12 +329,15 @@ def _attempt(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job) -> str:
 def try_mirror(
     spec: MnistFile, mirror: Mirror, part: PartFile, job: Job, attempts: list[tuple[str, str]]
 ) -> str | None:
-    """Up to 1 + job.retries attempts on `mirror`; the final URL on success, else None."""
+    """Up to 1 + job.retries attempts on `mirror`; the final URL on success, else None. A
+    mirror that timed out or was too slow for one file is not tried for the next ones."""
+    if str(mirror) in job.silent:
+        return None
     for retry in range(job.retries + 1):
         if retry:
             delay = job.delay(retry)
             if delay is None:
-                return None
+                break
             _sleep(delay)
         try:
             return _attempt(spec, mirror, part, job)
@@ -314,5 +346,8 @@ def try_mirror(
             if failure.discard:
                 part.reset()
             if not failure.transient:
-                return None
+                break
+    last = attempts[-1][1] if attempts else ""
+    if last == "timed out" or last.startswith("too slow"):  # it failed this file by silence
+        job.silent.add(str(mirror))
     return None

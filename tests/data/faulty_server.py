@@ -84,6 +84,12 @@ def redirect() -> Fault:
     return Fault("redirect")
 
 
+def trickle(every: float = 0.02) -> Fault:
+    """200 with the right bytes, one every `every` seconds: each read returns before any
+    read timeout, so only a total deadline can end it."""
+    return Fault("trickle", seconds=every)
+
+
 def gzip_encoded() -> Fault:
     """200 with the right .gz bytes, labelled `Content-Encoding: gzip` (as some servers do
     for .gz files, though asked for identity): a client must not decode them."""
@@ -236,6 +242,13 @@ class _Handler(BaseHTTPRequestHandler):
         if fault is not None and fault.kind == "gzip_encoded":
             headers["Content-Encoding"] = "gzip"
         self._head(request, code, headers)
+        if fault is not None and fault.kind == "trickle":
+            for k in range(len(body)):
+                if self.server.stopping.wait(fault.seconds):
+                    break
+                self._send(request, body[k : k + 1])
+                self.wfile.flush()
+            return None
         if fault is None or fault.kind not in ("truncate", "reset", "stall"):
             return self._send(request, body)
         self._send(request, body[: int(len(body) * fault.at)])

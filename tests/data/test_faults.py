@@ -32,6 +32,7 @@ from tests.data.faulty_server import (
     reset,
     stall,
     status,
+    trickle,
     truncate,
     wrong_file,
 )
@@ -168,8 +169,12 @@ def test_connection_reset_is_retried_then_the_next_mirror(
     row = row_of(report, T10K_LABELS)
     assert row.mirror == good.url + T10K_LABELS
     assert row.attempts == [(bad.url + T10K_LABELS, "connection reset during transfer")] * 2
-    sent = [r.bytes_sent for r in bad.requests(T10K_LABELS)]
-    assert sent == [(shared_mnist / T10K_LABELS).stat().st_size // 2] * 2
+    first, second = bad.requests(T10K_LABELS)
+    size = (shared_mnist / T10K_LABELS).stat().st_size
+    half = size // 2
+    assert first.bytes_sent == half and first.range is None
+    # the bytes that arrived before the reset are kept: the retry resumes after them
+    assert second.range == f"bytes={half}-" and second.bytes_sent == int((size - half) * 0.5)
     assert_only_verified(tmp_path, shared_mnist)
 
 
@@ -222,6 +227,27 @@ def test_a_gz_file_labelled_content_encoding_gzip_is_kept_as_sent(
     report = fetch(tmp_path, [http(server)])
     (row,) = [r for r in report.rows if r.name == TRAIN_LABELS]
     assert row.status == "downloaded" and not row.attempts
+
+
+def test_a_trickling_mirror_meets_the_files_deadline_and_is_not_tried_again(
+    servers: Servers, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #13: a byte every half second never tripped the per-read timeout (2,261 s
+    for a 4.5 KB file). Each transfer now has a total deadline (here 0.5 s), and a mirror
+    that missed it is left for the rest of the run."""
+    monkeypatch.setattr(transfer, "file_deadline", lambda spec, timeout: 0.5)
+    slow, good = servers(), servers()
+    slow.plan(TRAIN_LABELS, trickle())
+    slow.plan(T10K_LABELS, trickle())
+    report = fetch(tmp_path, [http(slow), http(good)])
+    rows = {r.name: r for r in report.rows}
+    (attempt,) = rows[TRAIN_LABELS].attempts
+    assert attempt[1].startswith("too slow: ") and "in 0 s, the deadline" in attempt[1]
+    assert rows[TRAIN_LABELS].mirror.startswith(good.url)
+    later = [n for n in NAMES if NAMES.index(n) > NAMES.index(TRAIN_LABELS)]
+    for name in later:  # the slow mirror was not asked again
+        assert rows[name].attempts == [] and rows[name].mirror.startswith(good.url)
+        assert slow.requests(name) == []
 
 
 def test_stall_times_out_and_is_retried(
