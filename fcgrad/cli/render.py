@@ -153,8 +153,9 @@ def download_table(report: DownloadReport) -> Table:
             escape(row.mirror.removesuffix(row.name)) if row.mirror else "[dim](already here)[/]"
         )
         status: str = row.status
-        if row.attempts:
-            status += f" ({_count(len(row.attempts), 'mirror')} failed)"
+        if row.attempts:  # attempts, retries included: count the mirrors, once each
+            failed = len({url.removesuffix(row.name) for url, _ in row.attempts})
+            status += f" ({_count(failed, 'mirror')} failed)"
         table.add_row(row.name, f"{row.size_bytes:,}", "[green]sha256 ok[/]", status, mirror)
     return table
 

@@ -152,7 +152,7 @@ def test_resume_saves_back_and_epochs_extends_the_run(mnist_data_dir: Path, tmp_
     refused = run("train", "--resume", first, "--optimizer", "sgd", "--lr", "0.5", *data)
     assert refused.exit_code == 2
     (line,) = refused.stderr.strip().splitlines()
-    assert line.startswith("error: --optimizer, --lr cannot change a resumed run")
+    assert line.startswith(f"error: --optimizer, --lr cannot change the run resumed from {first}")
     done = run("train", "--resume", first, *data)
     assert done.exit_code == 2
     assert "finished 2 of its 2 epochs; to go on, give --epochs above 2" in done.stderr

@@ -25,7 +25,7 @@ from fcgrad.cli.commands.data import prepared, source
 from fcgrad.data.prepare import Source
 from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.errors import WriteError
-from fcgrad.fileio import writable_target
+from fcgrad.fileio import short_path, writable_target
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.optimizers import Optimizer
@@ -175,7 +175,8 @@ def _refuse_on_resume(ctx: typer.Context) -> None:
     ]
     if given:
         raise UsageError(
-            f"{', '.join(given)} cannot change a resumed run: the checkpoint fixes its "
+            f"{', '.join(given)} cannot change the run resumed from "
+            f"{short_path(ctx.params.get('resume'))}: the checkpoint fixes its "
             "configuration (--epochs may extend it)",
             ctx,
         )
