@@ -16,6 +16,7 @@ from urllib.parse import unquote, urlsplit
 from urllib.request import url2pathname
 
 from fcgrad.errors import ConfigError
+from fcgrad.fileio import short_path
 
 MIRRORS_ENV = "FCGRAD_MNIST_MIRRORS"
 
@@ -127,9 +128,12 @@ def _local_mirror(value: str) -> Mirror | None:
         return None
     else:
         folder = Path(value).expanduser()
-    if not folder.is_dir():
+    try:
+        if not folder.is_dir():
+            return None
+        return Mirror("local", str(folder.resolve()))
+    except (OSError, RuntimeError):  # a path too long for the system, a symlink loop
         return None
-    return Mirror("local", str(folder.resolve()))
 
 
 def parse_mirror(value: str, origin: str = "mirror", *, param: str | None = None) -> Mirror:
@@ -149,7 +153,7 @@ def parse_mirror(value: str, origin: str = "mirror", *, param: str | None = None
     mirror = _http_mirror(text) if is_http else _local_mirror(text)
     if mirror is None:
         raise ConfigError(
-            f"bad MNIST mirror {value!r} ({origin}): it is neither an http(s) URL "
+            f"bad MNIST mirror {short_path(repr(value))} ({origin}): it is neither an http(s) URL "
             "nor an existing folder",
             param=param,
         )

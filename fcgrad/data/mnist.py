@@ -165,6 +165,10 @@ def load_mnist(
     message names the file and says to run the same with --force).
     """
     folder = mnist_dir(data_dir)
+    for spec in MNIST_FILES:  # there, but a folder or a device: no download can replace it
+        path = folder / spec.name
+        if (path.exists() or path.is_symlink()) and not path.is_file():
+            raise DataError(f"{path} is not a regular file; remove it, then run fcgrad again")
     missing = missing_mnist_files(data_dir)
     if missing:
         raise DataError(

@@ -15,7 +15,7 @@ import numpy as np
 
 from fcgrad import strategies
 from fcgrad.engine.threads import ThreadPolicy
-from fcgrad.errors import FcgradError, TrainingDiverged
+from fcgrad.errors import ConfigError, FcgradError, TrainingDiverged
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.init import init_params
 from fcgrad.nn.memory import check_fits, eval_chunk_rows, train_bytes
@@ -80,6 +80,20 @@ class TrainProgress(Protocol):
     def start_epoch(self, epoch: int, steps: int) -> None: ...
     def step(self, loss: float) -> None: ...
     def end_epoch(self, result: EpochResult) -> None: ...
+
+
+def _check_labels(labels: np.ndarray, name: str) -> None:
+    """ConfigError (param `name`) unless `labels` are integer digits 0..9: a label of 10
+    would index past cross-entropy's ten outputs, or train mse towards no digit."""
+    labels = np.asarray(labels)
+    if labels.dtype.kind not in "iu":
+        raise ConfigError(f"{name} must be integer digits 0..9, not {labels.dtype}", param=name)
+    if labels.size and (int(labels.min()) < 0 or int(labels.max()) > 9):
+        raise ConfigError(
+            f"{name} must be digits 0..9, got values from {int(labels.min())} to "
+            f"{int(labels.max())}",
+            param=name,
+        )
 
 
 def check_memory(config: TrainConfig, n_in: int = 784) -> None:
@@ -153,6 +167,8 @@ def train(
     epoch, the step and the learning rate, when the loss becomes NaN or inf.
     """
     config.validate()
+    for name, labels in (("labels_train", labels_train), ("labels_valid", labels_valid)):
+        _check_labels(labels, name)
     threads = threads or ThreadPolicy.default()
     net = config.net(x_train.shape[1])
     check_memory(config, x_train.shape[1])

@@ -142,3 +142,20 @@ def test_the_parsers_errors_are_one_line_in_the_cores_words(args: list[str], lin
     assert result.exit_code == 2
     (got,) = result.stderr.strip().splitlines()
     assert got.startswith(line), got
+
+
+def test_a_local_mirror_path_too_long_for_the_system_is_one_line(tmp_path: Path) -> None:
+    result = run("download", "mnist", "--mirror", "/" + "m" * 5000, "--data-dir", tmp_path / "d")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: ") and len(line) < 400
+
+
+def test_an_unusable_plot_folder_is_refused_before_training(tmp_path: Path) -> None:
+    (tmp_path / "file").write_text("not a folder")
+    result = run(
+        "train", "--plot", tmp_path / "file" / "pics", "--no-download", "--data-dir", tmp_path
+    )
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: cannot make the picture folder")  # not "MNIST missing"

@@ -265,3 +265,17 @@ def test_a_crafted_cached_file_is_refused_from_its_header(
         info.value
     )
     assert peak < 64 * 2**20
+
+
+def test_a_folder_named_like_an_mnist_file_says_to_remove_it(
+    tmp_path: Path, mnist_data_dir: Path
+) -> None:
+    """Issue #13: it was reported missing, and the download it suggested refused it."""
+    data_dir = tmp_path / "data"
+    shutil.copytree(mnist_dir(mnist_data_dir), mnist_dir(data_dir))
+    target = mnist_dir(data_dir) / NAMES[3]
+    target.unlink()
+    target.mkdir()
+    with pytest.raises(DataError) as info:
+        load_mnist(data_dir)
+    assert str(info.value) == f"{target} is not a regular file; remove it, then run fcgrad again"

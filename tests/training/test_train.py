@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -283,3 +284,21 @@ def test_at_chance_is_a_valid_accuracy_of_at_most_15_percent(synthetic: Any) -> 
     for accuracy, chance in ((0.15, True), (0.1, True), (0.151, False)):
         last = dataclasses.replace(result.epochs[-1], valid_accuracy=accuracy)
         assert dataclasses.replace(result, epochs=[last]).at_chance is chance
+
+
+@pytest.mark.parametrize(
+    ("labels", "message"),
+    [
+        (np.full(64, 10), "labels_train must be digits 0..9, got values from 10 to 10"),
+        (np.full(64, -1), "labels_train must be digits 0..9, got values from -1 to -1"),
+        (np.zeros(64, np.float32), "labels_train must be integer digits 0..9, not float32"),
+    ],
+)
+def test_labels_that_are_not_digits_are_refused(
+    synthetic: Any, labels: np.ndarray, message: str
+) -> None:
+    """Issue #13: labels outside 0..9 were not checked in the Python API."""
+    x, _, xv, yv = (a[:64] for a in synthetic)
+    with pytest.raises(ConfigError, match=f"^{re.escape(message)}") as e:
+        train(x, labels, xv, yv, TrainConfig(epochs=1))
+    assert e.value.param == "labels_train"

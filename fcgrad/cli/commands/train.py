@@ -140,7 +140,8 @@ def train_cmd(
     check_memory(config)  # before the data is loaded and the display drawn
     policy = ThreadPolicy.fixed_at(threads)
     if plot is not None:
-        plots.pyplot()  # matplotlib is there: fail now, not after training
+        plots.pyplot()  # matplotlib is there, and the folder can be made: fail now,
+        plots.folder(plot)  # not after training
     if save is not None:
         writable_target(save)  # fail now, not after training
     src = source(data_dir, mirrors, no_default_mirrors, no_download)
