@@ -318,7 +318,11 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FcgradError as e:
-            say(err, f"[bold red]error:[/] {escape(_message(e))}")
+            ctx = get_current_context(silent=True)
+            where = (
+                f" (see {ctx.command_path} --help)" if isinstance(e, ConfigError) and ctx else ""
+            )
+            say(err, f"[bold red]error:[/] {escape(_message(e))}{escape(where)}")
             raise typer.Exit(USAGE if isinstance(e, ConfigError) else USER) from None
         except KeyboardInterrupt:  # outside training (which stops at a step boundary itself)
             # Nothing to add: every file is renamed into place only when complete, and a

@@ -169,7 +169,8 @@ def test_the_cores_own_config_errors_show_the_flag(
     assert result.exit_code == 2, result.output
     assert result.stdout == "" and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
-    assert line == f"error: {shown}"
+    assert line.startswith(f"error: {shown} (see ")  # the help hint, as the parser's errors
+    assert line.endswith(f" {args[0]} --help)")
 
 
 def test_a_bad_mirror_is_named_by_its_flag(tmp_path: Path) -> None:
