@@ -144,7 +144,7 @@ def os_reason(error: OSError) -> str:
     return error.strerror or str(error) or type(error).__name__
 
 
-# What reading a damaged zip or .npy raises, besides fcgrad's own errors
+# What np.load and reading a damaged zip or .npy raise, besides fcgrad's own errors
 READ_ERRORS = (
     OSError,
     EOFError,
@@ -159,7 +159,6 @@ READ_ERRORS = (
     zipfile.BadZipFile,
     zlib.error,
 )
-LOAD_ERRORS = READ_ERRORS  # what np.load raises on a damaged file, the same
 HEADER_SLACK = 4096  # an .npy entry's bytes beyond its data: the magic and the header
 
 

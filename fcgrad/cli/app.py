@@ -80,15 +80,13 @@ class _OneLineErrors(typer.core.TyperGroup):
             return 0
         except ClickException as e:
             ctx = getattr(e, "ctx", None)
-            where = f" (see {ctx.command_path} --help)" if ctx else ""
+            where = help_hint(ctx)
             message = _plain(e.format_message())
             say(err, f"[bold red]error:[/] {escape(message)}{where}")
             return e.exit_code
         except typer.Abort:
             err.print("interrupted", highlight=False)
             return INTERRUPTED
-        except typer.Exit as e:
-            return e.exit_code
         return code if isinstance(code, int) else 0
 
 
@@ -178,6 +176,11 @@ _REWORDED = (  # typer's wording of a range check, in the core's ("--repeat must
      "it must be a whole number"),
     (r"Value error, ", ""),  # pydantic-style leftovers
 )  # fmt: skip
+
+
+def help_hint(ctx: Any) -> str:
+    """' (see fcgrad CMD --help)', which ends every usage error; empty without a context."""
+    return f" (see {ctx.command_path} --help)" if ctx is not None else ""
 
 
 def _plain(message: str) -> str:
@@ -318,12 +321,10 @@ def user_errors(fn: F) -> F:
         try:
             return fn(*args, **kwargs)
         except FcgradError as e:
-            ctx = get_current_context(silent=True)
-            where = (
-                f" (see {ctx.command_path} --help)" if isinstance(e, ConfigError) and ctx else ""
-            )
+            usage = isinstance(e, ConfigError)
+            where = help_hint(get_current_context(silent=True)) if usage else ""
             say(err, f"[bold red]error:[/] {escape(_message(e))}{escape(where)}")
-            raise typer.Exit(USAGE if isinstance(e, ConfigError) else USER) from None
+            raise typer.Exit(USAGE if usage else USER) from None
         except KeyboardInterrupt:  # outside training (which stops at a step boundary itself)
             # Nothing to add: every file is renamed into place only when complete, and a
             # partial download resumes from its .part file by itself on the next run.

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import ConfigError, DataError, FcgradError, UserCodeError
-from fcgrad.fileio import LOAD_ERRORS, READ_ERRORS, load_error_reason, npz_headers
+from fcgrad.fileio import READ_ERRORS, load_error_reason, npz_headers
 from fcgrad.nn.memory import check_fits
 
 
@@ -87,7 +87,7 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
     if npz is not None:
         try:
             loaded = np.load(npz, allow_pickle=False)
-        except LOAD_ERRORS as e:
+        except READ_ERRORS as e:
             raise DataError(f"--inputs {npz}: {load_error_reason(e)}") from None
         if isinstance(loaded, np.ndarray):  # an .npy: one array, not named inputs
             raise ConfigError(

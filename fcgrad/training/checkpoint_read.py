@@ -66,8 +66,8 @@ def read_arrays(
         array = np.asarray(npz[name])
         if not np.all(np.isfinite(array)):
             raise DataError(f"{path}: {name} holds NaN or infinite values; not a usable model")
-        if array.size and float(np.max(np.abs(array))) > MAX_MAGNITUDE:
-            biggest = float(np.max(np.abs(array)))
+        biggest = float(np.max(np.abs(array))) if array.size else 0.0
+        if biggest > MAX_MAGNITUDE:
             raise DataError(
                 f"{path}: {name} holds values as large as {biggest:.3g}, which overflow a "
                 "float32 forward pass; not a usable model"

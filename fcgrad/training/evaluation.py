@@ -16,7 +16,7 @@ import numpy as np
 
 from fcgrad.engine import ops
 from fcgrad.errors import DataError, MissingExtra, ShapeError
-from fcgrad.fileio import LOAD_ERRORS, load_error_reason
+from fcgrad.fileio import READ_ERRORS, load_error_reason
 from fcgrad.nn import losses
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import forward
@@ -180,7 +180,7 @@ def load_image(path: Path) -> np.ndarray:
         return _png_digit(path)
     try:
         a = np.load(path, allow_pickle=False)
-    except LOAD_ERRORS as e:
+    except READ_ERRORS as e:
         raise DataError(f"{path}: {load_error_reason(e)}") from None
     if not isinstance(a, np.ndarray):  # an .npz
         a.close()
