@@ -15,6 +15,15 @@ cores: 141 against 180 ms on the quiet machine. Hence:
 
 `--threads N` (`ThreadPolicy.fixed_at(N)`) runs both on N threads.
 
+Before the first product on fewer threads than cores, `start_pool` runs one product on
+every core, once per process. OpenBLAS runs single-threaded products much faster once
+its thread pool has run one: on the 2-core Zen 1 EPYC of issue #12's figures (OpenBLAS
+0.3.31, Haswell kernel), 64 x 784 @ 784 x 50 float32 took 235 us on 1 thread in a
+process that had never run a product on 2, and 154 us after one 256 x 256 product on 2
+threads (also with OPENBLAS_NUM_THREADS=1: 232 against 163 us). Without it a training
+run's first epoch, before any full-batch pass, and everything under `--threads 1`, ran
+at the slow rate. The product costs about a millisecond, and changes no result.
+
 The thread count can change a product's last bits (OpenBLAS splits a 64 x 784 @ 784 x 50
 product differently on 2 threads), so one fixed count for the batch steps also makes a
 training run the same on every machine, whatever its cores; resuming with another
@@ -28,6 +37,7 @@ import dataclasses
 import os
 from collections.abc import Iterator
 
+import numpy as np
 from threadpoolctl import threadpool_info, threadpool_limits
 
 from fcgrad.errors import ConfigError
@@ -99,9 +109,28 @@ class ThreadPolicy:
             yield
 
 
+_pool_started = [False]
+
+
+def start_pool() -> None:
+    """Run one 256 x 256 float32 product on every core, the first time only (see the
+    module's docstring: OpenBLAS's single-threaded products are faster afterwards)."""
+    if _pool_started[0]:
+        return
+    _pool_started[0] = True
+    n = cores()
+    if n > 1:
+        a = np.ones((256, 256), np.float32)
+        with threadpool_limits(limits=n, user_api="blas"):
+            np.matmul(a, a)
+
+
 @contextlib.contextmanager
 def blas_threads(n: int) -> Iterator[None]:
-    """Within: numpy's BLAS runs on `n` threads (restored after)."""
+    """Within: numpy's BLAS runs on `n` threads (restored after); fewer than the cores
+    start the pool first (`start_pool`)."""
+    if n < cores():
+        start_pool()
     with threadpool_limits(limits=n, user_api="blas"):
         yield
 

@@ -113,7 +113,7 @@ def mse_grad(inp: Tensor, targ: np.ndarray) -> float:
     losses.check_mse_shapes(inp.value.shape, targ.shape)
     diff = inp.value - targ[:, None]
     inp.grad = (2.0 / targ.shape[0]) * diff
-    return float(np.mean(np.square(diff)))
+    return float(ops.mean(np.square(diff)))
 
 
 def cross_entropy_grad(inp: Tensor, targ: np.ndarray) -> float:
@@ -122,7 +122,7 @@ def cross_entropy_grad(inp: Tensor, targ: np.ndarray) -> float:
     losses.check_ce_shapes(inp.value.shape, targ.shape)
     rows = np.arange(targ.shape[0])
     logp = ops.log_softmax(inp.value)
-    value = float(-np.mean(logp[rows, targ]))
+    value = float(-ops.mean(logp[rows, targ]))
     p = np.exp(logp, out=logp)
     p[rows, targ] -= 1
     p *= 1.0 / targ.shape[0]

@@ -113,7 +113,7 @@ def mse(out: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
     """mean((out[:, 0] - y)**2) for out (N, 1), y (N,); pullback(g: float) -> (N, 1)."""
     losses.check_mse_shapes(out.shape, y.shape)
     diff = out - y[:, None]
-    return float(np.mean(np.square(diff))), lambda g: diff * (2.0 * g / y.shape[0])
+    return float(ops.mean(np.square(diff))), lambda g: diff * (2.0 * g / y.shape[0])
 
 
 def cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
@@ -134,7 +134,7 @@ def _cross_entropy(logits: np.ndarray, y: np.ndarray) -> tuple[float, Pullback]:
         grad: np.ndarray = d * (g / y.shape[0])
         return grad
 
-    return float(-np.mean(logp[rows, y])), pullback
+    return float(-ops.mean(logp[rows, y])), pullback
 
 
 LOSSES: dict[Loss, Callable[[np.ndarray, np.ndarray], tuple[float, Pullback]]] = {

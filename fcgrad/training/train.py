@@ -7,6 +7,7 @@ through an optional `TrainProgress` and returns a `TrainResult`. It never prints
 from __future__ import annotations
 
 import dataclasses
+import math
 import time
 from collections.abc import Callable, Mapping
 from typing import Any, Protocol
@@ -237,6 +238,26 @@ class EpochRunner:
     y: np.ndarray
     rng: np.random.Generator
     progress: TrainProgress | None = None
+    _batches: dict[int, tuple[np.ndarray, np.ndarray]] = dataclasses.field(
+        default_factory=dict, init=False, repr=False
+    )
+
+    def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """(x[idx], y[idx]), each gathered with one `take` into a buffer that the next batch
+        of as many rows reuses (a strategy keeps no reference to its batch). mode="clip"
+        spares numpy's buffered copy of mode="raise"; `idx` comes from a permutation, so
+        nothing is clipped."""
+        bufs = self._batches.get(len(idx))
+        if bufs is None:
+            x, y = self.x, self.y
+            bufs = (
+                np.empty((len(idx), *x.shape[1:]), x.dtype),
+                np.empty((len(idx), *y.shape[1:]), y.dtype),
+            )
+            self._batches[len(idx)] = bufs
+        np.take(self.x, idx, axis=0, out=bufs[0], mode="clip")
+        np.take(self.y, idx, axis=0, out=bufs[1], mode="clip")
+        return bufs
 
     def epoch(
         self,
@@ -256,8 +277,8 @@ class EpochRunner:
         total = loss_sum
         for step in range(start_step, steps):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            g = self.strategy.value_and_grads(self.net, self.params, self.x[idx], self.y[idx])
-            if not np.isfinite(g.loss):
+            g = self.strategy.value_and_grads(self.net, self.params, *self.batch(idx))
+            if not math.isfinite(g.loss):
                 raise TrainingDiverged(
                     f"the training loss became {g.loss} at epoch {epoch}, step {step + 1} "
                     f"with learning rate {cfg.lr} ({cfg.optimizer.value}); try a smaller "

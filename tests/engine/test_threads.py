@@ -38,6 +38,42 @@ def test_threads_fix_both_and_must_be_positive() -> None:
     assert e.value.param == "threads"
 
 
+def test_fewer_threads_than_cores_start_the_pool_once_on_every_core(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """OpenBLAS's single-threaded products are faster once its pool has run a product (the
+    module's docstring has the figures): the first limit below the cores runs one product on
+    every core; later ones and a limit at the cores run none."""
+    seen: list[int] = []
+    real_matmul = np.matmul
+
+    def matmul(*args: Any, **kwargs: Any) -> Any:
+        seen.append(blas_threads_now())
+        return real_matmul(*args, **kwargs)
+
+    monkeypatch.setattr(threads, "_pool_started", [False])
+    monkeypatch.setattr(threads, "cores", lambda: 2)
+    monkeypatch.setattr(threads.np, "matmul", matmul)
+    with blas_threads(2):
+        assert seen == []
+    with blas_threads(1):
+        assert seen == [2]  # the one product, on both cores
+    with blas_threads(1):
+        pass
+    assert len(seen) == 1
+
+
+def test_one_core_starts_no_pool(monkeypatch: pytest.MonkeyPatch) -> None:
+    seen: list[object] = []
+    monkeypatch.setattr(threads, "_pool_started", [False])
+    monkeypatch.setattr(threads, "cores", lambda: 1)
+    monkeypatch.setattr(threads.np, "matmul", lambda *a: seen.append(a))
+    with blas_threads(1):
+        pass
+    threads.start_pool()
+    assert seen == []
+
+
 def test_the_pool_is_limited_within_and_restored_after() -> None:
     before = blas_threads_now()
     with blas_threads(1):

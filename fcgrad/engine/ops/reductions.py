@@ -47,12 +47,16 @@ def max(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = Fals
     goes to the NaNs. Raises numpy's ValueError for an empty reduction, AxisError for an
     axis out of range.
     """
+    if type(x) is np.ndarray and x.dtype.kind == "f":  # np.max's reduction, minus its dispatch
+        return np.maximum.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
     return np.max(x, axis=axis, keepdims=keepdims)
 
 
 @primitive
 def min(x: Any, axis: int | tuple[int, ...] | None = None, keepdims: bool = False) -> Any:
     """The smallest element over `axis`, as np.min; shapes, ties and errors as for `max`."""
+    if type(x) is np.ndarray and x.dtype.kind == "f":  # np.min's reduction, minus its dispatch
+        return np.minimum.reduce(x, axis=axis, keepdims=keepdims)  # type: ignore[call-overload]
     return np.min(x, axis=axis, keepdims=keepdims)
 
 
@@ -160,6 +164,12 @@ defvjp(std, _std_vjp)
 @primitive
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """log(softmax(x)) along `axis`, computed stably as x - max - log(sum(exp(x - max)))."""
+    if type(x) is np.ndarray and x.dtype.kind == "f":
+        # a hot path (every cross-entropy step): the ufuncs' own reductions, without
+        # np.max's and np.sum's Python-level dispatch, and the last subtraction in place
+        shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
+        total = np.add.reduce(np.exp(shifted), axis=axis, keepdims=True)
+        return np.subtract(shifted, np.log(total, out=total), out=shifted)
     shifted = x - np.max(x, axis=axis, keepdims=True)
     return shifted - np.log(np.sum(np.exp(shifted), axis=axis, keepdims=True))
 
