@@ -11,6 +11,7 @@ strategy keeps its own derivation of every kind (`KINDS`) in its own table.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 from collections.abc import Iterator, Sequence
 from typing import ClassVar, TypeVar
@@ -86,10 +87,15 @@ class Net:
         one output and cross-entropy for more."""
         return cls.mlp(params.sizes, loss or fitting_loss(params.sizes[-1]), activation)
 
-    @property
+    @functools.cached_property  # (read on every training step, by `check`)
     def dense(self) -> tuple[Dense, ...]:
         """The dense layers, in order (one `Linear` of the params each)."""
         return tuple(la for la in self.layers if isinstance(la, Dense))
+
+    @functools.cached_property
+    def _shapes(self) -> tuple[tuple[tuple[int, int], tuple[int]], ...]:
+        """Each dense layer's (w shape, b shape)."""
+        return tuple(((d.fan_in, d.fan_out), (d.fan_out,)) for d in self.dense)
 
     @property
     def sizes(self) -> tuple[int, ...]:
@@ -122,11 +128,11 @@ class Net:
                 f"the net has {len(self.dense)} dense layers but the parameters "
                 f"{len(params.layers)}"
             )
-        for i, (d, p) in enumerate(zip(self.dense, params.layers), start=1):
-            if p.w.shape != (d.fan_in, d.fan_out) or p.b.shape != (d.fan_out,):
+        for i, (p, (w, b)) in enumerate(zip(params.layers, self._shapes), start=1):
+            if p.w.shape != w or p.b.shape != b:
                 raise ShapeError(
-                    f"layer {i} is dense {d.fan_in}->{d.fan_out}, but w{i} is "
-                    f"{p.w.shape} and b{i} {p.b.shape}"
+                    f"layer {i} is dense {w[0]}->{w[1]}, but w{i} is {p.w.shape} "
+                    f"and b{i} {p.b.shape}"
                 )
 
 

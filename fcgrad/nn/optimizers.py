@@ -13,7 +13,10 @@ keeps, so that a resumed run goes on bit for bit) and `load(state)`. Rates:
   p -= lr sqrt(1 - b2^t) / (1 - b1^t) m / (sqrt(v) + eps), with b1 = 0.9, b2 = 0.999,
   eps = 1e-8. Default lr: 1e-3, the paper's.
 
-State arrays have the parameters' shapes and dtype (float32 stays float32).
+State arrays have the parameters' shapes and dtype (float32 stays float32), and are views
+of one buffer per slot. `step_packed(p, g)` is the same update on the 1-D buffers that the
+parameters' and gradients' arrays are views of (`fcgrad.nn.params.Packed`): one numpy call
+per operation instead of one per array, with the same result bit for bit.
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ import numpy as np
 
 from fcgrad.errors import ConfigError, ShapeError
 from fcgrad.nn.losses import Loss
-from fcgrad.nn.params import Params
+from fcgrad.nn.params import Packed, Params
 
 
 class Optimizer(str, enum.Enum):
@@ -63,8 +66,11 @@ class SGD:
         """p -= lr g for every array, with no temporary: `grads` is scaled in place (so it
         holds lr g after the step), which rounds exactly as p -= lr * g does."""
         for p, g in zip(params.arrays(), grads.arrays()):
-            np.multiply(g, self.lr, out=g, casting="same_kind")
-            p -= g
+            self.step_packed(p, g)
+
+    def step_packed(self, p: np.ndarray, g: np.ndarray) -> None:
+        np.multiply(g, self.lr, out=g, casting="same_kind")
+        p -= g
 
     def state(self) -> State:
         return {}
@@ -82,7 +88,8 @@ class _Stateful:
     def __init__(self, params: Params, hyper: Hyper) -> None:
         self.hyper, self.t = hyper, 0
         self.names = list(params.named())
-        self.slots = {s: [np.zeros_like(p) for p in params.arrays()] for s in self.SLOTS}
+        self.packed = {s: Packed.zeros_like(params) for s in self.SLOTS}
+        self.slots = {s: list(packed.params.arrays()) for s, packed in self.packed.items()}
 
     def state(self) -> State:
         out: State = {
@@ -120,11 +127,17 @@ class Momentum(_Stateful):
 
     def step(self, params: Params, grads: Params) -> None:
         self.t += 1
-        mu, lr = self.hyper.momentum, self.hyper.lr
         for p, g, v in zip(params.arrays(), grads.arrays(), self.slots["velocity"]):
-            v *= mu
-            v += g
-            p -= lr * v
+            self._update(p, g, v)
+
+    def step_packed(self, p: np.ndarray, g: np.ndarray) -> None:
+        self.t += 1
+        self._update(p, g, self.packed["velocity"].buffer)
+
+    def _update(self, p: np.ndarray, g: np.ndarray, v: np.ndarray) -> None:
+        v *= self.hyper.momentum
+        v += g
+        p -= self.hyper.lr * v
 
 
 class Adam(_Stateful):
@@ -139,14 +152,21 @@ class Adam(_Stateful):
 
     def step(self, params: Params, grads: Params) -> None:
         self.t += 1
+        for p, g, m, v in zip(params.arrays(), grads.arrays(), self.slots["m"], self.slots["v"]):
+            self._update(p, g, m, v)
+
+    def step_packed(self, p: np.ndarray, g: np.ndarray) -> None:
+        self.t += 1
+        self._update(p, g, self.packed["m"].buffer, self.packed["v"].buffer)
+
+    def _update(self, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray) -> None:
         b1, b2 = self.B1, self.B2
         rate = self.hyper.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
-        for p, g, m, v in zip(params.arrays(), grads.arrays(), self.slots["m"], self.slots["v"]):
-            m *= b1
-            m += (1.0 - b1) * g
-            v *= b2
-            v += (1.0 - b2) * np.square(g)
-            p -= rate * m / (np.sqrt(v) + self.EPS)
+        m *= b1
+        m += (1.0 - b1) * g
+        v *= b2
+        v += (1.0 - b2) * np.square(g)
+        p -= rate * m / (np.sqrt(v) + self.EPS)
 
 
 Rule = SGD | Momentum | Adam

@@ -58,3 +58,50 @@ class Params:
     def copy(self) -> Params:
         """A deep copy."""
         return self.astype(self.layers[0].w.dtype)
+
+
+@dataclasses.dataclass(eq=False)
+class Packed:
+    """`params` whose arrays are views of one contiguous 1-D `buffer`, in `arrays()` order.
+
+    An elementwise update of every parameter (SGD's p -= lr g, momentum's, Adam's) is then
+    one numpy call per operation on the buffers instead of one per array: 2 calls a step
+    for SGD on the 784-50-10 net instead of 8. It changes no result (each element sees the
+    same operations).
+    """
+
+    params: Params
+    buffer: np.ndarray
+
+    @classmethod
+    def empty_like(cls, params: Params) -> Packed:
+        """Uninitialized arrays shaped like `params`, in one buffer of their dtype."""
+        arrays = list(params.arrays())
+        buffer = np.empty(sum(a.size for a in arrays), arrays[0].dtype)
+        views, start = [], 0
+        for a in arrays:
+            views.append(buffer[start : start + a.size].reshape(a.shape))
+            start += a.size
+        return cls(Params.from_arrays(views), buffer)
+
+    @classmethod
+    def zeros_like(cls, params: Params) -> Packed:
+        packed = cls.empty_like(params)
+        packed.buffer[...] = 0
+        return packed
+
+    @classmethod
+    def adopt(cls, params: Params) -> Packed:
+        """Move `params`' values into one buffer, in place: `params.layers` is rebound to
+        views of it (every holder of `params` sees the same values, now packed)."""
+        packed = cls.empty_like(params)
+        for dst, src in zip(packed.params.arrays(), params.arrays()):
+            dst[...] = src
+        params.layers = packed.params.layers
+        return cls(params, packed.buffer)
+
+    def holds(self, params: Params) -> bool:
+        """Whether `params`' arrays are this pack's views themselves."""
+        return len(params.layers) == len(self.params.layers) and all(
+            a is b for a, b in zip(params.arrays(), self.params.arrays())
+        )

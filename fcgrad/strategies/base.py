@@ -12,7 +12,7 @@ from fcgrad.errors import ConfigError
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import Net
-from fcgrad.nn.params import Params
+from fcgrad.nn.params import Packed, Params
 
 
 @dataclasses.dataclass
@@ -47,6 +47,8 @@ class Workspace:
 
     def __init__(self) -> None:
         self._buffers: dict[tuple[str, tuple[int, ...], np.dtype], np.ndarray] = {}
+        self._gradients: dict[tuple[object, ...], Packed] = {}
+        self._last_gradients: tuple[tuple[object, ...], Packed] | None = None
 
     def buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialized array of `shape` and `dtype`, the same one each time it is asked for."""
@@ -55,12 +57,37 @@ class Workspace:
             self._buffers[key] = np.empty(shape, dtype)
         return self._buffers[key]
 
+    def gradients(self, params: Params) -> Packed:
+        """Where a strategy given this workspace writes the parameters' gradients: arrays
+        shaped like `params` (and of their dtype), views of one buffer (`Packed`), so that
+        an optimizer updates them all in one call per operation. The same each time."""
+        last = self._last_gradients
+        if last is not None and last[0] is params.layers:  # a training loop's hot path
+            return last[1]
+        key = (params.layers[0].w.dtype, *(a.shape for a in params.arrays()))
+        if key not in self._gradients:
+            self._gradients[key] = Packed.empty_like(params)
+        self._last_gradients = (params.layers, self._gradients[key])
+        return self._gradients[key]
+
 
 def input_buffer(workspace: Workspace | None, g: np.ndarray, w: np.ndarray) -> np.ndarray | None:
     """The workspace's buffer for g @ w.T (the input gradient), or None without a workspace."""
     if workspace is None:
         return None
     return workspace.buffer("input gradient", (g.shape[0], w.shape[0]), np.result_type(g, w))
+
+
+def gradient_buffers(workspace: Workspace | None, params: Params, x: np.ndarray) -> Params | None:
+    """The workspace's buffers for the parameters' gradients (`Workspace.gradients`), or None
+    without a workspace or when x and the parameters are not all of one dtype (then the
+    gradients are fresh arrays, each of its parameter's dtype)."""
+    if workspace is None:
+        return None
+    dtype = x.dtype
+    if any(a.dtype != dtype for a in params.arrays()):
+        return None
+    return workspace.gradients(params).params
 
 
 class Strategy(Protocol):

@@ -28,7 +28,13 @@ from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import Act, Net
 from fcgrad.nn.params import Linear, Params
-from fcgrad.strategies.base import LossAndGrads, Workspace, input_buffer, row
+from fcgrad.strategies.base import (
+    LossAndGrads,
+    Workspace,
+    gradient_buffers,
+    input_buffer,
+    row,
+)
 
 NAME = "manual"
 
@@ -60,13 +66,14 @@ def lin_grad(
     *,
     input_grad: bool = True,
     into: np.ndarray | None = None,
+    grads_into: Linear | None = None,
 ) -> None:
     """Fill inp.grad (unless `input_grad` is False; written `into` a given buffer), w.grad
-    and b.grad from out.grad."""
+    and b.grad from out.grad (written into `grads_into`'s arrays when given)."""
     if input_grad:
         inp.grad = np.matmul(out.grad, w.value.T, out=into)
-    w.grad = inp.value.T @ out.grad
-    b.grad = out.grad.sum(axis=0)
+    w.grad = np.matmul(inp.value.T, out.grad, out=grads_into.w if grads_into else None)
+    b.grad = np.add.reduce(out.grad, axis=0, out=grads_into.b if grads_into else None)
 
 
 LAYERS: dict[str, tuple[Callable[[np.ndarray, Linear], np.ndarray], Callable[..., None]]] = {
@@ -170,10 +177,11 @@ def value_and_grads(
     workspace: Workspace | None = None,
 ) -> LossAndGrads:
     """The loss and, by the hand-written rules, every parameter's gradient (and x's if asked;
-    into the workspace's buffer when one is given)."""
+    into the workspace's buffers when one is given)."""
     steps = _forward(net, params, x)
     loss_value = row(LOSSES, net.loss, NAME)(steps[-1][1], y)
-    grads = []
+    dest = gradient_buffers(workspace, params, x)
+    grads: list[Linear] = []
     for i in range(len(steps) - 1, -1, -1):
         inp, out, grad, wb = steps[i]
         need = input_grad or i > 0
@@ -182,7 +190,8 @@ def value_and_grads(
                 grad(inp, out)
             continue
         into = input_buffer(workspace, out.grad, wb[0].value) if i == 0 and input_grad else None
-        grad(inp, out, *wb, input_grad=need, into=into)
+        grads_into = dest.layers[-1 - len(grads)] if dest else None
+        grad(inp, out, *wb, input_grad=need, into=into, grads_into=grads_into)
         grads.append(Linear(wb[0].grad, wb[1].grad))
     dx = steps[0][0].grad if input_grad else None
     return LossAndGrads(loss_value, Params(tuple(reversed(grads))), dx)

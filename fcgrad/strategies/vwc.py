@@ -29,7 +29,13 @@ from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import Act, Net
 from fcgrad.nn.params import Linear, Params
-from fcgrad.strategies.base import LossAndGrads, Workspace, input_buffer, row
+from fcgrad.strategies.base import (
+    LossAndGrads,
+    Workspace,
+    gradient_buffers,
+    input_buffer,
+    row,
+)
 
 NAME = "vwc"
 
@@ -58,23 +64,31 @@ def lin(
     """x @ w + b; pullback(g) -> (g @ w.T or None when not `need_x`, x.T @ g, sum of g rows);
     g @ w.T goes into the workspace's buffer when one is given. x (and w, when `need_x`)
     are read-only while the pullback lives."""
-    out, pullback = _lin(x, w, b, need_x, workspace)
+    out, pullback = _lin(x, w, b, need_x, workspace, None)
     return out, _holding(pullback, x, w) if need_x else _holding(pullback, x)
 
 
 def _lin(
-    x: np.ndarray, w: np.ndarray, b: np.ndarray, need_x: bool, workspace: Workspace | None
+    x: np.ndarray,
+    w: np.ndarray,
+    b: np.ndarray,
+    need_x: bool,
+    workspace: Workspace | None,
+    grads_into: Linear | None,
 ) -> tuple[np.ndarray, Pullback]:
     out = ops.add(ops.matmul(x, w), b)
+    w_into, b_into = (grads_into.w, grads_into.b) if grads_into else (None, None)
 
     def pullback(g: np.ndarray) -> tuple[np.ndarray | None, np.ndarray, np.ndarray]:
         dx = np.matmul(g, w.T, out=input_buffer(workspace, g, w)) if need_x else None
-        return dx, x.T @ g, g.sum(axis=0)
+        return dx, np.matmul(x.T, g, out=w_into), np.add.reduce(g, axis=0, out=b_into)
 
     return out, pullback
 
 
-LAYERS = {"dense": _lin}  # (x, w, b, need_x, workspace) -> (x @ w + b, pullback)
+# (x, w, b, need_x, workspace, grads_into) -> (x @ w + b, pullback); the pullback writes the
+# input gradient into the workspace's buffer and w's and b's into `grads_into`, when given
+LAYERS = {"dense": _lin}
 
 
 def relu(x: np.ndarray) -> tuple[np.ndarray, Pullback]:
@@ -162,13 +176,15 @@ def _model(
     net: Net, params: Params, x: np.ndarray, need_x: bool, workspace: Workspace | None
 ) -> tuple[np.ndarray, Pullback]:
     pullbacks: list[tuple[bool, Pullback]] = []  # (has parameters, pullback)
+    dest = gradient_buffers(workspace, params, x)
     h = x
     for i, (layer, p) in enumerate(net.walk(params)):
         if isinstance(layer, Act):
             h, pb = row(ACTIVATIONS, layer.activation, NAME)(h)
         elif p is not None:
             ws = workspace if i == 0 else None  # only the input gradient is large
-            h, pb = row(LAYERS, layer.kind, NAME)(h, p.w, p.b, need_x or i > 0, ws)
+            into = dest.layers[sum(has for has, _ in pullbacks)] if dest else None
+            h, pb = row(LAYERS, layer.kind, NAME)(h, p.w, p.b, need_x or i > 0, ws, into)
         pullbacks.append((p is not None, pb))
 
     def pullback(g: np.ndarray) -> tuple[np.ndarray | None, Params]:

@@ -21,8 +21,8 @@ from fcgrad.nn import losses, optimizers
 from fcgrad.nn.init import init_params
 from fcgrad.nn.memory import check_fits, eval_chunk_rows, train_bytes
 from fcgrad.nn.net import Net, forward
-from fcgrad.nn.params import Params
-from fcgrad.strategies import Strategy
+from fcgrad.nn.params import Packed, Params
+from fcgrad.strategies import Strategy, Workspace
 from fcgrad.training.checkpoint import Checkpoint
 from fcgrad.training.config import EpochResult, TrainConfig
 
@@ -227,6 +227,10 @@ class EpochRunner:
     the data, the shuffling RNG.
 
     `epoch(k)` runs one shuffled pass in place on `params` (also timed by `fcgrad bench`).
+    The work around a step's products is done once: `params`' arrays are moved into one
+    buffer (`Packed.adopt`, so the caller's `params` sees them), the strategy writes the
+    gradients into a `Workspace`'s packed buffers, and the optimizer updates them all with
+    one call per operation (`step_packed`); each batch is gathered into a reused buffer.
     """
 
     config: TrainConfig
@@ -241,6 +245,18 @@ class EpochRunner:
     _batches: dict[int, tuple[np.ndarray, np.ndarray]] = dataclasses.field(
         default_factory=dict, init=False, repr=False
     )
+    _workspace: Workspace = dataclasses.field(default_factory=Workspace, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._packed = Packed.adopt(self.params)
+
+    def _update(self, grads: Params) -> None:
+        """The optimizer's step: on the packed buffers when the gradients are the workspace's."""
+        packed = self._workspace.gradients(self.params)
+        if packed.holds(grads):
+            self.optimizer.step_packed(self._packed.buffer, packed.buffer)
+        else:
+            self.optimizer.step(self.params, grads)
 
     def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(x[idx], y[idx]), each gathered with one `take` into a buffer that the next batch
@@ -277,14 +293,17 @@ class EpochRunner:
         total = loss_sum
         for step in range(start_step, steps):
             idx = order[step * cfg.batch_size : (step + 1) * cfg.batch_size]
-            g = self.strategy.value_and_grads(self.net, self.params, *self.batch(idx))
+            x, y = self.batch(idx)
+            g = self.strategy.value_and_grads(
+                self.net, self.params, x, y, workspace=self._workspace
+            )
             if not math.isfinite(g.loss):
                 raise TrainingDiverged(
                     f"the training loss became {g.loss} at epoch {epoch}, step {step + 1} "
                     f"with learning rate {cfg.lr} ({cfg.optimizer.value}); try a smaller "
                     "learning rate"
                 )
-            self.optimizer.step(self.params, g.params)
+            self._update(g.params)
             total += g.loss
             if self.progress:
                 self.progress.step(g.loss)
