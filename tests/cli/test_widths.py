@@ -11,7 +11,7 @@ from rich.console import Console
 
 from fcgrad.bench.timing import BenchConfig, bench
 from fcgrad.checking.net_gradcheck import GradCheckConfig, gradcheck
-from fcgrad.cli import render
+from fcgrad.cli import render, render_check
 from fcgrad.strategies import manual
 
 
@@ -107,7 +107,7 @@ def test_a_check_grads_report_fits_and_keeps_its_status_and_numbers(width: int) 
         return x.T @ m * 1.01, m @ w.T  # w's gradient 1% too large
 
     report = check_grads(f, (w, x), grad=wrong)
-    lines = _drawn(render.check_report(report), width)
+    lines = _drawn(render_check.check_report(report), width)
     assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
     text = " ".join(lines)
     assert "status FAIL" in text or " FAIL " in text

@@ -100,7 +100,7 @@ def gradcheck_cmd(
 ) -> None:
     """Compare each strategy's gradients with the others' and with float64 central differences,
     or check your own function's gradient with --function."""
-    from fcgrad.cli import render
+    from fcgrad.cli import render, render_check
 
     if function is None and (grad or inputs or shape or full or directions != 3):
         raise ConfigError("--grad, --inputs, --shape, --full and --directions go with --function")
@@ -108,7 +108,7 @@ def gradcheck_cmd(
         report = _check_function(
             function, grad, inputs, shape or [], samples, full, directions, seed
         )
-        emit(report, json_, render.check_report)
+        emit(report, json_, render_check.check_report)
         if not report.ok:
             raise typer.Exit(1)
         return
