@@ -165,7 +165,8 @@ def train(
     the batch steps, every core for each epoch's evaluation); it changes no result.
     Raises ConfigError for unusable hyperparameters or a net too big for the memory
     available (`fcgrad.nn.memory`, before any work), and TrainingDiverged, naming the
-    epoch, the step and the learning rate, when the loss becomes NaN or inf.
+    epoch, the step and the learning rate, when the loss becomes NaN or inf (in the
+    first epoch of a resumed run, also the largest weight it resumed from).
     """
     config.validate()
     for name, labels in (("labels_train", labels_train), ("labels_valid", labels_valid)):
@@ -180,6 +181,7 @@ def train(
     else:
         net.check(resume.params)
         params = resume.params
+        largest = max(float(np.max(np.abs(a), initial=0.0)) for a in params.arrays())
         rng.bit_generator.state = resume.rng_state
         first, step, loss_sum = resume.epoch, resume.step, resume.loss_sum
         results = list(resume.history)
@@ -209,6 +211,13 @@ def train(
             except _Stop as stop:
                 raise TrainingInterrupted(
                     checkpoint(epoch, stop.step, start_state, stop.loss_sum)
+                ) from None
+            except TrainingDiverged as e:
+                if resume is None or epoch != first:
+                    raise
+                raise TrainingDiverged(
+                    f"{e} (the run resumed from weights as large as {largest:.3g}, which may be "
+                    "the cause)"
                 ) from None
             step, loss_sum = 0, 0.0
             with threads.full_batch():
