@@ -22,7 +22,8 @@ its thread pool has run one: on the 2-core Zen 1 EPYC of issue #12's figures (Op
 process that had never run a product on 2, and 154 us after one 256 x 256 product on 2
 threads (also with OPENBLAS_NUM_THREADS=1: 232 against 163 us). Without it a training
 run's first epoch, before any full-batch pass, and everything under `--threads 1`, ran
-at the slow rate. The product costs about a millisecond, and changes no result.
+at the slow rate. The product costs about a millisecond and changes no result; it is
+the one product that runs on every core under `--threads N` too.
 
 The thread count can change a product's last bits (OpenBLAS splits a 64 x 784 @ 784 x 50
 product differently on 2 threads), so one fixed count for the batch steps also makes a

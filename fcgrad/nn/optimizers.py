@@ -88,8 +88,16 @@ class _Stateful:
     def __init__(self, params: Params, hyper: Hyper) -> None:
         self.hyper, self.t = hyper, 0
         self.names = list(params.named())
-        self.packed = {s: Packed.zeros_like(params) for s in self.SLOTS}
-        self.slots = {s: list(packed.params.arrays()) for s, packed in self.packed.items()}
+        # packed (for `step_packed`) when the parameters have one dtype, else array by array
+        self.packed = (
+            {s: Packed.zeros_like(params) for s in self.SLOTS} if Packed.can_pack(params) else {}
+        )
+        self.slots = {
+            s: list(self.packed[s].params.arrays())
+            if self.packed
+            else [np.zeros_like(p) for p in params.arrays()]
+            for s in self.SLOTS
+        }
 
     def state(self) -> State:
         out: State = {

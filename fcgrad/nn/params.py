@@ -73,9 +73,18 @@ class Packed:
     params: Params
     buffer: np.ndarray
 
+    @staticmethod
+    def can_pack(params: Params) -> bool:
+        """Whether `params`' arrays all have one dtype (a buffer has one)."""
+        dtypes = {a.dtype for a in params.arrays()}
+        return len(dtypes) == 1
+
     @classmethod
     def empty_like(cls, params: Params) -> Packed:
-        """Uninitialized arrays shaped like `params`, in one buffer of their dtype."""
+        """Uninitialized arrays shaped like `params`, in one buffer of their dtype; ValueError
+        when they have several (`can_pack`)."""
+        if not cls.can_pack(params):
+            raise ValueError("parameters of several dtypes cannot share one buffer")
         arrays = list(params.arrays())
         buffer = np.empty(sum(a.size for a in arrays), arrays[0].dtype)
         views, start = [], 0
@@ -93,12 +102,13 @@ class Packed:
     @classmethod
     def adopt(cls, params: Params) -> Packed:
         """Move `params`' values into one buffer, in place: `params.layers` is rebound to
-        views of it (every holder of `params` sees the same values, now packed)."""
+        views of it. Every holder of `params` sees the same values, now packed; an array
+        taken out of it before keeps its old values. ValueError as for `empty_like`."""
         packed = cls.empty_like(params)
         for dst, src in zip(packed.params.arrays(), params.arrays()):
             dst[...] = src
-        params.layers = packed.params.layers
-        return cls(params, packed.buffer)
+        params.layers = tuple(Linear(la.w, la.b) for la in packed.params.layers)
+        return packed  # (its own layers: `holds(params)` sees a later rebinding)
 
     def holds(self, params: Params) -> bool:
         """Whether `params`' arrays are this pack's views themselves."""

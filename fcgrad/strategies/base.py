@@ -48,7 +48,7 @@ class Workspace:
     def __init__(self) -> None:
         self._buffers: dict[tuple[str, tuple[int, ...], np.dtype], np.ndarray] = {}
         self._gradients: dict[tuple[object, ...], Packed] = {}
-        self._last_gradients: tuple[tuple[object, ...], Packed] | None = None
+        self._last_gradients: tuple[tuple[np.ndarray, ...], Packed] | None = None
 
     def buffer(self, name: str, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
         """An uninitialized array of `shape` and `dtype`, the same one each time it is asked for."""
@@ -61,13 +61,14 @@ class Workspace:
         """Where a strategy given this workspace writes the parameters' gradients: arrays
         shaped like `params` (and of their dtype), views of one buffer (`Packed`), so that
         an optimizer updates them all in one call per operation. The same each time."""
+        arrays = tuple(params.arrays())
         last = self._last_gradients
-        if last is not None and last[0] is params.layers:  # a training loop's hot path
+        if last is not None and all(a is b for a, b in zip(last[0], arrays)):  # a hot path
             return last[1]
-        key = (params.layers[0].w.dtype, *(a.shape for a in params.arrays()))
+        key = (params.layers[0].w.dtype, *(a.shape for a in arrays))
         if key not in self._gradients:
             self._gradients[key] = Packed.empty_like(params)
-        self._last_gradients = (params.layers, self._gradients[key])
+        self._last_gradients = (arrays, self._gradients[key])
         return self._gradients[key]
 
 

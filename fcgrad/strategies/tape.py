@@ -67,6 +67,8 @@ def label_weights(y: np.ndarray, n_classes: int, dtype: Any) -> np.ndarray:
     Plain numpy, outside the tape: labels are not differentiable. The rows of y are taken
     from one cached table, -identity / N (one numpy call a step instead of four).
     """
+    if y.dtype.kind not in "iu":  # (take would read booleans as rows 0 and 1)
+        raise IndexError(f"cross-entropy labels must be integers, got {y.dtype}")
     return _scaled_identity(n_classes, y.shape[0], np.dtype(dtype)).take(y, axis=0)
 
 

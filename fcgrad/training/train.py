@@ -237,7 +237,8 @@ class EpochRunner:
 
     `epoch(k)` runs one shuffled pass in place on `params` (also timed by `fcgrad bench`).
     The work around a step's products is done once: `params`' arrays are moved into one
-    buffer (`Packed.adopt`, so the caller's `params` sees them), the strategy writes the
+    buffer (`Packed.adopt`: `params.layers` is rebound to its views, so an array taken out
+    of `params` before holds the starting values), the strategy writes the
     gradients into a `Workspace`'s packed buffers, and the optimizer updates them all with
     one call per operation (`step_packed`); each batch is gathered into a reused buffer.
     """
@@ -257,15 +258,18 @@ class EpochRunner:
     _workspace: Workspace = dataclasses.field(default_factory=Workspace, init=False, repr=False)
 
     def __post_init__(self) -> None:
-        self._packed = Packed.adopt(self.params)
+        self._packed = Packed.adopt(self.params) if Packed.can_pack(self.params) else None
 
     def _update(self, grads: Params) -> None:
-        """The optimizer's step: on the packed buffers when the gradients are the workspace's."""
-        packed = self._workspace.gradients(self.params)
-        if packed.holds(grads):
-            self.optimizer.step_packed(self._packed.buffer, packed.buffer)
-        else:
-            self.optimizer.step(self.params, grads)
+        """The optimizer's step: on the packed buffers when the parameters are still this
+        runner's pack and the gradients the workspace's, else array by array."""
+        mine = self._packed
+        if mine is not None and mine.holds(self.params):
+            packed = self._workspace.gradients(self.params)
+            if packed.holds(grads):
+                self.optimizer.step_packed(mine.buffer, packed.buffer)
+                return
+        self.optimizer.step(self.params, grads)
 
     def batch(self, idx: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(x[idx], y[idx]), each gathered with one `take` into a buffer that the next batch

@@ -345,3 +345,12 @@ def test_a_replayed_tape_of_the_new_ops_is_bit_identical_to_a_fresh_vjp() -> Non
             np.testing.assert_array_equal(got, want)
     (program,) = cached.programs.values()  # type: ignore[attr-defined]
     assert isinstance(program, Program)
+
+
+def test_log_softmax_of_a_0d_array_is_0_as_before() -> None:
+    """The fast path is for arrays with an axis; a 0-d input takes numpy's own path."""
+    from fcgrad.engine import ops
+
+    for x in (np.array(0.7), np.array(-3.0, np.float32)):
+        out = ops.log_softmax(x)
+        assert np.shape(out) == () and float(out) == 0.0 and np.result_type(out) == x.dtype

@@ -25,13 +25,32 @@ def test_adopt_moves_the_values_into_one_buffer_in_arrays_order() -> None:
     params = _params()
     before = [a.copy() for a in params.arrays()]
     packed = Packed.adopt(params)
-    assert packed.params is params and packed.holds(params)
+    assert packed.holds(params)
     assert packed.buffer.ndim == 1 and packed.buffer.size == sum(a.size for a in before)
     np.testing.assert_array_equal(packed.buffer, np.concatenate([a.ravel() for a in before]))
     for a, b in zip(params.arrays(), before):
         assert a.base is packed.buffer and a.shape == b.shape and a.dtype == b.dtype
     params.layers[1].w[0, 0] = 42.0  # a view: the buffer sees it
     assert 42.0 in packed.buffer
+
+
+def test_a_second_adopt_or_a_new_array_is_no_longer_held() -> None:
+    params = _params()
+    first = Packed.adopt(params)
+    second = Packed.adopt(params)  # (two runners on one Params)
+    assert second.holds(params) and not first.holds(params)
+    params.layers[0].w = params.layers[0].w.copy()
+    assert not second.holds(params)
+
+
+def test_several_dtypes_are_not_packed() -> None:
+    params = _params()
+    params.layers[0].b = params.layers[0].b.astype(np.float64)
+    assert not Packed.can_pack(params)
+    with pytest.raises(ValueError, match="several dtypes"):
+        Packed.adopt(params)
+    momentum = OPTIMIZERS[Optimizer.momentum](params, Hyper(lr=0.1))
+    assert momentum.state()["velocity.b1"].dtype == np.float64  # array by array
 
 
 def test_holds_only_its_own_views() -> None:

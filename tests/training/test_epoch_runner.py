@@ -58,3 +58,30 @@ def test_an_epoch_equals_the_plain_loop_bit_for_bit(synthetic: Any, optimizer: s
                 ref.optimizer.step(ref.params, g.params)
             for a, b in zip(run.params.arrays(), ref.params.arrays()):
                 np.testing.assert_array_equal(a, b, err_msg=f"{s} {loss}")
+
+
+def test_a_runner_whose_params_were_packed_again_still_trains(synthetic: Any) -> None:
+    """Two runners on one Params: the first one's pack is no longer the parameters, so it
+    updates them array by array instead of a buffer nobody reads."""
+    first = _runner(synthetic)
+    second = EpochRunner(
+        first.config,
+        first.strategy,
+        first.net,
+        first.params,
+        first.optimizer,
+        first.x,
+        first.y,
+        np.random.default_rng(7),
+    )
+    assert second._packed is not None and second._packed.holds(first.params)
+    before = first.params.copy()
+    first.epoch(1)
+    assert not np.array_equal(before.layers[0].w, first.params.layers[0].w)
+
+
+def test_the_tape_refuses_labels_that_are_not_integers() -> None:
+    from fcgrad.strategies import tape
+
+    with pytest.raises(IndexError, match="labels must be integers, got bool"):
+        tape.label_weights(np.array([True, False]), 10, np.float32)

@@ -164,7 +164,7 @@ defvjp(std, _std_vjp)
 @primitive
 def log_softmax(x: Any, axis: int = -1) -> Any:
     """log(softmax(x)) along `axis`, computed stably as x - max - log(sum(exp(x - max)))."""
-    if type(x) is np.ndarray and x.dtype.kind == "f":
+    if type(x) is np.ndarray and x.dtype.kind == "f" and x.ndim:
         # a hot path (every cross-entropy step): the ufuncs' own reductions, without
         # np.max's and np.sum's Python-level dispatch, and the last subtraction in place
         shifted = x - np.maximum.reduce(x, axis=axis, keepdims=True)
