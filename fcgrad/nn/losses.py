@@ -67,13 +67,6 @@ def check_ce_shapes(logits_shape: tuple[int, ...], labels_shape: tuple[int, ...]
         )
 
 
-def onehot(labels: np.ndarray, n_classes: int, dtype: DTypeLike) -> np.ndarray:
-    """(N, n_classes) array of `dtype` with a 1 at each row's label."""
-    out = np.zeros((labels.shape[0], n_classes), dtype=dtype)
-    out[np.arange(labels.shape[0]), labels] = 1
-    return out
-
-
 def _mse(out: np.ndarray, y: np.ndarray) -> float:
     check_mse_shapes(out.shape, y.shape)
     return float(np.mean(np.square(ops.squeeze(out, -1) - y)))

@@ -89,15 +89,12 @@ class _Stateful:
         self.hyper, self.t = hyper, 0
         self.names = list(params.named())
         # packed (for `step_packed`) when the parameters have one dtype, else array by array
-        self.packed = (
-            {s: Packed.zeros_like(params) for s in self.SLOTS} if Packed.can_pack(params) else {}
-        )
-        self.slots = {
-            s: list(self.packed[s].params.arrays())
-            if self.packed
-            else [np.zeros_like(p) for p in params.arrays()]
-            for s in self.SLOTS
-        }
+        self.packed: dict[str, Packed] = {}
+        if Packed.can_pack(params):
+            self.packed = {s: Packed.zeros_like(params) for s in self.SLOTS}
+            self.slots = {s: list(p.params.arrays()) for s, p in self.packed.items()}
+        else:
+            self.slots = {s: [np.zeros_like(p) for p in params.arrays()] for s in self.SLOTS}
 
     def state(self) -> State:
         out: State = {
@@ -159,17 +156,23 @@ class Adam(_Stateful):
         return 1e-3
 
     def step(self, params: Params, grads: Params) -> None:
-        self.t += 1
+        rate = self._next_rate()
         for p, g, m, v in zip(params.arrays(), grads.arrays(), self.slots["m"], self.slots["v"]):
-            self._update(p, g, m, v)
+            self._update(p, g, m, v, rate)
 
     def step_packed(self, p: np.ndarray, g: np.ndarray) -> None:
-        self.t += 1
-        self._update(p, g, self.packed["m"].buffer, self.packed["v"].buffer)
+        rate = self._next_rate()
+        self._update(p, g, self.packed["m"].buffer, self.packed["v"].buffer, rate)
 
-    def _update(self, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray) -> None:
+    def _next_rate(self) -> float:
+        """Count the step; its bias-corrected rate lr sqrt(1 - b2^t) / (1 - b1^t)."""
+        self.t += 1
+        return self.hyper.lr * math.sqrt(1.0 - self.B2**self.t) / (1.0 - self.B1**self.t)
+
+    def _update(
+        self, p: np.ndarray, g: np.ndarray, m: np.ndarray, v: np.ndarray, rate: float
+    ) -> None:
         b1, b2 = self.B1, self.B2
-        rate = self.hyper.lr * math.sqrt(1.0 - b2**self.t) / (1.0 - b1**self.t)
         m *= b1
         m += (1.0 - b1) * g
         v *= b2
