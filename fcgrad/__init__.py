@@ -7,7 +7,8 @@ the data set.
 """
 
 import importlib
-from typing import TYPE_CHECKING, Any
+
+TYPE_CHECKING = False  # (not typing's: `import fcgrad` imports nothing it need not)
 
 __version__ = "0.1.0"
 
@@ -71,7 +72,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
+def __getattr__(name: str) -> "Any":
     """Import a public name on first use."""
     if name not in _WHERE:
         raise AttributeError(f"module 'fcgrad' has no attribute {name!r}")
@@ -86,6 +87,8 @@ def __dir__() -> list[str]:
 
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from fcgrad.checking.check_grads import GradCheckReport, check_grads
     from fcgrad.data import load_mnist
     from fcgrad.engine import ops
