@@ -11,6 +11,21 @@ Messages are written for that single line: they name the thing that went wrong
 
 from __future__ import annotations
 
+MAX_LINE = 1000  # characters of an error line; a 60 KB zip member's name made one of 60 KB
+
+
+def one_line(text: str, limit: int = MAX_LINE) -> str:
+    """`text` as one line of at most `limit` characters (limit >= 9): control characters
+    (a newline, a terminal's escape sequence, in a file name or a user function's error)
+    written as Python escapes (`\\n`, `\\x1b`), and a longer text cut to its two ends
+    around '...'."""
+    if not text.isprintable():
+        text = "".join(c if c.isprintable() else c.encode("unicode_escape").decode() for c in text)
+    if len(text) <= limit:
+        return text
+    keep = (limit - 3) // 2
+    return f"{text[:keep]}...{text[-keep:]}"
+
 
 class FcgradError(Exception):
     """Base class of every error a user can cause; the CLI exits 1 on it (2 on a ConfigError)."""

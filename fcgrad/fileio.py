@@ -16,7 +16,7 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import DataError, FcgradError, WriteError
+from fcgrad.errors import DataError, FcgradError, WriteError, one_line
 
 
 def make_temp(folder: Path, name: str, suffix: str = "") -> tuple[int, Path]:
@@ -68,10 +68,10 @@ MAX_SHOWN = 160  # characters of a path a one-line message shows
 
 
 def short_path(path: object) -> str:
-    """`path` as a message shows it: whole, or its first and last 70 characters around
-    '...' when longer than MAX_SHOWN (a 5,000-character path made a 68 KB error line)."""
-    text = str(path)
-    return text if len(text) <= MAX_SHOWN else f"{text[:70]}...{text[-70:]}"
+    """`path` as a message shows it: whole, or its first and last 78 characters around
+    '...' when longer than MAX_SHOWN (a 5,000-character path made a 68 KB error line);
+    control characters escaped (`fcgrad.errors.one_line`)."""
+    return one_line(str(path), MAX_SHOWN)
 
 
 @contextlib.contextmanager
@@ -170,8 +170,8 @@ def npz_headers(npz: Any, path: object) -> dict[str, tuple[tuple[int, ...], np.d
     out = {}
     archive: zipfile.ZipFile = npz.zip
     for name in npz.files:
-        info = archive.getinfo(f"{name}.npy")
         try:
+            info = archive.getinfo(f"{name}.npy")  # (KeyError for an entry not named .npy)
             with archive.open(info) as f:
                 version = np.lib.format.read_magic(f)
                 read = (
@@ -181,10 +181,11 @@ def npz_headers(npz: Any, path: object) -> dict[str, tuple[tuple[int, ...], np.d
                 )
                 shape, _, dtype = read(f)
         except READ_ERRORS as e:  # numpy parses a header with ast and tokenize
-            raise DataError(f"{path}: {name} is not an array ({type(e).__name__})") from None
+            shown = short_path(name)
+            raise DataError(f"{path}: {shown} is not an array ({type(e).__name__})") from None
         size = math.prod(shape) * dtype.itemsize
         if info.file_size > size + HEADER_SLACK:
-            raise DataError(f"{path}: {name} holds more bytes than its header declares")
+            raise DataError(f"{path}: {short_path(name)} holds more bytes than its header declares")
         out[name] = (tuple(shape), dtype)
     return out
 
@@ -200,4 +201,4 @@ def load_error_reason(error: BaseException) -> str:
         return "a truncated or corrupt .npz"
     if isinstance(error, EOFError) or "No data left" in text:
         return "empty or truncated"
-    return getattr(error, "strerror", None) or text
+    return short_path(getattr(error, "strerror", None) or text)

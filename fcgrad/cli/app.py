@@ -33,7 +33,7 @@ from typer._click.core import Command  # typer's own click
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
 
-from fcgrad.errors import ConfigError, FcgradError
+from fcgrad.errors import ConfigError, FcgradError, one_line
 from fcgrad.fileio import os_reason
 from fcgrad.jsonio import finite
 
@@ -81,7 +81,7 @@ class _OneLineErrors(typer.core.TyperGroup):
         except ClickException as e:
             ctx = getattr(e, "ctx", None)
             where = help_hint(ctx)
-            message = _plain(e.format_message())
+            message = one_line(_plain(e.format_message()))
             say(err, f"[bold red]error:[/] {escape(message)}{where}")
             return e.exit_code
         except typer.Abort:
@@ -323,7 +323,7 @@ def user_errors(fn: F) -> F:
         except FcgradError as e:
             usage = isinstance(e, ConfigError)
             where = help_hint(get_current_context(silent=True)) if usage else ""
-            say(err, f"[bold red]error:[/] {escape(_message(e))}{escape(where)}")
+            say(err, f"[bold red]error:[/] {escape(one_line(_message(e)))}{escape(where)}")
             raise typer.Exit(USAGE if usage else USER) from None
         except KeyboardInterrupt:  # outside training (which stops at a step boundary itself)
             # Nothing to add: every file is renamed into place only when complete, and a

@@ -4,6 +4,7 @@ and one line (issue #13: a huge --shape was a MemoryError traceback)."""
 from __future__ import annotations
 
 import io
+import tempfile
 import tracemalloc
 import zipfile
 from pathlib import Path
@@ -60,26 +61,65 @@ def test_a_huge_shape_is_refused_before_it_is_drawn(tmp_path: Path) -> None:
     assert line.startswith("error: --shape too large: checking arrays of these shapes needs")
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.binary(max_size=64), st.integers(0, 10**6), st.integers(1, 8))
-def test_fuzzed_inputs_files_raise_only_fcgrads_errors(
-    noise: bytes, where: int, times: int
-) -> None:
-    buf = io.BytesIO()
-    np.savez(buf, w=np.ones((4, 3)), x=np.arange(20.0).reshape(5, 4))
-    blob = bytearray(buf.getvalue())
+def test_an_entry_with_a_huge_name_is_one_short_line(tmp_path: Path) -> None:
+    """A zip member named by 60,000 characters (not `.npy`) made a 60 KB error line."""
+    path = tmp_path / "named.npz"
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("a" * 60_000, b"\x93NUMPY")
+    line = _one_line(["--inputs", str(path)], tmp_path, 1)
+    assert line.startswith(f"error: --inputs {path}: aaaa") and "...aaaa" in line
+    assert line.endswith("is not an array (KeyError)") and len(line) < 400, len(line)
+
+
+def test_an_empty_inputs_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "empty.npz"
+    path.write_bytes(b"")
+    line = _one_line(["--inputs", str(path)], tmp_path, 1)
+    assert line == f"error: --inputs {path}: empty or truncated"
+
+
+def _mutated(blob: bytes, noise: bytes, where: int, times: int, how: str) -> bytes:
+    """`blob` with `noise` written over it (`times` places), cut short at a place, or with
+    `noise` inserted at one."""
+    out = bytearray(blob)
+    at = where % (len(out) + 1)
+    if how == "cut":
+        return bytes(out[:at])
+    if how == "insert":
+        return bytes(out[:at] + noise + out[at:])
     for k in range(times):
-        at = (where * (k + 1)) % len(blob)
-        blob[at : at + len(noise)] = noise
-    path = Path(f"/tmp/fcgrad-fuzz-inputs-{len(blob)}.npz")
-    path.write_bytes(bytes(blob))
-    tracemalloc.start()
-    try:
-        userfn.make_inputs(path, [], 0)
-    except FcgradError as e:
-        assert "\n" not in str(e)
-    finally:
-        peak = tracemalloc.get_traced_memory()[1]
-        tracemalloc.stop()
-        path.unlink()
+        at = (where * (k + 1)) % len(out)
+        out[at : at + len(noise)] = noise
+    return bytes(out)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.binary(max_size=64),
+    st.integers(0, 10**6),
+    st.integers(1, 8),
+    st.sampled_from(["overwrite", "cut", "insert"]),
+    st.booleans(),
+)
+def test_fuzzed_inputs_files_raise_only_fcgrads_errors(
+    noise: bytes, where: int, times: int, how: str, compressed: bool
+) -> None:
+    """Only fcgrad's own errors, each one short line naming the file, in bounded memory."""
+    buf = io.BytesIO()
+    save = np.savez_compressed if compressed else np.savez
+    save(buf, w=np.ones((4, 3)), x=np.arange(20.0).reshape(5, 4))
+    blob = _mutated(buf.getvalue(), noise, where, times, how)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "fuzzed.npz"
+        path.write_bytes(blob)
+        tracemalloc.start()
+        try:
+            userfn.make_inputs(path, [], 0)
+        except FcgradError as e:
+            text = str(e)
+            assert "fuzzed.npz" in text and "\n" not in text and len(text) < 400, text
+            assert text.isprintable(), text
+        finally:
+            peak = tracemalloc.get_traced_memory()[1]
+            tracemalloc.stop()
     assert peak < 32 * 2**20

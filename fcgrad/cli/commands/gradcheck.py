@@ -19,7 +19,7 @@ from fcgrad.cli import userfn
 from fcgrad.cli.app import emit, err, say, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.engine.threads import ThreadPolicy
-from fcgrad.errors import ConfigError
+from fcgrad.errors import ConfigError, one_line
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
 
@@ -157,5 +157,5 @@ def _check_function(
                 f, args, grad=g, samples=samples, full=full, directions=directions, seed=seed
             )
     for w in caught:
-        say(err, f"note: {escape(str(w.message))}")
+        say(err, f"note: {escape(one_line(str(w.message)))}")
     return report

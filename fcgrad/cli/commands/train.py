@@ -24,7 +24,7 @@ from fcgrad.cli.app import emit, err, out, say, say_drawn, user_errors
 from fcgrad.cli.commands.data import prepared, source
 from fcgrad.data.prepare import Source
 from fcgrad.engine.threads import ThreadPolicy
-from fcgrad.errors import WriteError
+from fcgrad.errors import WriteError, one_line
 from fcgrad.fileio import short_path, writable_target
 from fcgrad.nn.activations import Activation
 from fcgrad.nn.losses import Loss
@@ -290,7 +290,7 @@ def _interrupted(
         saved = str(checkpoint.save(save, rescue=_rescue_folders(src)))
     except WriteError as e:
         if e.rescued is None:
-            say(err, f"{where}; {escape(str(e))}")
+            say(err, f"{where}; {escape(one_line(str(e)))}")
             raise typer.Exit(code) from None
         saved = e.rescued
         where = f"{where}; {escape(str(e))}"
