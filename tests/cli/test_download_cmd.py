@@ -36,6 +36,27 @@ def test_download_retries_and_backoff_options(
             assert waits == [0.2, 0.4]  # 0.2 s, then doubled
 
 
+def test_a_mirror_retried_counts_once_among_the_failed(
+    tmp_path: Path, shared_mnist: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue #13: a mirror asked twice (a retry) was counted as "2 mirrors failed"."""
+    from fcgrad.data import transfer
+    from tests.data.faulty_server import FaultyServer, status
+
+    monkeypatch.setattr(transfer, "_sleep", lambda seconds: None)  # no real backoff
+    name = "t10k-labels-idx1-ubyte.gz"
+    with FaultyServer(shared_mnist) as bad, FaultyServer(shared_mnist) as good:
+        bad.plan(name, status(503), status(503))
+        result = run(
+            *("download", "mnist", "--no-default-mirrors", "--retries", "1"),
+            *("--mirror", bad.url, "--mirror", good.url, "--data-dir", tmp_path),
+        )
+        assert result.exit_code == 0, result.output
+        assert len(bad.requests(name)) == 2  # asked, then retried once
+    (line,) = [x for x in result.stdout.splitlines() if name in x]
+    assert "downloaded (1 mirror failed)" in line and "2 mirrors" not in line
+
+
 def test_download_then_cached_then_fallback(
     tmp_path: Path, shared_mnist: Path, serve_folder: Callable[[Path], Any], dead_mirror_url: str
 ) -> None:

@@ -22,6 +22,7 @@ server closes, and the server thread is joined (bounded) on close.
 
 from __future__ import annotations
 
+import gzip
 import re
 import socket
 import struct
@@ -102,7 +103,15 @@ def endless() -> Fault:
     return Fault("endless")
 
 
+def endless_members() -> Fault:
+    """200 with empty gzip members, one after another, without end (no Content-Length):
+    each is a valid gzip of nothing, so a decoder never finds an error in them. The
+    server stops at ENDLESS_LIMIT bytes."""
+    return Fault("endless_members")
+
+
 ENDLESS_LIMIT = 64 * 2**20
+EMPTY_MEMBER = gzip.compress(b"", mtime=0)  # 20 bytes: header, an empty block, trailer
 
 
 def wrong_file(other: str) -> Fault:
@@ -221,6 +230,8 @@ class _Handler(BaseHTTPRequestHandler):
             return self._small(request, 302, b"", Location=f"/moved/{request.name}")
         if kind == "endless":
             return self._endless(request)
+        if kind == "endless_members":
+            return self._endless(request, members=True)
         data = self.server.content(fault.other if fault and kind == "wrong_file" else request.name)
         if data is None:
             return self._small(request, 404, b"<html><body>404</body></html>")
@@ -260,13 +271,16 @@ class _Handler(BaseHTTPRequestHandler):
             self._reset()
         self.close_connection = True
 
-    def _endless(self, request: Request) -> None:
+    def _endless(self, request: Request, members: bool = False) -> None:
         self._head(request, 200, {"Content-Type": "application/gzip"})
         self.close_connection = True
-        self._send(request, b"\x1f\x8b\x08\x08" + bytes(6))  # FNAME set: a name follows
-        name = b"x" * SEND_CHUNK  # ... and never ends
+        if members:
+            more = EMPTY_MEMBER * (SEND_CHUNK // len(EMPTY_MEMBER))
+        else:
+            self._send(request, b"\x1f\x8b\x08\x08" + bytes(6))  # FNAME set: a name follows
+            more = b"x" * SEND_CHUNK  # ... and never ends
         while request.bytes_sent < ENDLESS_LIMIT:
-            self._send(request, name)
+            self._send(request, more)
 
     def _reset(self) -> None:
         """Close with SO_LINGER 0, which sends a TCP RST (and no FIN first, unlike the

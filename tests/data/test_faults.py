@@ -24,9 +24,11 @@ from fcgrad.errors import DataError, DownloadError
 from tests.data.faulty_server import (
     HTML,
     IGNORE_RANGE,
+    Fault,
     FaultyServer,
     Recorder,
     endless,
+    endless_members,
     gzip_encoded,
     redirect,
     reset,
@@ -201,11 +203,15 @@ def test_truncated_body_is_resumed_with_a_range_request(
     assert_only_verified(tmp_path, shared_mnist)
 
 
-def test_an_endless_gzip_header_is_cut_at_the_files_bound(servers: Servers, tmp_path: Path) -> None:
-    """Issue #13: a mirror sending an endless gzip header wrote hundreds of MB for a
-    4.5 KB file. A transfer now stops at the most bytes a gzip of the file can take."""
+@pytest.mark.parametrize("fault", [endless, endless_members], ids=["header", "empty members"])
+def test_an_endless_gzip_is_cut_at_the_files_bound(
+    servers: Servers, tmp_path: Path, fault: Callable[[], Fault]
+) -> None:
+    """Issue #13: a mirror sending an endless gzip header (or endless empty members) wrote
+    hundreds of MB for a 4.5 KB file. A transfer now stops at the most bytes a gzip of
+    the file can take."""
     bad, good = servers(), servers()
-    bad.plan(TRAIN_LABELS, endless())
+    bad.plan(TRAIN_LABELS, fault())
     report = fetch(tmp_path, [http(bad), http(good)])
     (row,) = [r for r in report.rows if r.name == TRAIN_LABELS]
     assert row.status == "downloaded" and row.mirror.startswith(good.url)
