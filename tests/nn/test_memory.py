@@ -67,6 +67,31 @@ def test_evaluation_in_chunks_agrees_with_one_pass(
     assert np.isfinite(chunked[0])
 
 
+def test_evaluation_in_chunks_holds_one_chunk_at_a_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A wide net's evaluation holds one chunk's activations, not the whole set's: 1,000
+    rows through a 4,096-wide layer are 16 MB per array in one pass, and under a 1 MB
+    budget (16 rows a chunk) the whole evaluation allocates under 4 MB (numpy reports
+    its arrays to tracemalloc)."""
+    import tracemalloc
+
+    wide = Net.mlp((784, 4096, 10), Loss.cross_entropy)
+    params = init_params(wide, 0)
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((1000, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, 1000)
+    whole = evaluate(params, x, labels, wide)
+    monkeypatch.setattr(memory, "EVAL_BUDGET_BYTES", 2**20)
+    assert memory.eval_chunk_rows(wide) == 2**20 // (4096 * 16) == 16
+    tracemalloc.start()
+    try:
+        chunked = evaluate(params, x, labels, wide)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, peak
+    assert chunked[1] == whole[1] and chunked[0] == pytest.approx(whole[0], rel=1e-5)
+
+
 def test_the_cli_refuses_a_net_far_too_big_in_one_line() -> None:
     result = run("train", "--hidden", "1000000000", "--no-download", "--data-dir", "/nonexistent")
     assert result.exit_code == 2 and "Traceback" not in result.output
