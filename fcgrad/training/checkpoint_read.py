@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import DataError
-from fcgrad.fileio import READ_ERRORS, npz_headers
+from fcgrad.fileio import READ_ERRORS, npz_headers, short_path
 
 __all__ = ["READ_ERRORS", "check_state", "npz_headers", "read_arrays", "read_meta"]
 
@@ -54,10 +54,15 @@ def read_arrays(
     path: object,
 ) -> dict[str, np.ndarray]:
     """The arrays `expected` names, each checked against its expected shape (and a float
-    dtype) before it is read, and for finite values after."""
+    dtype) before it is read, and for finite values after; an array beyond them (a w3 of
+    a deeper net than the configuration says) is refused too."""
+    unfit = f"{path} does not fit its own configuration:"
+    extra = sorted(set(found) - set(expected) - {"checkpoint"})
+    if extra:
+        names = short_path(", ".join(extra))
+        raise DataError(f"{unfit} it holds {names}, which the configuration does not describe")
     out = {}
     for name, shape in expected.items():
-        unfit = f"{path} does not fit its own configuration:"
         if name not in found:
             raise DataError(f"{unfit} {name} is missing")
         got, dtype = found[name]

@@ -239,8 +239,21 @@ def _spoiled(path: Path, tmp_path: Path, **change: Any) -> Path:
         ({"optimizer__v__w2": np.zeros((3, 3), np.float32)}, "v.w2 is (3, 3) float32, where"),
         ({"w1": np.zeros((5, 50), np.float32)}, "w1 is (5, 50) float32, where it needs (784, 50)"),
         ({"meta": lambda m: m["optimizer"].pop("t")}, "optimizer state t is missing"),
+        ({"w1": np.zeros((784, 50), np.int32)}, "w1 is (784, 50) int32, where it needs"),
+        (
+            {"w3": np.zeros((10, 10), np.float32), "b3": np.zeros(10, np.float32)},
+            "it holds b3, w3, which the configuration does not describe",
+        ),
     ],
-    ids=["another optimizer", "a moment gone", "a moment misshapen", "w1 misshapen", "no t"],
+    ids=[
+        "another optimizer",
+        "a moment gone",
+        "a moment misshapen",
+        "w1 misshapen",
+        "no t",
+        "w1 of integers",
+        "a layer more",
+    ],
 )
 def test_a_checkpoint_that_does_not_fit_its_configuration_is_one_data_error(
     tmp_path: Path, synthetic: Any, change: dict[str, Any], message: str
