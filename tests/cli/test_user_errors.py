@@ -127,6 +127,18 @@ def test_unwritable_data_dir_and_a_bad_checkpoint_are_one_line_errors(
     assert message in line and "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("command", [["train", "--resume"], ["evaluate"], ["predict"]])
+def test_an_empty_checkpoint_is_one_line_and_exit_1(tmp_path: Path, command: list[str]) -> None:
+    """Issue #13: an empty file said "interrupted" and exited 130."""
+    empty = tmp_path / "empty.npz"
+    empty.write_bytes(b"")
+    result = run(*command, str(empty), "--data-dir", tmp_path / "data")
+    assert result.exit_code == 1, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith(f"error: {empty} is not an fcgrad checkpoint"), line
+    assert "interrupted" not in result.output and "Traceback" not in result.output
+
+
 @pytest.mark.parametrize(
     ("args", "line"),
     [
