@@ -144,7 +144,7 @@ def file_deadline(spec: MnistFile, timeout: float) -> float:
     """Seconds one transfer of the file may take in all: ten read timeouts plus the file's
     most bytes at MIN_RATE_BYTES a second. `--timeout` is per read, so a mirror sending a
     byte every half second never trips it; this bounds the whole (12 s for a labels file
-    at `--timeout 1`, 8 minutes for the training images at the default 30)."""
+    at `--timeout 1`, 17 minutes for the training images at the default 30)."""
     return 10 * timeout + max_gzip_bytes(spec) / MIN_RATE_BYTES
 
 

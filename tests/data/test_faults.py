@@ -423,6 +423,19 @@ def test_stale_part_files_are_reused_or_removed(
 # ----------------------------------------------------------------------------- bounds, disk
 
 
+def test_the_files_bounds_hand_computed() -> None:
+    """A gzip of n bytes in stored blocks takes n + 5 per 65,535-byte block, plus at most
+    64 KB of header and trailer; a transfer may take ten read timeouts plus those bytes
+    at 64 KB/s."""
+    labels, images = mnist_file(TRAIN_LABELS), mnist_file(TRAIN_IMAGES)
+    assert labels.raw_size == 60_008 and images.raw_size == 47_040_016
+    assert transfer.max_gzip_bytes(labels) == 60_008 + 5 * 1 + 65_536 == 125_549
+    assert transfer.max_gzip_bytes(images) == 47_040_016 + 5 * 718 + 65_536 == 47_109_142
+    assert transfer.file_deadline(labels, 1.0) == pytest.approx(10 + 125_549 / 65_536)  # 11.9 s
+    assert transfer.file_deadline(images, 30.0) == pytest.approx(300 + 47_109_142 / 65_536)
+    assert 16 * 60 < transfer.file_deadline(images, 30.0) < 17 * 60
+
+
 def test_backoff_doubles_and_is_capped(
     tmp_path: Path, servers: Servers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
