@@ -58,6 +58,8 @@ def _writable_target(path: str | os.PathLike[str]) -> Path:
         raise FcgradError(f"{path} is not a regular file; refusing to replace it")
     folder = final.parent
     if not folder.is_dir():
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            folder.stat()  # OSError for a folder that cannot be followed (a symlink loop)
         raise FcgradError(f"cannot write {path}: folder {folder} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise FcgradError(f"cannot write {path}: folder {folder} is not writable")

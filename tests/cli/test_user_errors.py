@@ -156,6 +156,22 @@ def test_the_parsers_errors_are_one_line_in_the_cores_words(args: list[str], lin
     assert got.startswith(line), got
 
 
+@pytest.mark.parametrize("where", ["loop", "long"])
+def test_a_save_path_that_cannot_be_followed_is_refused_before_training(
+    tmp_path: Path, where: str
+) -> None:
+    """A --save into a symlink loop, or a name too long for the file system, is one short
+    line before any work (no data is needed to find it)."""
+    (tmp_path / "a").symlink_to(tmp_path / "b")
+    (tmp_path / "b").symlink_to(tmp_path / "a")
+    target = tmp_path / "a" / "m.npz" if where == "loop" else tmp_path / ("m" * 300 + ".npz")
+    result = run("train", "--save", str(target), "--no-download", "--data-dir", tmp_path / "no")
+    assert result.exit_code == 1 and "Traceback" not in result.output, result.output
+    (line,) = result.stderr.strip().splitlines()
+    assert line.startswith("error: cannot write ") and len(line) < 250, line
+    assert ("symbolic links" if where == "loop" else "File name too long") in line
+
+
 def test_a_local_mirror_path_too_long_for_the_system_is_one_line(tmp_path: Path) -> None:
     result = run("download", "mnist", "--mirror", "/" + "m" * 5000, "--data-dir", tmp_path / "d")
     assert result.exit_code == 2 and "Traceback" not in result.output
