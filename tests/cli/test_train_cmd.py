@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import shutil
 import signal
 import subprocess
@@ -14,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.cli.helpers import run, run_json
+from tests.cli.helpers import interrupt_once_training, run, run_json
 
 MNIST_FILES = [
     "train-images-idx3-ubyte.gz",
@@ -121,7 +119,7 @@ def test_a_stop_signal_saves_a_checkpoint_that_resumes_to_the_same_weights(
     reference = tmp_path / "reference.npz"
     subprocess.run([*argv, "--save", str(reference)], capture_output=True, timeout=300, check=True)
     saved = tmp_path / "ck.npz"
-    stderr = _interrupt_once_training(
+    stderr = interrupt_once_training(
         [*(a for a in argv if a != "--json"), "--save", str(saved)], tmp_path, signum, code
     )  # (the exit code asserted there)
     assert f"interrupted{named} at epoch" in stderr
@@ -166,43 +164,6 @@ def test_a_run_that_ends_at_chance_warns_and_suggests_a_smaller_rate(mnist_data_
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("warning: valid accuracy ") and "about chance" in line
     assert "try a smaller --lr such as 1" in line
-
-
-def _interrupt_once_training(
-    argv: list[str], tmp_path: Path, signum: int = signal.SIGINT, code: int = 130
-) -> str:
-    """Run `fcgrad train` on a terminal (a pty), send `signum` when its live display shows
-    that training has begun (an event: the first frame, after the data is loaded), and
-    return its stderr once it has exited with `code`."""
-    import pty
-    import select
-    import threading
-
-    master, slave = pty.openpty()
-    env = {**os.environ, "COLUMNS": "100", "TERM": "xterm"}
-    with open(tmp_path / "stderr.txt", "w+") as err_file:
-        proc = subprocess.Popen(argv, stdout=slave, stderr=err_file, env=env)
-        os.close(slave)
-        seen = bytearray()
-        while b"Training" not in seen:  # the display's title: training has begun
-            ready, _, _ = select.select([master], [], [], 120)
-            assert ready, "no training display within 120 s"
-            seen += os.read(master, 4096)
-        proc.send_signal(signum)
-
-        def drain() -> None:  # the child must not block on a full terminal
-            with contextlib.suppress(OSError):
-                while os.read(master, 4096):
-                    pass
-
-        reader = threading.Thread(target=drain, daemon=True)
-        reader.start()
-        proc.wait(timeout=120)
-        os.close(master)
-        err_file.seek(0)
-        stderr = err_file.read()
-    assert proc.returncode == code, stderr
-    return stderr
 
 
 @pytest.mark.parametrize("name", MNIST_FILES)

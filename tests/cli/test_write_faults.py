@@ -3,6 +3,8 @@ where the line says (issue #13: the weights were gone, after a traceback)."""
 
 from __future__ import annotations
 
+import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -14,7 +16,7 @@ from fcgrad.cli.commands import train as train_cmd
 from fcgrad.data.prepare import Source
 from fcgrad.training.checkpoint import Checkpoint
 from fcgrad.training.train import TrainConfig, train
-from tests.cli.helpers import run
+from tests.cli.helpers import interrupt_once_training, run
 from tests.faults import full_disk
 
 
@@ -54,6 +56,43 @@ def test_normalize_output_onto_a_full_disk_is_one_line(
     assert result.exit_code == 1 and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
     assert line == f"error: cannot write {full / 'n.npz'}: No space left on device"
+
+
+INJECT_ENOSPC = """
+import errno, os
+from pathlib import Path
+import numpy as np
+real, full = np.savez, Path({full!r}).resolve()
+def savez(file, *args, **kw):
+    if Path(os.fspath(file)).resolve().is_relative_to(full):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(file))
+    real(file, *args, **kw)
+np.savez = savez
+"""
+
+
+def test_a_real_ctrl_c_onto_a_full_disk_rescues_the_run(
+    mnist_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, rescue_dir: Path
+) -> None:
+    """SIGINT sent to a training process whose --save folder is full (a 16 KB tmpfs, or
+    ENOSPC injected into that process where no tmpfs can be mounted): the checkpoint goes
+    to the temp folder, and the message says how to resume from it."""
+    monkeypatch.setenv("TMPDIR", str(rescue_dir))
+    with full_disk(tmp_path, monkeypatch) as full:
+        inject = "" if os.path.ismount(full) else INJECT_ENOSPC.format(full=str(full))
+        argv = ["fcgrad", "train", "--epochs", "4", "--strategy", "manual"]
+        argv += ["--save", str(full / "w.npz"), "--data-dir", str(mnist_data_dir)]
+        probe = f"import sys\n{inject}\nsys.argv = {argv!r}\n"
+        probe += "from fcgrad.entry import main\nmain()\n"
+        stderr = interrupt_once_training([sys.executable, "-c", probe], tmp_path)
+        assert list(full.iterdir()) == []
+    (rescued,) = rescue_dir.iterdir()
+    line = " ".join(stderr.split())
+    assert "No space left on device; the checkpoint is saved to" in line and "Traceback" not in line
+    hint = f"resume with: fcgrad train --resume {rescued} --data-dir {mnist_data_dir}"
+    assert line.endswith(hint), line
+    shown = run("evaluate", rescued, "--data-dir", mnist_data_dir)  # a whole checkpoint
+    assert shown.exit_code == 0 and "accuracy" in shown.stdout, shown.output
 
 
 def test_ctrl_c_onto_a_full_disk_says_where_to_resume_from(
