@@ -97,6 +97,14 @@ def test_json_has_no_bare_nan() -> None:
     assert got == {"a": [None, 1.0], "b": None, "c": "x"}
 
 
+def _interrupted_in(probe: str) -> None:
+    """Run Python code `probe` in a new process: it must end as a Ctrl-C does, one line."""
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 130 and done.stderr == "interrupted\n", done.stderr
+
+
 def test_the_command_starts_without_numpy_so_ctrl_c_at_start_is_caught() -> None:
     """`import fcgrad.entry` (what the console script runs first, outside any handler)
     loads no numpy; a Ctrl-C while the CLI then loads is one line and exit 130. The
@@ -113,10 +121,7 @@ def test_the_command_starts_without_numpy_so_ctrl_c_at_start_is_caught() -> None
         "sys.argv = ['fcgrad', 'train']\n"
         "fcgrad.entry.main()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 130 and done.stderr == "interrupted\n", done.stderr
+    _interrupted_in(probe)
 
 
 def test_the_console_script_imports_nothing_before_its_handler() -> None:
@@ -127,9 +132,7 @@ def test_the_console_script_imports_nothing_before_its_handler() -> None:
         "import sys\nbefore = set(sys.modules)\nimport fcgrad.entry\n"
         "print(sorted(set(sys.modules) - before))\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=True
-    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "['fcgrad', 'fcgrad.entry']"
 
 
@@ -145,10 +148,7 @@ def test_ctrl_c_while_typer_builds_the_command_is_one_line() -> None:
         "sys.argv = ['fcgrad', 'train']\n"
         "fcgrad.entry.main()\n"
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, timeout=60, check=False
-    )
-    assert done.returncode == 130 and done.stderr == "interrupted\n", done.stderr
+    _interrupted_in(probe)
 
 
 def test_the_public_names_load_on_first_use() -> None:
