@@ -168,7 +168,7 @@ def npz_headers(npz: Any, path: object) -> dict[str, tuple[tuple[int, ...], np.d
     """Each entry of an open .npz (`np.load`'s NpzFile) as (shape, dtype), from its .npy
     header alone: nothing is decompressed past it, so a crafted file that claims or
     inflates to gigabytes costs no memory. DataError naming `path` when an entry is not
-    an .npy array or its zip entry holds more bytes than its header says."""
+    an .npy array or its zip entry holds more or fewer bytes than its header says."""
     out = {}
     archive: zipfile.ZipFile = npz.zip
     for name in npz.files:
@@ -186,6 +186,10 @@ def npz_headers(npz: Any, path: object) -> dict[str, tuple[tuple[int, ...], np.d
             shown = short_path(name)
             raise DataError(f"{path}: {shown} is not an array ({type(e).__name__})") from None
         size = math.prod(shape) * dtype.itemsize
+        if info.file_size < size:  # (a tiny entry claiming gigabytes: refused unread)
+            raise DataError(
+                f"{path}: {short_path(name)} holds fewer bytes than its header declares"
+            )
         if info.file_size > size + HEADER_SLACK:
             raise DataError(f"{path}: {short_path(name)} holds more bytes than its header declares")
         out[name] = (tuple(shape), dtype)

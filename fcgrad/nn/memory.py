@@ -71,12 +71,12 @@ def check_fits(needed: int, what: str, param: str = "hidden") -> None:
     have = available_bytes()
     if have is not None and needed > have:
         raise ConfigError(
-            f"{param} too large: {what} needs about {_size(needed)} of memory and "
-            f"{_size(have)} is available",
+            f"{param} too large: {what} needs about {size_text(needed)} of memory and "
+            f"{size_text(have)} is available",
             param=param,
         )
 
 
-def _size(n: int) -> str:
+def size_text(n: int) -> str:
     """Bytes in GB or MB, as a person reads them."""
     return f"{n / 2**30:,.1f} GB" if n >= 2**30 else f"{n / 2**20:,.0f} MB"

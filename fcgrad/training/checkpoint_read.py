@@ -25,6 +25,7 @@ import numpy as np
 
 from fcgrad.errors import DataError
 from fcgrad.fileio import READ_ERRORS, npz_headers, short_path
+from fcgrad.nn import memory
 
 __all__ = ["READ_ERRORS", "check_state", "npz_headers", "read_arrays", "read_meta"]
 
@@ -61,6 +62,13 @@ def read_arrays(
     if extra:
         names = short_path(", ".join(extra))
         raise DataError(f"{unfit} it holds {names}, which the configuration does not describe")
+    needed = sum(math.prod(found[n][0]) * found[n][1].itemsize for n in expected if n in found)
+    have = memory.available_bytes()
+    if have is not None and needed > have:
+        raise DataError(
+            f"{path}: its arrays need {memory.size_text(needed)} of memory and "
+            f"{memory.size_text(have)} is available"
+        )
     out = {}
     for name, shape in expected.items():
         if name not in found:

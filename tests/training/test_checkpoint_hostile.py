@@ -68,8 +68,25 @@ def test_a_zip_bomb_weight_is_refused_from_its_header(saved: Path, tmp_path: Pat
     bomb = _write(tmp_path / "bomb.npz", entries)
     assert bomb.stat().st_size < 2**20
     message, peak = _peak_loading(bomb)
-    assert "bomb.npz does not fit its own configuration: w1 is (268435456,)" in message
+    assert message.endswith("bomb.npz: w1 holds fewer bytes than its header declares")
     assert peak < 8 * 2**20  # nothing near the claimed size was allocated
+
+
+def test_a_net_of_its_own_too_big_for_memory_is_refused_before_reading(
+    saved: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Arrays whose headers fit the checkpoint's own configuration, of more bytes than the
+    machine has (a 3.8 KB file claimed a 784-30000000-10 net: an 87.6 GiB MemoryError
+    traceback): refused from the headers, with the figures."""
+    from fcgrad.nn import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 10_000)
+    message, peak = _peak_loading(saved)
+    need = (784 * 8 + 8 + 8 * 10 + 10) * 4  # w1, b1, w2, b2 of the 784-8-10 net, float32
+    assert message.endswith(
+        f"w.npz: its arrays need {need / 2**20:,.0f} MB of memory and 0 MB is available"
+    )
+    assert peak < 2**20
 
 
 def test_an_entry_larger_than_its_header_says_is_refused(saved: Path, tmp_path: Path) -> None:
