@@ -16,6 +16,7 @@ from hypothesis import strategies as st
 from fcgrad.cli import userfn
 from fcgrad.errors import FcgradError
 from tests.cli.helpers import run
+from tests.fuzzing import damaged
 
 USER = "from fcgrad import ops\n\ndef loss(w, x):\n    return ops.sum(ops.tanh(x @ w))\n"
 
@@ -78,40 +79,18 @@ def test_an_empty_inputs_file_is_one_line(tmp_path: Path) -> None:
     assert line == f"error: --inputs {path}: empty or truncated"
 
 
-def _mutated(blob: bytes, noise: bytes, where: int, times: int, how: str) -> bytes:
-    """`blob` with `noise` written over it (`times` places), cut short at a place, or with
-    `noise` inserted at one."""
-    out = bytearray(blob)
-    at = where % (len(out) + 1)
-    if how == "cut":
-        return bytes(out[:at])
-    if how == "insert":
-        return bytes(out[:at] + noise + out[at:])
-    for k in range(times):
-        at = (where * (k + 1)) % len(out)
-        out[at : at + len(noise)] = noise
-    return bytes(out)
-
-
 @settings(max_examples=300, deadline=None)
-@given(
-    st.binary(max_size=64),
-    st.integers(0, 10**6),
-    st.integers(1, 8),
-    st.sampled_from(["overwrite", "cut", "insert"]),
-    st.booleans(),
-)
+@given(st.data(), st.booleans())
 def test_fuzzed_inputs_files_raise_only_fcgrads_errors(
-    noise: bytes, where: int, times: int, how: str, compressed: bool
+    data: st.DataObject, compressed: bool
 ) -> None:
     """Only fcgrad's own errors, each one short line naming the file, in bounded memory."""
     buf = io.BytesIO()
     save = np.savez_compressed if compressed else np.savez
     save(buf, w=np.ones((4, 3)), x=np.arange(20.0).reshape(5, 4))
-    blob = _mutated(buf.getvalue(), noise, where, times, how)
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "fuzzed.npz"
-        path.write_bytes(blob)
+        path.write_bytes(damaged(data, buf.getvalue()))
         tracemalloc.start()
         try:
             userfn.make_inputs(path, [], 0)

@@ -20,6 +20,7 @@ from hypothesis import strategies as st
 from fcgrad.errors import DataError
 from fcgrad.training.checkpoint import Checkpoint
 from fcgrad.training.train import TrainConfig, train
+from tests.fuzzing import damaged
 
 
 @pytest.fixture(scope="module")
@@ -175,23 +176,12 @@ def test_files_that_are_no_npz_are_one_data_error(tmp_path: Path, content: bytes
 )
 @given(st.data())
 def test_fuzzed_checkpoints_raise_only_data_error(saved: Path, data: st.DataObject) -> None:
-    """Random bytes overwritten, cut off or inserted anywhere in a real checkpoint: it
-    loads (the damage was harmless) or raises DataError, never anything else, and never
-    allocates much more than a real checkpoint's arrays."""
-    blob = bytearray(saved.read_bytes())
-    for _ in range(data.draw(st.integers(1, 8))):
-        at = data.draw(st.integers(0, len(blob) - 1))
-        kind = data.draw(st.sampled_from(["flip", "cut", "insert"]))
-        if kind == "flip":
-            blob[at] = data.draw(st.integers(0, 255))
-        elif kind == "cut":
-            del blob[at : at + data.draw(st.integers(1, 64))]
-        else:
-            blob[at:at] = data.draw(st.binary(min_size=1, max_size=16))
-        if not blob:
-            break
+    """Random bytes overwritten, cut out or inserted anywhere in a real checkpoint, or the
+    file cut short (`tests.fuzzing.damaged`): it loads (the damage was harmless) or raises
+    DataError, never anything else, and never allocates much more than a real
+    checkpoint's arrays."""
     path = saved.parent / "fuzzed.npz"
-    path.write_bytes(bytes(blob))
+    path.write_bytes(damaged(data, saved.read_bytes()))
     tracemalloc.start()
     try:
         Checkpoint.load(path)
