@@ -65,18 +65,23 @@ def available_bytes() -> int | None:
         return None
 
 
+def shortfall(needed: int) -> str | None:
+    """'X of memory and Y is available' when `needed` bytes are more than the machine has
+    available, else None (also when that cannot be told)."""
+    have = available_bytes()
+    if have is None or needed <= have:
+        return None
+    return f"{_size(needed)} of memory and {_size(have)} is available"
+
+
 def check_fits(needed: int, what: str, param: str = "hidden") -> None:
     """ConfigError (naming `param`) when `needed` bytes are more than the machine has
     available; `what` says what needs them ('training a 784-100000-10 net')."""
-    have = available_bytes()
-    if have is not None and needed > have:
-        raise ConfigError(
-            f"{param} too large: {what} needs about {size_text(needed)} of memory and "
-            f"{size_text(have)} is available",
-            param=param,
-        )
+    short = shortfall(needed)
+    if short is not None:
+        raise ConfigError(f"{param} too large: {what} needs about {short}", param=param)
 
 
-def size_text(n: int) -> str:
+def _size(n: int) -> str:
     """Bytes in GB or MB, as a person reads them."""
     return f"{n / 2**30:,.1f} GB" if n >= 2**30 else f"{n / 2**20:,.0f} MB"

@@ -63,12 +63,9 @@ def read_arrays(
         names = short_path(", ".join(extra))
         raise DataError(f"{unfit} it holds {names}, which the configuration does not describe")
     needed = sum(math.prod(found[n][0]) * found[n][1].itemsize for n in expected if n in found)
-    have = memory.available_bytes()
-    if have is not None and needed > have:
-        raise DataError(
-            f"{path}: its arrays need {memory.size_text(needed)} of memory and "
-            f"{memory.size_text(have)} is available"
-        )
+    short = memory.shortfall(needed)
+    if short is not None:
+        raise DataError(f"{path}: its arrays need {short}")
     out = {}
     for name, shape in expected.items():
         if name not in found:
