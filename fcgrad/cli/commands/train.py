@@ -289,11 +289,11 @@ def _interrupted(
     try:
         saved = str(checkpoint.save(save, rescue=_rescue_folders(src)))
     except WriteError as e:
+        where = f"{where}; {escape(one_line(str(e)))}"
         if e.rescued is None:
-            say(err, f"{where}; {escape(one_line(str(e)))}")
+            say(err, where)
             raise typer.Exit(code) from None
         saved = e.rescued
-        where = f"{where}; {escape(str(e))}"
     else:
         where = f"{where}; saved to {escape(saved)}"
     say(
