@@ -26,19 +26,24 @@ def full_disk(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]
     folder.mkdir()
     mounted = os.geteuid() == 0 and _mount_tmpfs(folder)
     if not mounted:
-        real = np.savez
-
-        def savez(file: Any, *args: Any, **kw: Any) -> None:
-            if Path(os.fspath(file)).resolve().is_relative_to(folder.resolve()):
-                raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(file))
-            real(file, *args, **kw)
-
-        monkeypatch.setattr(np, "savez", savez)
+        monkeypatch.setattr(np, "savez", enospc_savez(folder))
     try:
         yield folder
     finally:
         if mounted:
             subprocess.run(["umount", str(folder)], check=False)
+
+
+def enospc_savez(folder: Path) -> Any:
+    """numpy's savez, failing with ENOSPC (as a full disk does) for files inside `folder`."""
+    real, full = np.savez, folder.resolve()
+
+    def savez(file: Any, *args: Any, **kw: Any) -> None:
+        if Path(os.fspath(file)).resolve().is_relative_to(full):
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(file))
+        real(file, *args, **kw)
+
+    return savez
 
 
 def _mount_tmpfs(folder: Path) -> bool:

@@ -59,15 +59,10 @@ def test_normalize_output_onto_a_full_disk_is_one_line(
 
 
 INJECT_ENOSPC = """
-import errno, os
-from pathlib import Path
 import numpy as np
-real, full = np.savez, Path({full!r}).resolve()
-def savez(file, *args, **kw):
-    if Path(os.fspath(file)).resolve().is_relative_to(full):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), os.fspath(file))
-    real(file, *args, **kw)
-np.savez = savez
+sys.path.insert(0, {root!r})
+from tests.faults import enospc_savez
+np.savez = enospc_savez(Path({full!r}))
 """
 
 
@@ -79,10 +74,11 @@ def test_a_real_ctrl_c_onto_a_full_disk_rescues_the_run(
     to the temp folder, and the message says how to resume from it."""
     monkeypatch.setenv("TMPDIR", str(rescue_dir))
     with full_disk(tmp_path, monkeypatch) as full:
-        inject = "" if os.path.ismount(full) else INJECT_ENOSPC.format(full=str(full))
+        root = str(Path(__file__).resolve().parents[2])
+        inject = "" if os.path.ismount(full) else INJECT_ENOSPC.format(root=root, full=str(full))
         argv = ["fcgrad", "train", "--epochs", "4", "--strategy", "manual"]
         argv += ["--save", str(full / "w.npz"), "--data-dir", str(mnist_data_dir)]
-        probe = f"import sys\n{inject}\nsys.argv = {argv!r}\n"
+        probe = f"import sys\nfrom pathlib import Path\n{inject}\nsys.argv = {argv!r}\n"
         probe += "from fcgrad.entry import main\nmain()\n"
         stderr = interrupt_once_training([sys.executable, "-c", probe], tmp_path)
         assert list(full.iterdir()) == []
