@@ -2,8 +2,8 @@
 typer builds the command, is one line, exit 130, not a traceback from inside an import.
 
 The console script imports this module before any handler can run, so it and
-`fcgrad/__init__.py` import nothing but `sys` and `importlib` (which Python has loaded
-already): what is left of that window is Python's own start.
+`fcgrad/__init__.py` import nothing but `sys`, `os` and `importlib` (which Python has
+loaded already): what is left of that window is Python's own start.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ def main() -> None:
 
         print(f"fcgrad {__version__}")
         return
+    _open_closed_streams()
     try:
         from fcgrad.cli.app import app
 
@@ -25,3 +26,23 @@ def main() -> None:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         sys.exit(130)
+
+
+def _open_closed_streams() -> None:
+    """Give a standard stream closed at the start (`>&-`, `2>&-`, `<&-`), which Python
+    makes None, the null device: its output is dropped, as a closed pipe's is, instead of
+    a traceback from the first print; and no file opened later (a checkpoint) takes its
+    descriptor and receives what is printed."""
+    import os
+
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        if getattr(sys, name) is not None:
+            continue
+        try:
+            os.fstat(fd)
+        except OSError:  # closed: the null device takes its number
+            null = os.open(os.devnull, os.O_RDWR)
+            if null != fd:
+                os.dup2(null, fd)
+                os.close(null)
+        setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
