@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import itertools
 import json
-import os
+import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -193,17 +192,17 @@ def _expected_shapes(config: TrainConfig, found: Mapping[str, Any]) -> dict[str,
 
 
 def _write_rescue(arrays: dict[str, Any], folder: str, stem: str) -> str | None:
-    """`arrays` in a new .npz in `folder`, complete; its path, or None (nothing left) when
+    """`arrays` in a new `fcgrad-rescued-STEM-<random>.npz` in `folder`, written as any
+    save is (`atomic_path`: it appears complete or not at all, so a second signal or a
+    kill mid-write leaves no half-written rescue); its path, or None (nothing left) when
     the folder cannot take it."""
+    for _ in range(8):  # (a name already taken: another draw)
+        path = Path(folder) / f"fcgrad-rescued-{stem[:40]}-{secrets.token_hex(4)}.npz"
+        if not path.exists():
+            break
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"fcgrad-rescued-{stem[:40]}-", suffix=".npz")
-    except OSError:
+        with atomic_path(path, suffix=".npz") as tmp:
+            np.savez(tmp, **arrays)
+    except (FcgradError, OSError):
         return None
-    os.close(fd)
-    try:
-        np.savez(tmp, **arrays)
-        return tmp
-    except OSError:
-        with contextlib.suppress(OSError):
-            os.unlink(tmp)
-        return None
+    return str(path)

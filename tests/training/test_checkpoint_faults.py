@@ -3,6 +3,8 @@ says where; nothing half-written is left."""
 
 from __future__ import annotations
 
+import os
+import stat
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -65,3 +67,47 @@ def test_nowhere_to_write_says_it_is_lost(
         with pytest.raises(WriteError, match=r"nor in .*: it is lost$") as e:
             checkpoint.save(full / "model.npz", rescue=[tmp_path / "missing"])
     assert e.value.rescued is None
+
+
+def test_a_rescue_cut_short_leaves_no_half_written_file(
+    checkpoint: Checkpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill or a second Ctrl-C while the rescue is written (here: KeyboardInterrupt once
+    half of it is) leaves nothing under a rescue's name: it was written under its final
+    name, so a half-written `fcgrad-rescued-*.npz` stayed (a helper's report on #13)."""
+    rescue = tmp_path / "tmp"
+    rescue.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(rescue))
+    with full_disk(tmp_path, monkeypatch) as full:
+        real = np.savez
+
+        def cut_short(file: Any, *args: Any, **kw: Any) -> None:
+            if Path(file).parent == rescue:
+                Path(file).write_bytes(b"PK\x03\x04 half of a checkpoint")
+                raise KeyboardInterrupt
+            real(file, *args, **kw)
+
+        monkeypatch.setattr(np, "savez", cut_short)
+        with pytest.raises(KeyboardInterrupt):
+            checkpoint.save(full / "model.npz")
+    assert list(rescue.iterdir()) == []
+
+
+def test_a_rescued_checkpoint_has_an_ordinary_files_mode(
+    checkpoint: Checkpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Saved or rescued, a checkpoint has the mode a plain write gives (0666 less the
+    umask); the rescue's was mkstemp's 0600."""
+    rescue = tmp_path / "tmp"
+    rescue.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(rescue))
+    umask = os.umask(0o022)
+    try:
+        checkpoint.save(tmp_path / "plain.npz")
+        with full_disk(tmp_path, monkeypatch) as full, pytest.raises(WriteError) as e:
+            checkpoint.save(full / "model.npz")
+    finally:
+        os.umask(umask)
+    assert e.value.rescued is not None
+    modes = {stat.S_IMODE(os.stat(p).st_mode) for p in (tmp_path / "plain.npz", e.value.rescued)}
+    assert modes == {0o644}
