@@ -146,13 +146,17 @@ def train_cmd(
         writable_target(save)  # fail now, not after training
     src = source(data_dir, mirrors, no_default_mirrors, no_download)
     data, stats = _data_for(checkpoint, resume, src, json_)
-    try:
-        with _stop_on_signals() as stop:
+    with _stop_on_signals() as stop:
+        try:
             result = _train_shown(data, config, checkpoint, stop, stats, policy, json_)
-    except TrainingInterrupted as e:
-        _interrupted(e.checkpoint, save, src, stop.signum or signal.SIGINT)
-    if save is not None:
-        result.checkpoint.save(save, rescue=_rescue_folders(src))
+        except TrainingInterrupted as e:
+            stop.saving = True  # a second signal now would lose the run: it waits
+            _interrupted(e.checkpoint, save, src, stop.signum or signal.SIGINT)
+        stop.saving = True
+        if save is not None:
+            result.checkpoint.save(save, rescue=_rescue_folders(src))
+    if stop.signum is not None:  # it came during the final save, which it did not cut short
+        _stopped_after_saving(save, stop.signum)
     drawn = [str(p) for p in plots.training(result, plot)] if plot is not None else []
     emit(result, json_, render.train_summary, saved=str(save) if save else None, plots=drawn)
     if save is not None and not json_:
@@ -230,10 +234,12 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _StopAsked:
-    """Whether a stop signal came, and which (its number)."""
+    """Whether a stop signal came, and which (its number); `saving` once the checkpoint is
+    being written, which no signal may cut short."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
+        self.saving = False
 
     def __call__(self) -> bool:
         return self.signum is not None
@@ -243,13 +249,14 @@ class _StopAsked:
 def _stop_on_signals() -> Iterator[_StopAsked]:
     """While training: the first SIGINT (Ctrl-C), SIGTERM or SIGHUP asks it to stop at the
     next step boundary (then it saves and exits 128 + the signal's number); a second one
-    interrupts at once."""
+    interrupts at once. While the checkpoint is written (`saving`), a signal only waits
+    for the save to finish: cutting it short would lose the run."""
     asked = _StopAsked()
 
     def handler(signum: int, frame: Any) -> None:
-        if asked():
+        if asked() and not asked.saving:
             raise KeyboardInterrupt
-        asked.signum = signum
+        asked.signum = asked.signum or signum
 
     previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
     try:
@@ -268,6 +275,15 @@ def _data_dir_flag() -> str:
         if a.startswith("--data-dir="):
             return f" {a}"
     return ""
+
+
+def _stopped_after_saving(save: Path | None, signum: int) -> NoReturn:
+    """A stop signal came while the finished run's checkpoint was written: say so, and exit
+    128 + its number as a stopped run does."""
+    name = signal.Signals(signum).name
+    saved = f"; saved to {escape(str(save))}" if save is not None else ""
+    say(err, f"stopped ({name}) after the last epoch{saved}")
+    raise typer.Exit(128 + signum)
 
 
 def _rescue_folders(src: Source) -> list[Path]:

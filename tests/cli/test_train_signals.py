@@ -1,0 +1,70 @@
+"""A stop signal while `fcgrad train` writes its checkpoint waits for the save instead of
+cutting it short (a helper's report on #13: SIGTERM during the final save, or a second
+Ctrl-C during the Ctrl-C save, lost the whole run). The signals are real ones, sent to
+this process by the save itself: an event, not a timer."""
+
+from __future__ import annotations
+
+import os
+import signal
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from fcgrad.cli.commands import train as train_module
+from fcgrad.training.checkpoint import Checkpoint
+from tests.cli.helpers import run
+
+
+@pytest.fixture
+def signal_during_save(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
+    """Checkpoint.save sends this process a SIGINT as it starts; the paths it saved to."""
+    real, saved = Checkpoint.save, []
+
+    def save(self: Checkpoint, path: Any, *args: Any, **kw: Any) -> Path:
+        os.kill(os.getpid(), signal.SIGINT)
+        done = real(self, path, *args, **kw)
+        saved.append(done)
+        return done
+
+    monkeypatch.setattr(Checkpoint, "save", save)
+    return saved
+
+
+def test_a_signal_during_the_final_save_waits_for_it(
+    mnist_data_dir: Path, tmp_path: Path, signal_during_save: list[Path]
+) -> None:
+    target = tmp_path / "w.npz"
+    result = run("train", "--epochs", "1", "--save", target, "--data-dir", mnist_data_dir)
+    assert result.exit_code == 130, result.output
+    assert result.stderr.strip() == f"stopped (SIGINT) after the last epoch; saved to {target}"
+    assert signal_during_save == [target]
+    back = Checkpoint.load(target)
+    assert [e.epoch for e in back.history] == [1] and back.epoch == 2
+
+
+def test_a_second_ctrl_c_during_the_ctrl_c_save_waits_for_it(
+    mnist_data_dir: Path,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    signal_during_save: list[Path],
+) -> None:
+    """The first Ctrl-C comes as training starts, the second as its checkpoint is saved."""
+    real_train = train_module.train
+
+    def interrupted_train(*args: Any, **kw: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGINT)
+        return real_train(*args, **kw)
+
+    monkeypatch.setattr(train_module, "train", interrupted_train)
+    target = tmp_path / "w.npz"
+    result = run("train", "--epochs", "1", "--save", target, "--data-dir", mnist_data_dir)
+    assert result.exit_code == 130, result.output
+    line = " ".join(result.stderr.split())
+    assert line.startswith("interrupted at epoch 1, step ") and "Traceback" not in line
+    assert f"saved to {target}; resume with: fcgrad train --resume {target}" in line
+    assert Checkpoint.load(target).epoch == 1 and signal_during_save == [target]
+    with np.load(target) as w:
+        assert w["w1"].shape == (784, 50)
