@@ -17,26 +17,27 @@ import numpy as np
 from fcgrad.engine import ops
 from fcgrad.errors import DataError, MissingExtra, ShapeError
 from fcgrad.fileio import READ_ERRORS, load_error_reason
-from fcgrad.nn import losses
+from fcgrad.nn import losses, memory
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import forward
 from fcgrad.training.checkpoint import Checkpoint
 
 DIGITS = 10
 WRONG_SHOWN = 16
-CHUNK_ROWS = 10_000  # rows per forward pass, so that a wide net's activations stay bounded
 
 
 def outputs(checkpoint: Checkpoint, x: np.ndarray) -> np.ndarray:
     """The net's outputs (N, n_out) for normalized inputs x (N, 784) float32, computed in
-    chunks of CHUNK_ROWS rows. ShapeError unless x is (N, 784)."""
+    chunks of `memory.eval_chunk_rows(net)` rows, as training evaluates: a wide net's
+    activations hold one chunk (at most `memory.EVAL_BUDGET_BYTES`), not N rows (a
+    784-100000-10 model took 8.4 GB in 10,000-row chunks). ShapeError unless x is
+    (N, 784)."""
     n_in = checkpoint.params.sizes[0]
     if x.ndim != 2 or x.shape[1] != n_in:
         raise ShapeError(f"images must be (N, {n_in}) pixels, got {x.shape}")
     net = checkpoint.config.net(n_in)
-    chunks = [
-        forward(net, checkpoint.params, x[i : i + CHUNK_ROWS]) for i in range(0, len(x), CHUNK_ROWS)
-    ]
+    rows = memory.eval_chunk_rows(net)
+    chunks = [forward(net, checkpoint.params, x[i : i + rows]) for i in range(0, len(x), rows)]
     return np.concatenate(chunks) if chunks else np.zeros((0, net.sizes[-1]), np.float32)
 
 

@@ -107,3 +107,33 @@ def test_a_users_png_dark_on_light_is_read_as_mnist_draws_it(tmp_path: Path) -> 
     (tmp_path / "fake.png").write_bytes(b"not a png")
     with pytest.raises(DataError, match=r"fake\.png is not a readable PNG"):
         load_image(tmp_path / "fake.png")
+
+
+def test_a_wide_models_evaluation_holds_one_chunk_at_a_time(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """evaluate and predict run the net in chunks of `eval_chunk_rows`, as training does:
+    under a 1 MB budget (16 rows through a 4,096-wide layer) scoring 1,000 images allocates
+    under 4 MB, where one pass takes 16 MB per array (a 784-100000-10 model took 8.4 GB in
+    fixed 10,000-row chunks)."""
+    import tracemalloc
+
+    from fcgrad.nn import memory
+    from fcgrad.nn.init import init_params
+
+    config = TrainConfig(hidden=(4096,))
+    params = init_params(config.net(), 0)
+    ck = Checkpoint(config, params, 2, 0, {}, 0.0, [], 0.0, 1.0)
+    rng = np.random.default_rng(5)
+    x = rng.standard_normal((1000, 784), dtype=np.float32)
+    labels = rng.integers(0, 10, 1000)
+    whole = evaluate_model(ck, x, labels)
+    monkeypatch.setattr(memory, "EVAL_BUDGET_BYTES", 2**20)
+    tracemalloc.start()
+    try:
+        chunked = evaluate_model(ck, x, labels)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * 2**20, peak
+    assert chunked.accuracy == whole.accuracy and chunked.loss == pytest.approx(whole.loss)
