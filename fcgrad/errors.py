@@ -84,6 +84,11 @@ class ShapeError(FcgradError, ValueError):
     """Two arrays that must agree in shape do not (an op names itself in the message)."""
 
 
+class StateError(FcgradError, ValueError):
+    """A saved state holds a value no run reaches (an optimizer's negative step count or
+    negative second moments); the message names the value."""
+
+
 class TrainingDiverged(FcgradError, FloatingPointError):
     """The training loss became NaN or infinite; the message names epoch, step and rate."""
 

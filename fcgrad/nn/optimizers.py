@@ -28,7 +28,7 @@ from collections.abc import Mapping
 
 import numpy as np
 
-from fcgrad.errors import ConfigError, ShapeError
+from fcgrad.errors import ConfigError, ShapeError, StateError
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.params import Packed, Params
 
@@ -105,7 +105,8 @@ class _Stateful:
 
     def load(self, state: Mapping[str, np.ndarray | int]) -> None:
         """Take the arrays and step count of `state()`; ShapeError naming the first one
-        missing or of another shape or dtype (ValueError for a step count that is no int)."""
+        missing or of another shape or dtype, StateError for a step count `t` that is not
+        a whole number >= 0."""
         missing = [k for k in (*self.state(),) if k not in state]
         if missing:
             raise ShapeError(f"optimizer state {missing[0]} is missing")
@@ -118,7 +119,11 @@ class _Stateful:
                         f"the parameter {a.shape} {a.dtype}"
                     )
                 a[...] = got
-        self.t = int(state["t"])
+        t = state["t"]
+        t = t[()] if isinstance(t, np.ndarray) and t.shape == () else t  # (from an .npz)
+        if not isinstance(t, (int, np.integer)) or isinstance(t, bool) or t < 0:
+            raise StateError(f"optimizer step count t is {t!r}, not a whole number >= 0")
+        self.t = int(t)
 
 
 class Momentum(_Stateful):
@@ -154,6 +159,14 @@ class Adam(_Stateful):
     @staticmethod
     def default_lr(loss: Loss, momentum: float) -> float:
         return 1e-3
+
+    def load(self, state: Mapping[str, np.ndarray | int]) -> None:
+        """As `_Stateful.load`; StateError too for negative second moments `v` (averages
+        of squares: sqrt(v) of a negative one is NaN)."""
+        super().load(state)
+        for n, v in zip(self.names, self.slots["v"]):
+            if v.size and float(v.min()) < 0:
+                raise StateError(f"optimizer state v.{n} is negative in places; Adam's v is >= 0")
 
     def step(self, params: Params, grads: Params) -> None:
         rate = self._next_rate()

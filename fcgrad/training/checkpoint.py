@@ -109,8 +109,37 @@ class Checkpoint:
         """DataError unless this run was normalized with the data's (mean, std): resuming on
         other data would silently train another problem. `name` and `data` name the
         checkpoint and the data in the message."""
+        if not self.knows_statistics:
+            raise DataError(
+                f"{name} records no training statistics (a run of the Python API given "
+                f"none), so it cannot be checked against {data}"
+            )
         if not np.allclose((self.mean, self.std), (mean, std)):
             raise DataError(f"{name} was trained on data with other statistics than {data}")
+
+    @property
+    def knows_statistics(self) -> bool:
+        """Whether the run recorded its data's (mean, std): NaN when train() was given none."""
+        return not (np.isnan(self.mean) or np.isnan(self.std))
+
+    def check_position(self, rows: int, name: object = "the checkpoint") -> None:
+        """DataError unless this checkpoint's place in its run is one that training over
+        `rows` rows reaches: its step within the epoch's ceil(rows / batch_size) steps, and
+        the optimizer's step count (momentum, Adam) the steps taken to get there. A
+        checkpoint at step 10^6 trained no step; one whose Adam t disagrees resumed with
+        another bias correction than the run had. `name` names it in the message."""
+        steps = -(-rows // self.config.batch_size)
+        if self.step >= steps:
+            raise DataError(
+                f"{name}: its step {self.step} is past its epoch's {steps} steps "
+                f"({rows:,} rows in batches of {self.config.batch_size})"
+            )
+        t, taken = self.optimizer.get("t"), (self.epoch - 1) * steps + self.step
+        if t is not None and t != taken:
+            raise DataError(
+                f"{name}: its optimizer has taken {t} steps, where its epoch "
+                f"{self.epoch} and step {self.step} say {taken:,}"
+            )
 
     @classmethod
     def load(cls, path: str | Path) -> Checkpoint:
@@ -128,6 +157,11 @@ class Checkpoint:
                 meta = checkpoint_read.read_meta(data, found, path)
                 config = _config(meta)
                 checkpoint_read.check_state(meta, path)
+                if meta["epoch"] > config.epochs + 1:
+                    raise DataError(
+                        f"{path}: its epoch {meta['epoch']} is past the end of its run of "
+                        f"{config.epochs} epochs"
+                    )
                 expected = _expected_shapes(config, found)
                 read = checkpoint_read.read_arrays(data, found, expected, path)
             n = len(config.hidden) + 1

@@ -104,18 +104,37 @@ def check_state(meta: Mapping[str, Any], path: object) -> None:
         if not _whole(value) or not least <= value <= MAX_COUNT:
             wanted = f"a whole number from {least} to {MAX_COUNT:,}"
             raise DataError(f"{path}: its {key} is {value!r}, not {wanted}")
-    for key in ("loss_sum", "mean", "std"):  # mean and std may be NaN: not known
+    for key in ("loss_sum", "mean", "std"):
         value = meta.get(key)
         if not _number(value) or (key == "loss_sum" and not math.isfinite(value)):
             raise DataError(f"{path}: its {key} is {value!r}, not a finite number")
+    _check_statistics(meta["mean"], meta["std"], path)
     history = meta.get("history")
     if not isinstance(history, list) or not all(_an_epoch(e) for e in history):
         raise DataError(f"{path}: its history is not a list of epochs")
+    recorded = [e["epoch"] for e in history]
+    if recorded != list(range(1, meta["epoch"])):
+        shown = short_path(recorded)  # (a long list: its two ends)
+        raise DataError(
+            f"{path}: its history records epochs {shown}, but a run at epoch "
+            f"{meta['epoch']} has one record for each epoch before it"
+        )
     generator: Any = np.random.default_rng().bit_generator
     try:
         generator.state = meta.get("rng_state")
     except (TypeError, ValueError, KeyError, OverflowError) as e:
         raise DataError(f"{path}: its RNG state is not one numpy can restore ({e})") from None
+
+
+def _check_statistics(mean: float, std: float, path: object) -> None:
+    """The training data's (mean, std): both finite with std > 0, or both NaN (a run of
+    the Python API given none)."""
+    unknown = math.isnan(mean) and math.isnan(std)
+    if not unknown and not (math.isfinite(mean) and math.isfinite(std) and std > 0):
+        raise DataError(
+            f"{path}: its statistics (mean {mean!r}, std {std!r}) are not a finite mean "
+            "and a positive std"
+        )
 
 
 def _whole(value: Any) -> bool:

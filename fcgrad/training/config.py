@@ -47,7 +47,7 @@ class TrainConfig(NetConfig):
     def validate(self) -> None:
         """Raise ConfigError naming (as `param`) the first option that cannot be used."""
         strategies.get(self.strategy)
-        self.check_at_least(epochs=1, batch_size=1)
+        self.check_at_least(epochs=1, batch_size=1, seed=0)
         if not 0 <= self.momentum < 1:  # first: the default rate is derived from it
             raise ConfigError(
                 f"momentum must be at least 0 and below 1, got {self.momentum}", param="momentum"

@@ -154,7 +154,13 @@ def predict(
     name: str | Path = "",
 ) -> Predictions:
     """Predictions for raw images (N, 784) in [0, 1]; `sources` names each, `labels` gives
-    its true digit or None."""
+    its true digit or None. DataError when the checkpoint records no training statistics
+    to normalize the pixels with."""
+    if not checkpoint.knows_statistics:
+        raise DataError(
+            f"{name or 'the checkpoint'} records no training statistics (a run of the Python "
+            "API given none), which predict needs to normalize raw pixels"
+        )
     x = ((images - checkpoint.mean) / checkpoint.std).astype(np.float32)
     out = outputs(checkpoint, x)
     digits = checkpoint.config.loss.row.predict(out)

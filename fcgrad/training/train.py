@@ -180,6 +180,7 @@ def train(
         first, step, loss_sum, results = 1, 0, 0.0, []
     else:
         net.check(resume.params)
+        resume.check_position(x_train.shape[0])
         params = resume.params
         largest = max(float(np.max(np.abs(a), initial=0.0)) for a in params.arrays())
         rng.bit_generator.state = resume.rng_state

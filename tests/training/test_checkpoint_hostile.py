@@ -18,6 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fcgrad.errors import DataError
+from fcgrad.nn.optimizers import Optimizer
 from fcgrad.training.checkpoint import Checkpoint
 from fcgrad.training.train import TrainConfig, train
 from tests.fuzzing import damaged
@@ -148,6 +149,19 @@ def test_weights_that_are_no_model_are_refused(
         (lambda m: m["config"].update(batch_size=0), "batch_size must be at least 1, got 0"),
         (lambda m: m.pop("config"), "is not an fcgrad checkpoint"),
         (lambda m: m["history"].append({"x": 1}), "its history is not a list of epochs"),
+        (lambda m: m["config"].update(seed=-1), "seed must be at least 0, got -1"),
+        (
+            lambda m: m.update(history=m["history"] * 3),
+            "its history records epochs [1, 1, 1], but a run at epoch 2 has one record for",
+        ),
+        (
+            lambda m: m.update(epoch=3, history=[{**m["history"][0], "epoch": e} for e in (1, 2)]),
+            "its epoch 3 is past the end of its run of 1 epochs",
+        ),
+        (lambda m: m.update(std=0.0), "(mean 0.1, std 0.0) are not a finite mean and a positive"),
+        (lambda m: m.update(std=-0.3), "std -0.3) are not a finite mean and a positive std"),
+        (lambda m: m.update(mean=float("nan")), "(mean nan, std 0.3) are not a finite mean"),
+        (lambda m: m.update(std=float("inf")), "(mean 0.1, std inf) are not a finite mean"),
     ],
 )
 def test_malformed_state_is_one_data_error(
@@ -160,6 +174,43 @@ def test_malformed_state_is_one_data_error(
     entries["checkpoint.npy"] = _npy(np.array(json.dumps(meta)))
     text, _ = _peak_loading(_write(tmp_path / "bad.npz", entries))
     assert "bad.npz" in text and message in text and "\n" not in text
+
+
+@pytest.fixture(scope="module")
+def saved_adam(synthetic: Any, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    x, y, xv, yv = (a[:320] for a in synthetic)
+    config = TrainConfig(epochs=1, hidden=(8,), optimizer=Optimizer.adam)
+    result = train(x, y, xv, yv, config, stats=(0.1, 0.3))
+    return result.checkpoint.save(tmp_path_factory.mktemp("ck") / "adam.npz")
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        (lambda m, a: m["optimizer"].update(t=-5), "optimizer step count t is -5, not a whole"),
+        (lambda m, a: m["optimizer"].update(t=1e300), "step count t is 1e+300, not a whole"),
+        (lambda m, a: m["optimizer"].update(t=True), "step count t is True, not a whole"),
+        (
+            lambda m, a: a.update({"optimizer.v.w2": -a["optimizer.v.w2"] - 1e-3}),
+            "optimizer state v.w2 is negative in places; Adam's v is >= 0",
+        ),
+    ],
+    ids=["t negative", "t float", "t bool", "v negative"],
+)
+def test_an_optimizer_state_no_run_reaches_is_one_data_error(
+    saved_adam: Path, tmp_path: Path, change: Any, message: str
+) -> None:
+    """Adam's t < 0 gave a math domain error's traceback, t = 1e300 was taken, and
+    negative second moments trained to NaN (a helper's report on #13)."""
+    with np.load(saved_adam) as data:
+        arrays = {k: np.array(data[k]) for k in data.files}
+    meta = json.loads(str(arrays["checkpoint"]))
+    change(meta, arrays)
+    arrays["checkpoint"] = np.array(json.dumps(meta))
+    np.savez(tmp_path / "bad.npz", **arrays)
+    text, _ = _peak_loading(tmp_path / "bad.npz")
+    assert text.startswith(f"{tmp_path / 'bad.npz'} does not fit its own configuration:")
+    assert message in text and "\n" not in text
 
 
 @pytest.mark.parametrize(

@@ -188,7 +188,12 @@ def test_a_checkpoint_from_before_optimizers_loads_as_sgd(tmp_path: Path) -> Non
         },
         **{"epoch": 3, "step": 0, "loss_sum": 0.0},
         "rng_state": np.random.default_rng(0).bit_generator.state,
-        **{"mean": 0.1307, "std": 0.3081, "history": []},
+        **{"mean": 0.1307, "std": 0.3081},
+        "history": [  # one record per finished epoch
+            {"epoch": e, "train_loss": 0.5, "valid_loss": 0.4, "valid_accuracy": 0.9}
+            | {"seconds": 1.0}
+            for e in (1, 2)
+        ],
     }
     arrays = {"w1": np.ones((784, 3)), "b1": np.ones(3), "w2": np.ones((3, 10)), "b2": np.ones(10)}
     np.savez(tmp_path / "old.npz", checkpoint=np.array(json.dumps(meta)), **arrays)
@@ -315,3 +320,40 @@ def test_labels_that_are_not_digits_are_refused(
     with pytest.raises(ConfigError, match=f"^{re.escape(message)}") as e:
         train(x, labels, xv, yv, TrainConfig(epochs=1))
     assert e.value.param == "labels_train"
+
+
+def test_a_checkpoint_resumes_only_from_a_place_its_run_reaches(synthetic: Any) -> None:
+    """Its step within the epoch's steps and Adam's step count t the steps taken: a step of
+    10^6 resumed into zero steps, and a t of 10^30 into another bias correction than the
+    run had (a helper's report on #13). 640 rows in batches of 64 are 10 steps."""
+    x, y, xv, yv = (a[:640] for a in synthetic)
+    config = TrainConfig(epochs=2, optimizer=Optimizer.adam)
+    with pytest.raises(TrainingInterrupted) as e:
+        train(x, y, xv, yv, config, should_stop=lambda: True, stats=(0.1, 0.3))
+    ck = e.value.checkpoint
+    assert (ck.epoch, ck.step, ck.optimizer["t"]) == (1, 1, 1)
+    ck.check_position(640)  # where the run stopped: fine
+    past = dataclasses.replace(ck, step=10)
+    with pytest.raises(DataError, match=r"^w\.npz: its step 10 is past its epoch's 10 steps"):
+        past.check_position(640, "w.npz")
+    with pytest.raises(DataError, match=r"\(640 rows in batches of 64\)$"):
+        train(x, y, xv, yv, config, resume=past)
+    other_t = dataclasses.replace(ck, optimizer={**ck.optimizer, "t": 5})
+    with pytest.raises(DataError, match=r"has taken 5 steps, where its epoch 1 and step 1 say 1$"):
+        other_t.check_position(640)
+
+
+def test_without_its_statistics_a_checkpoint_cannot_predict_nor_be_checked(
+    synthetic: Any,
+) -> None:
+    """A run of the API given no statistics keeps NaN for them: predict refused, instead
+    of printing 'nan%' for every digit."""
+    from fcgrad.training.evaluation import predict
+
+    x, y, xv, yv = (a[:320] for a in synthetic)
+    ck = train(x, y, xv, yv, TrainConfig(epochs=1)).checkpoint
+    assert not ck.knows_statistics
+    with pytest.raises(DataError, match=r"^w\.npz records no training statistics .* which predict"):
+        predict(ck, np.zeros((1, 784), np.float32), ["#0"], [None], "w.npz")
+    with pytest.raises(DataError, match=r"^w\.npz records no training statistics .* against d$"):
+        ck.check_statistics(0.1307, 0.3081, "w.npz", "d")

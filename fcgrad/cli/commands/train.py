@@ -200,6 +200,7 @@ def _data_for(
     x_train, y_train, x_valid, y_valid, stats, _ = prepared(src, quiet)
     if checkpoint is not None:
         checkpoint.check_statistics(stats.mean, stats.std, resume, src.data_dir)
+        checkpoint.check_position(x_train.shape[0], resume)  # before the display is drawn
     return (x_train, y_train, x_valid, y_valid), (stats.mean, stats.std)
 
 
