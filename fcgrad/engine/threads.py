@@ -27,8 +27,9 @@ the one product that runs on every core under `--threads N` too.
 
 The thread count can change a product's last bits (OpenBLAS splits a 64 x 784 @ 784 x 50
 product differently on 2 threads), so one fixed count for the batch steps also makes a
-training run the same on every machine, whatever its cores; resuming with another
-`--threads` than the run began with continues correctly but not bit for bit.
+training run the same on every machine, whatever its cores. A checkpoint records the
+run's `--threads` and a resume keeps it; resuming with another `--threads` than the run
+began with continues correctly but not bit for bit.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ from threadpoolctl import threadpool_info, threadpool_limits
 from fcgrad.errors import ConfigError
 
 BATCH_ROWS = 4096  # a product of at most this many rows is batch-sized
+MAX_THREADS = 1024  # threads a policy may fix (OpenBLAS's own largest build)
 
 
 def cores() -> int:
@@ -71,11 +73,13 @@ class ThreadPolicy:
     @classmethod
     def fixed_at(cls, threads: int | None) -> ThreadPolicy:
         """`threads` for everything, or the default policy for None. ConfigError (param
-        `threads`) below 1."""
+        `threads`) below 1 or above MAX_THREADS."""
         if threads is None:
             return cls.default()
-        if threads < 1:
-            raise ConfigError(f"threads must be at least 1, got {threads}", param="threads")
+        if not 1 <= threads <= MAX_THREADS:
+            raise ConfigError(
+                f"threads must be from 1 to {MAX_THREADS:,}, got {threads}", param="threads"
+            )
         return cls(batch=threads, full=threads, fixed=True)
 
     def for_rows(self, rows: int) -> int:

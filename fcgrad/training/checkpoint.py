@@ -34,7 +34,9 @@ class Checkpoint:
     (so its permutation can be drawn again), `loss_sum` the sum of its steps' losses so far,
     `history` the finished epochs, `mean`/`std` the normalization statistics used, and
     `optimizer` the optimizer's state (`fcgrad.nn.optimizers`: momentum's velocities,
-    Adam's moments and step count; nothing for SGD).
+    Adam's moments and step count; nothing for SGD). `threads` is the run's `--threads`
+    (None: the default policy, 1 BLAS thread for the batch steps), which a resume keeps:
+    another thread count can change a product's last bits, and so the run's.
     """
 
     config: TrainConfig
@@ -47,6 +49,7 @@ class Checkpoint:
     mean: float
     std: float
     optimizer: State = dataclasses.field(default_factory=dict)
+    threads: int | None = None
 
     def save(self, path: str | Path, rescue: Sequence[str | Path] = ()) -> Path:
         """Write the weights (w1, b1, ...), the optimizer's arrays (optimizer.m.w1, ...) and
@@ -85,6 +88,7 @@ class Checkpoint:
             "std": self.std,
             "history": [dataclasses.asdict(e) for e in self.history],
             "optimizer": {k: v for k, v in self.optimizer.items() if k not in opt_arrays},
+            "threads": self.threads,
         }
         return {
             **self.params.named(),
@@ -184,6 +188,7 @@ class Checkpoint:
                 meta["mean"],
                 meta["std"],
                 state,
+                meta.get("threads"),  # (None in a checkpoint of fcgrad before it)
             )
         except DataError:
             raise

@@ -23,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from fcgrad.engine.threads import MAX_THREADS
 from fcgrad.errors import DataError
 from fcgrad.fileio import READ_ERRORS, npz_headers, short_path
 from fcgrad.nn import memory
@@ -109,6 +110,10 @@ def check_state(meta: Mapping[str, Any], path: object) -> None:
         if not _number(value) or (key == "loss_sum" and not math.isfinite(value)):
             raise DataError(f"{path}: its {key} is {value!r}, not a finite number")
     _check_statistics(meta["mean"], meta["std"], path)
+    threads = meta.get("threads")
+    if threads is not None and not (_whole(threads) and 1 <= threads <= MAX_THREADS):
+        wanted = f"a whole number from 1 to {MAX_THREADS:,}"
+        raise DataError(f"{path}: its threads is {threads!r}, not {wanted}")
     history = meta.get("history")
     if not isinstance(history, list) or not all(_an_epoch(e) for e in history):
         raise DataError(f"{path}: its history is not a list of epochs")

@@ -196,8 +196,9 @@ def train(
     run.progress = progress
 
     def checkpoint(epoch: int, step: int, state: Mapping[str, Any], loss_sum: float) -> Checkpoint:
+        fixed = threads.batch if threads.fixed else None
         return Checkpoint(
-            config, params, epoch, step, state, loss_sum, results, *stats, optimizer.state()
+            config, params, epoch, step, state, loss_sum, results, *stats, optimizer.state(), fixed
         )
 
     with np.errstate(over="ignore", invalid="ignore"):  # divergence is caught by the loss guard

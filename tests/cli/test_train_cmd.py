@@ -181,3 +181,21 @@ def test_a_truncated_cached_file_makes_train_exit_1_naming_it(
         and "fcgrad download mnist --force" in line
         and "Traceback" not in result.output
     )
+
+
+def test_a_resume_keeps_the_runs_threads(mnist_data_dir: Path, tmp_path: Path) -> None:
+    """The checkpoint records `--threads` and a resume without it runs on the same count
+    (another count can change a product's last bits); it ran on the default before, and
+    the resume hint did not say --threads (a helper's report on #13)."""
+    common = ("--strategy", "manual", "--threads", "2", "--data-dir", mnist_data_dir)
+    reference = run_json("train", *common, "--epochs", "2", "--save", tmp_path / "ref.npz")
+    assert reference["threads"]["fixed"] and reference["threads"]["batch"] == 2
+    run_json("train", *common, "--epochs", "1", "--save", tmp_path / "a.npz")
+    with np.load(tmp_path / "a.npz") as saved:
+        assert json.loads(str(saved["checkpoint"]))["threads"] == 2
+    more = ("--epochs", "2", "--data-dir", mnist_data_dir)
+    resumed = run_json("train", "--resume", tmp_path / "a.npz", *more)
+    assert resumed["threads"] == reference["threads"]
+    with np.load(tmp_path / "ref.npz") as a, np.load(tmp_path / "a.npz") as b:
+        for key in ("w1", "b1", "w2", "b2"):
+            np.testing.assert_array_equal(a[key], b[key])

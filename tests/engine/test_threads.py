@@ -33,7 +33,7 @@ def test_threads_fix_both_and_must_be_positive() -> None:
         "1 BLAS thread"
     )
     assert ThreadPolicy.fixed_at(None) == ThreadPolicy.default()
-    with pytest.raises(ConfigError, match=r"^threads must be at least 1, got 0") as e:
+    with pytest.raises(ConfigError, match=r"^threads must be from 1 to 1,024, got 0") as e:
         ThreadPolicy.fixed_at(0)
     assert e.value.param == "threads"
 

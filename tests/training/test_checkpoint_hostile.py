@@ -162,6 +162,8 @@ def test_weights_that_are_no_model_are_refused(
         (lambda m: m.update(std=-0.3), "std -0.3) are not a finite mean and a positive std"),
         (lambda m: m.update(mean=float("nan")), "(mean nan, std 0.3) are not a finite mean"),
         (lambda m: m.update(std=float("inf")), "(mean 0.1, std inf) are not a finite mean"),
+        (lambda m: m.update(threads=0), "its threads is 0, not a whole number from 1 to 1,024"),
+        (lambda m: m.update(threads=2.0), "its threads is 2.0, not a whole number from 1 to"),
     ],
 )
 def test_malformed_state_is_one_data_error(

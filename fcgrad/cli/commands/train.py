@@ -138,6 +138,8 @@ def train_cmd(
     config = checkpoint.resumed(epochs) if checkpoint else fresh
     config.validate()
     check_memory(config)  # before the data is loaded and the display drawn
+    if threads is None and checkpoint is not None:
+        threads = checkpoint.threads  # the run's own: another count changes last bits
     policy = ThreadPolicy.fixed_at(threads)
     if plot is not None:
         plots.pyplot()  # matplotlib is there, and the folder can be made: fail now,
