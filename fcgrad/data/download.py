@@ -30,6 +30,7 @@ from pathlib import Path
 
 import requests
 
+from fcgrad.data.deadline import watched_session
 from fcgrad.data.mirrors import MNIST_FILES, Mirror, MnistFile
 from fcgrad.data.mnist import mnist_dir
 from fcgrad.data.partfile import LocalError, PartFile, remove_stale_parts
@@ -153,7 +154,10 @@ def download_mnist(
     timeout: seconds for connecting and for each read. retries: further attempts on the
     same mirror after a transient failure (so at most 1 + retries per mirror); backoff:
     seconds before the first retry, doubled for each next one (at most
-    MAX_BACKOFF_SECONDS of sleep per call). An interrupted transfer leaves a
+    MAX_BACKOFF_SECONDS of sleep per call). Each file has a deadline and a byte cap per
+    mirror, all attempts together (`fcgrad.data.transfer.Budget`); the deadline holds
+    from the answer's first byte with fcgrad's own session, while a `session` given is
+    used as it is (its reads have the per-read timeout only). An interrupted transfer leaves a
     ``.NAME.*.part`` file that the next run resumes. Returns a DownloadReport.
     Raises ConfigError if `mirrors` is empty or retries/backoff/timeout are out of range
     (its `param` and the start of its message name which),
@@ -164,7 +168,7 @@ def download_mnist(
     folder = _make_folder(Path(data_dir))
     own_session = session is None
     job = Job(
-        folder, session or requests.Session(), timeout, progress or NoProgress(), retries, backoff
+        folder, session or watched_session(), timeout, progress or NoProgress(), retries, backoff
     )
     try:
         return DownloadReport([_ensure(spec, mirrors, job, force) for spec in MNIST_FILES])

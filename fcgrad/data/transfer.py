@@ -5,8 +5,10 @@ into a PartFile through a Verifier, resuming kept bytes with ``Range: bytes=N-``
 classifies what went wrong: a transient failure (HTTP 408, 425, 429, 500, 502, 503, 504,
 a timeout, a connection reset or closed, a body cut short) is retried on the same mirror
 after an exponential backoff, any other moves on to the next mirror. `timeout` is
-seconds for connecting and for each read; MAX_BACKOFF_SECONDS bounds the sleep of one
-`download_mnist` call, all files together.
+seconds for connecting and for each read; a file's `Budget` bounds all of one mirror's
+attempts together, from the first byte of each answer (`fcgrad.data.deadline`): a
+deadline (`file_deadline`) and twice the bytes of its largest gzip (`max_gzip_bytes`).
+MAX_BACKOFF_SECONDS bounds the sleep of one `download_mnist` call, all files together.
 """
 
 from __future__ import annotations
@@ -14,13 +16,16 @@ from __future__ import annotations
 import contextlib
 import os
 import re
+import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import requests
 
+from fcgrad.data.deadline import deadline
 from fcgrad.data.idx import CHUNK_BYTES
 from fcgrad.data.mirrors import Mirror, MnistFile
 from fcgrad.data.partfile import PartFile
@@ -157,6 +162,25 @@ def max_gzip_bytes(spec: MnistFile) -> int:
 
 
 @dataclass
+class Budget:
+    """What one file may still cost from one mirror, all its attempts together: until
+    `deadline` (time.monotonic, seconds) and `bytes_left` more bytes. The deadline and
+    the cap were each attempt's, so `--retries` multiplied them (228 s, and 2.8 MB for a
+    125 KB file's cap, in a helper's report on #13)."""
+
+    deadline: float
+    seconds: float  # the deadline, from the first attempt's start
+    bytes_left: int
+
+    @classmethod
+    def for_file(cls, spec: MnistFile, timeout: float) -> Budget:
+        """`file_deadline` seconds from now, and twice `max_gzip_bytes`: room for one
+        transfer that breaks off and is sent again from its start."""
+        seconds = file_deadline(spec, timeout)
+        return cls(time.monotonic() + seconds, seconds, 2 * max_gzip_bytes(spec))
+
+
+@dataclass
 class _Body:
     offset: int  # where these bytes start in the file: 0, or the resume point
     total: int | None  # the whole file's size in bytes, if known
@@ -221,7 +245,7 @@ def _open_body(mirror: Mirror, name: str, offset: int, job: Job) -> Iterator[_Bo
     says where the bytes really start (0 when the server sends the whole file)."""
     source = mirror.url(name)
     if mirror.is_local:
-        with open(source, "rb") as f:
+        with _open_local(source) as f:
             size = os.fstat(f.fileno()).st_size
             start = offset if offset <= size else 0
             f.seek(start)
@@ -231,7 +255,15 @@ def _open_body(mirror: Mirror, name: str, offset: int, job: Job) -> Iterator[_Bo
     if offset:
         headers["Range"] = f"bytes={offset}-"
     timeout = (job.timeout, job.timeout)
-    with job.session.get(source, stream=True, timeout=timeout, headers=headers) as response:
+    try:
+        response = job.session.get(source, stream=True, timeout=timeout, headers=headers)
+    except ValueError as e:  # requests' own parse of a redirect's Location ("http://[::1")
+        if isinstance(e, requests.RequestException):
+            raise
+        raise _Failure(
+            f"redirected to a malformed URL ({e})", transient=False, discard=False
+        ) from None
+    with response:
         if offset and response.status_code == 416:
             raise _RangeNotSatisfiable
         response.raise_for_status()
@@ -240,6 +272,18 @@ def _open_body(mirror: Mirror, name: str, offset: int, job: Job) -> Iterator[_Bo
         else:
             chunks = _raw_chunks(response)
             yield _Body(0, _content_length(response), response.url, chunks)
+
+
+def _open_local(path: str) -> Any:
+    """A local mirror's file, opened for reading; a _Failure for anything but a regular
+    file. It is opened without blocking first: opening a FIFO waits for a writer, which
+    hung the download (a helper's report on #13); a device could send without end."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise _Failure(f"{path} is not a regular file", transient=False, discard=False)
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
 
 
 _ATTEMPT_FAILURES = (requests.RequestException, OSError, IDXError, Rejected)
@@ -260,12 +304,28 @@ def _refeed(part: PartFile, spec: MnistFile, source: str) -> tuple[Verifier, int
     return verifier, part.size
 
 
-def _attempt(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job) -> str:
-    """Fetch `spec` from `mirror` into `part`, verify it and rename it into place.
+def _attempt(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job, budget: Budget) -> str:
+    """Fetch `spec` from `mirror` into `part`, verify it and rename it into place, within
+    `budget` (whose deadline also bounds the wait for the headers: `deadline`).
 
     Returns the URL the bytes came from (after redirects); raises _Failure for a failed
     attempt, LocalError when our own file cannot be written.
     """
+    with deadline(budget.deadline) as watch:
+        try:
+            return _transfer(spec, mirror, part, job, budget)
+        except _Failure as failure:  # (when the watchdog cut it, whatever broke says so)
+            if not watch.fired or failure.reason.startswith("too slow"):
+                raise
+        raise _Failure(
+            f"too slow: no whole answer in {budget.seconds:.0f} s, the deadline for this file",
+            transient=False,
+            discard=True,
+        )
+
+
+def _transfer(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job, budget: Budget) -> str:
+    """_attempt's work, without the watchdog."""
     source = mirror.url(spec.name)
     verifier, offset = _refeed(part, spec, source)
     started = ok = resumed = False
@@ -280,23 +340,10 @@ def _attempt(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job) -> str:
             if body.offset:
                 job.progress.advance(body.offset)
             cap, received = max_gzip_bytes(spec), body.offset
-            allowed = file_deadline(spec, job.timeout)
-            deadline = time.monotonic() + allowed
             for chunk in body.chunks:
                 received += len(chunk)
-                if time.monotonic() > deadline:
-                    raise _Failure(
-                        f"too slow: {received:,} bytes in {allowed:.0f} s, the deadline for "
-                        "this file",
-                        transient=False,
-                        discard=True,
-                    )
-                if received > cap:  # e.g. an endless gzip header or empty members
-                    raise _Failure(
-                        f"sent more than {cap:,} bytes, more than any gzip of the file",
-                        transient=False,
-                        discard=True,
-                    )
+                budget.bytes_left -= len(chunk)
+                _check_budget(budget, received, cap)
                 part.write(chunk)
                 verifier.feed(chunk)
                 job.progress.advance(len(chunk))
@@ -323,6 +370,30 @@ def _attempt(spec: MnistFile, mirror: Mirror, part: PartFile, job: Job) -> str:
             job.progress.end(ok)
 
 
+def _check_budget(budget: Budget, received: int, cap: int) -> None:
+    """A _Failure once the file's transfer from this mirror has gone past its deadline, its
+    position in the file past any gzip of it (an endless gzip header or empty members),
+    or all its attempts together past twice that."""
+    if time.monotonic() > budget.deadline:
+        raise _Failure(
+            f"too slow: {received:,} bytes in {budget.seconds:.0f} s, the deadline for this file",
+            transient=False,
+            discard=True,
+        )
+    if received > cap:
+        raise _Failure(
+            f"sent more than {cap:,} bytes, more than any gzip of the file",
+            transient=False,
+            discard=True,
+        )
+    if budget.bytes_left < 0:
+        raise _Failure(
+            f"sent more than {2 * cap:,} bytes over its attempts, twice any gzip of the file",
+            transient=False,
+            discard=True,
+        )
+
+
 # ----------------------------------------------------------------------------- one mirror
 
 
@@ -333,14 +404,15 @@ def try_mirror(
     mirror that timed out or was too slow for one file is not tried for the next ones."""
     if str(mirror) in job.silent:
         return None
+    budget = Budget.for_file(spec, job.timeout)
     for retry in range(job.retries + 1):
         if retry:
             delay = job.delay(retry)
-            if delay is None:
-                break
+            if delay is None or time.monotonic() + delay >= budget.deadline:
+                break  # (the file's deadline is for all of this mirror's attempts)
             _sleep(delay)
         try:
-            return _attempt(spec, mirror, part, job)
+            return _attempt(spec, mirror, part, job, budget)
         except _Failure as failure:
             attempts.append((mirror.url(spec.name), failure.reason))
             if failure.discard:

@@ -13,7 +13,9 @@ Faults: `status(code)` (403, 404, 500, 503, ...), `HTML` (200 with an HTML page)
 connection closed), `reset(at)` (the same, then a TCP reset), `stall(seconds, at)` (a
 fraction `at` sent, then nothing for `seconds`), `redirect()` (302 to ``/moved/NAME``,
 which serves the file and is never faulted), `wrong_file(other)` (200 with another file's
-bytes) and `IGNORE_RANGE` (200 with the whole file even to a Range request).
+bytes), `IGNORE_RANGE` (200 with the whole file even to a Range request), and the
+answers that never end before the body: `trickle_headers()`, `endless_continue()`, and
+`bad_location()` (a redirect to a URL that cannot be parsed).
 
 Every request is logged as a `Request`, with the body bytes actually handed to the
 socket (`bytes_sent`). Nothing listens on anything but 127.0.0.1; stalls end when the
@@ -70,6 +72,12 @@ def truncate(at: float = 0.5) -> Fault:
     return Fault("truncate", at=at)
 
 
+def truncate_whole(at: float = 0.9) -> Fault:
+    """As `truncate`, but always the whole file from byte 0 (200), even to a Range request:
+    each attempt starts over, and is cut short again."""
+    return Fault("truncate_whole", at=at)
+
+
 def reset(at: float = 0.5) -> Fault:
     """Announce the whole body, send the fraction `at` of it, then reset the connection."""
     return Fault("reset", at=at)
@@ -95,6 +103,23 @@ def gzip_encoded() -> Fault:
     """200 with the right .gz bytes, labelled `Content-Encoding: gzip` (as some servers do
     for .gz files, though asked for identity): a client must not decode them."""
     return Fault("gzip_encoded")
+
+
+def trickle_headers(every: float = 0.02) -> Fault:
+    """A status line, then a header trickled a byte every `every` seconds without end:
+    each read returns before any read timeout, and the body never starts."""
+    return Fault("trickle_headers", seconds=every)
+
+
+def endless_continue(every: float = 0.01) -> Fault:
+    """`100 Continue` interim answers, one every `every` seconds, without end: a client
+    reads past each to the final answer, which never comes."""
+    return Fault("endless_continue", seconds=every)
+
+
+def bad_location() -> Fault:
+    """302 to `http://[::1`, a URL that cannot be parsed."""
+    return Fault("bad_location")
 
 
 def endless() -> Fault:
@@ -228,6 +253,10 @@ class _Handler(BaseHTTPRequestHandler):
             return self._small(request, 200, page)
         if kind == "redirect":
             return self._small(request, 302, b"", Location=f"/moved/{request.name}")
+        if kind == "bad_location":
+            return self._small(request, 302, b"", Location="http://[::1")
+        if kind in ("trickle_headers", "endless_continue"):
+            return self._no_answer(request, fault)
         if kind == "endless":
             return self._endless(request)
         if kind == "endless_members":
@@ -242,7 +271,7 @@ class _Handler(BaseHTTPRequestHandler):
         match = _RANGE.match(request.range or "")
         headers = {"Content-Type": "application/gzip", "Accept-Ranges": "bytes"}
         code, body = 200, data
-        if match and (fault is None or fault.kind != "ignore_range"):
+        if match and (fault is None or fault.kind not in ("ignore_range", "truncate_whole")):
             start = int(match.group(1))
             end = min(int(match.group(2)), total - 1) if match.group(2) else total - 1
             if start >= total or end < start:
@@ -260,7 +289,7 @@ class _Handler(BaseHTTPRequestHandler):
                 self._send(request, body[k : k + 1])
                 self.wfile.flush()
             return None
-        if fault is None or fault.kind not in ("truncate", "reset", "stall"):
+        if fault is None or fault.kind not in ("truncate", "truncate_whole", "reset", "stall"):
             return self._send(request, body)
         self._send(request, body[: int(len(body) * fault.at)])
         self.wfile.flush()
@@ -281,6 +310,20 @@ class _Handler(BaseHTTPRequestHandler):
             more = b"x" * SEND_CHUNK  # ... and never ends
         while request.bytes_sent < ENDLESS_LIMIT:
             self._send(request, more)
+
+    def _no_answer(self, request: Request, fault: Fault) -> None:
+        """Bytes of headers without end (trickle_headers, endless_continue), until the
+        server stops; the client must hang up."""
+        self.close_connection = True
+        if fault.kind == "trickle_headers":
+            self.wfile.write(b"HTTP/1.1 200 OK\r\nX-Pad: ")
+            piece = b"x"
+        else:
+            piece = b"HTTP/1.1 100 Continue\r\n\r\n"
+        while not self.server.stopping.wait(fault.seconds):
+            self.wfile.write(piece)
+            self.wfile.flush()
+            request.bytes_sent += len(piece)
 
     def _reset(self) -> None:
         """Close with SO_LINGER 0, which sends a TCP RST (and no FIN first, unlike the
