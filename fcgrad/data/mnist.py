@@ -19,7 +19,8 @@ import numpy as np
 
 from fcgrad.data.idx import CHUNK_BYTES, IDXStream
 from fcgrad.data.mirrors import MNIST_FILES, MnistFile
-from fcgrad.errors import DataError, IDXError
+from fcgrad.errors import ConfigError, DataError, IDXError
+from fcgrad.fileio import short_path
 
 DATA_DIR_ENV = "FCGRAD_DATA_DIR"
 N_CLASSES = 10
@@ -37,6 +38,21 @@ def default_data_dir() -> Path:
 def mnist_dir(data_dir: str | os.PathLike[str]) -> Path:
     """The folder that holds the four MNIST files: ``<data_dir>/mnist``."""
     return Path(data_dir) / "mnist"
+
+
+def check_data_dir(data_dir: str | os.PathLike[str]) -> None:
+    """ConfigError (param `data_dir`) when ``<data_dir>/mnist`` is a path the system
+    cannot look at (a name too long for it, a symlink loop); a folder that does not exist
+    yet is fine. Every later look would raise OSError, a traceback."""
+    try:
+        mnist_dir(data_dir).stat()
+    except (FileNotFoundError, NotADirectoryError):
+        pass
+    except OSError as e:
+        reason = e.strerror or type(e).__name__
+        raise ConfigError(
+            f"data_dir {short_path(data_dir)} cannot be used: {reason}", param="data_dir"
+        ) from None
 
 
 def missing_mnist_files(data_dir: str | os.PathLike[str]) -> list[str]:

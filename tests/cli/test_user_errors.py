@@ -188,3 +188,12 @@ def test_an_unusable_plot_folder_is_refused_before_training(tmp_path: Path) -> N
     assert result.exit_code == 1 and "Traceback" not in result.output
     (line,) = result.stderr.strip().splitlines()
     assert line.startswith("error: cannot make the picture folder")  # not "MNIST missing"
+
+
+@pytest.mark.parametrize("command", ["normalize", "download mnist", "train"])
+def test_a_data_dir_the_system_cannot_look_at_is_one_line(command: str, tmp_path: Path) -> None:
+    """A name too long for the file system (a helper's report on #13: OSError's traceback
+    from the first look for the MNIST files)."""
+    result = run(*command.split(), "--data-dir", tmp_path / ("a" * 300))
+    assert result.exit_code == 2, result.output
+    one_error_line(result, "cannot be used: File name too long")

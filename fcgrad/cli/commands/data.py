@@ -14,6 +14,7 @@ from rich.markup import escape
 from fcgrad.cli.app import emit, err, out, say, user_errors
 from fcgrad.cli.options import DataDir, Dataset, Json, Mirrors, NoDefaultMirrors, NoDownload
 from fcgrad.data import DownloadProgress
+from fcgrad.data.mnist import check_data_dir
 from fcgrad.data.prepare import Prepared, Source, fetch_mnist, prepare_mnist
 from fcgrad.fileio import atomic_path, writable_target
 
@@ -21,7 +22,9 @@ from fcgrad.fileio import atomic_path, writable_target
 def source(
     data_dir: Path, mirrors: list[str] | None, no_default: bool, no_download: bool = False
 ) -> Source:
-    """The core's `Source` for a command's data options."""
+    """The core's `Source` for a command's data options (ConfigError for a data dir the
+    system cannot look at)."""
+    check_data_dir(data_dir)
     return Source(data_dir, tuple(mirrors or ()), not no_default, not no_download)
 
 
