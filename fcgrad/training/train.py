@@ -19,7 +19,7 @@ from fcgrad.engine.threads import ThreadPolicy
 from fcgrad.errors import ConfigError, FcgradError, TrainingDiverged
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.init import init_params
-from fcgrad.nn.memory import check_fits, eval_chunk_rows, train_bytes
+from fcgrad.nn.memory import check_fits, eval_chunk_rows, pass_bytes, train_bytes
 from fcgrad.nn.net import Net, forward
 from fcgrad.nn.params import Packed, Params
 from fcgrad.strategies import Strategy, Workspace
@@ -97,13 +97,23 @@ def _check_labels(labels: np.ndarray, name: str) -> None:
         )
 
 
-def check_memory(config: TrainConfig, n_in: int = 784) -> None:
-    """ConfigError (param `hidden`) when training `config`'s net needs more memory than the
-    machine has available (`fcgrad.nn.memory.train_bytes`); checked before any work."""
+MNIST_TRAIN_ROWS = 60_000
+
+
+def check_memory(config: TrainConfig, n_in: int = 784, rows: int = MNIST_TRAIN_ROWS) -> None:
+    """ConfigError when training `config`'s net on `rows` rows needs more memory than the
+    machine has available (`fcgrad.nn.memory.train_bytes`); checked before any work. A
+    batch holds at most `rows` rows, whatever `batch_size` says; the error names
+    `batch_size` when the batch's pass is most of the need, else `hidden`."""
     net = config.net(n_in)
+    batch = min(config.batch_size, rows)
+    needed = train_bytes(net, batch, config.optimizer.value)
+    by_batch = pass_bytes(net, batch) > needed / 2
     check_fits(
-        train_bytes(net, config.batch_size, config.optimizer.value),
-        f"training a {net.describe()} net with {config.optimizer.value}",
+        needed,
+        f"training a {net.describe()} net with {config.optimizer.value}"
+        + (f" in batches of {batch:,} rows" if by_batch else ""),
+        "batch_size" if by_batch else "hidden",
     )
 
 
@@ -173,7 +183,7 @@ def train(
         _check_labels(labels, name)
     threads = threads or ThreadPolicy.default()
     net = config.net(x_train.shape[1])
-    check_memory(config, x_train.shape[1])
+    check_memory(config, x_train.shape[1], x_train.shape[0])
     rng = np.random.default_rng(config.seed)
     if resume is None:
         params = init_params(net, rng, x_train.dtype.type)

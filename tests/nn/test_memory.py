@@ -45,6 +45,26 @@ def test_a_net_that_does_not_fit_is_refused_with_the_figures(
     memory.check_fits(2**29, "training it")  # 512 MB fits
 
 
+def test_a_batch_holds_at_most_the_data_and_a_too_large_batch_is_named(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """--batch-size 10^8 trains in batches of the 60,000 rows there are, so it was refused
+    for memory it never needs, and as '--hidden too large' (a helper's report on #13)."""
+    monkeypatch.setattr(memory, "available_bytes", lambda: 2**31)  # 2 GB
+    train_module.check_memory(TrainConfig(batch_size=10**8))  # 60,000 x 844 x 16: 0.8 GB
+    # 784-2000-10 in batches of 60,000 rows: 60,000 x 2,794 x 16 bytes = 2.5 GB of pass
+    with pytest.raises(ConfigError) as e:
+        train_module.check_memory(TrainConfig(hidden=(2000,), batch_size=10**8))
+    assert e.value.param == "batch_size"
+    assert str(e.value).startswith(
+        "batch_size too large: training a 784-2000-10 relu, cross-entropy net with sgd in "
+        "batches of 60,000 rows needs about 2.8 GB"
+    )
+    with pytest.raises(ConfigError) as e:  # its weights and gradients: 2 x 3.9 x 10^8 x 4 bytes
+        train_module.check_memory(TrainConfig(hidden=(500_000,)))
+    assert e.value.param == "hidden"
+
+
 def test_train_refuses_before_any_work(monkeypatch: pytest.MonkeyPatch, synthetic: Any) -> None:
     monkeypatch.setattr(memory, "available_bytes", lambda: 2**20)
     monkeypatch.setattr(train_module, "init_params", lambda *a: pytest.fail("it started"))
