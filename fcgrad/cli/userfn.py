@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import ConfigError, DataError, FcgradError, UserCodeError
-from fcgrad.fileio import READ_ERRORS, load_error_reason, npz_headers
+from fcgrad.fileio import READ_ERRORS, load_error_reason, npz_headers, short_path
 from fcgrad.nn.memory import check_fits
 
 
@@ -55,8 +55,8 @@ def _import(name: str, option: str) -> Any:
         return importlib.import_module(name)
     except ConfigError:
         raise
-    except Exception as e:  # the user's module failed to import: say how, in one line
-        raise ConfigError(f"{option}: cannot import {name}: {type(e).__name__}: {e}") from None
+    except (Exception, SystemExit) as e:  # the user's module failed to import: say how
+        raise ConfigError(f"{option}: cannot import {short_path(name)}: {_raised(e)}") from None
 
 
 def parse_shape(text: str) -> tuple[int, ...]:
@@ -96,7 +96,10 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
         try:
             with loaded as data:
                 found = npz_headers(data, f"--inputs {npz}")  # sizes, before any is read
-                declared = sum(math.prod(shape) * dt.itemsize for shape, dt in found.values())
+                _check_kinds(found, npz)
+                declared = sum(  # (as checked: at least float64's 8 bytes an element)
+                    math.prod(shape) * max(dt.itemsize, 8) for shape, dt in found.values()
+                )
                 _check_size(declared, f"the arrays of {npz}", "inputs")
                 return tuple(data[k] for k in data.files)
         except FcgradError:
@@ -110,6 +113,17 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
     for shape in parsed:
         out.append(float(rng.standard_normal()) if shape == () else rng.standard_normal(shape))
     return tuple(out)
+
+
+def _check_kinds(found: dict[str, tuple[tuple[int, ...], np.dtype]], npz: Path) -> None:
+    """DataError (a file's fault: exit 1, as for any other bad file) for an array of the
+    file that is not real numbers (strings, booleans, complex, objects)."""
+    for name, (_, dtype) in found.items():
+        if dtype.kind not in "fiu":
+            raise DataError(
+                f"--inputs {short_path(npz)}: {short_path(name)} is {dtype}, not an array "
+                "of real numbers"
+            )
 
 
 # Input-sized float64 arrays check_grads holds at its peak (the values, their promoted
@@ -131,8 +145,16 @@ def guarded(f: Callable[..., Any], name: str) -> Callable[..., Any]:
             return f(*args)
         except FcgradError:
             raise
-        except Exception as e:
-            raise UserCodeError(f"{name} raised {type(e).__name__}: {e}") from None
+        except (Exception, SystemExit) as e:  # (sys.exit(3) in it is its failure, not ours)
+            raise UserCodeError(f"{name} raised {_raised(e)}") from None
 
     call.__qualname__ = name
     return call
+
+
+def _raised(error: BaseException) -> str:
+    """'ValueError: bad' or 'SystemExit(3)', its text cut to its two ends when long (a
+    path in it is shown as any path is)."""
+    if isinstance(error, SystemExit):
+        return f"SystemExit({error.code!r})"
+    return f"{type(error).__name__}: {short_path(str(error))}"

@@ -34,6 +34,9 @@ def returns_none(x):
 
 def shouts(x):
     raise ValueError("first line\\nsecond line \\x1b[31m" + "!" * 5000)
+
+def exits(x):
+    raise SystemExit(3)
 """
 
 
@@ -94,6 +97,8 @@ def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
         ),
         # its error's newline and escape sequence shown escaped, 5,000 '!' cut to the ends
         (["--function", "mine:shouts", "--shape", "3"], "first line\\nsecond line \\x1b[31m!!", 1),
+        # sys.exit(3) in it is its failure: exit 1, not its 3
+        (["--function", "mine:exits", "--shape", "3"], "mine:exits raised SystemExit(3)", 1),
         # a value on the command line fcgrad cannot use: exit 2
         (["--function", "nowhere:f", "--shape", "3"], "cannot import nowhere", 2),
         (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'", 2),
@@ -129,10 +134,14 @@ def test_inputs_that_are_not_an_npz_of_arrays_are_one_line(user_module: Path) ->
     (user_module / "text.npz").write_text("hello")
     np.savez(user_module / "cut.npz", w=np.ones((4, 3)))
     (user_module / "cut.npz").write_bytes((user_module / "cut.npz").read_bytes()[:60])
+    np.savez(user_module / "words.npz", w=np.array(["hello"]))  # a file's fault: exit 1
+    np.savez(user_module / "flags.npz", w=np.array([True]))
     for name, message, code in [
         ("one.npy", "one .npy array; save the inputs with np.savez as an .npz", 2),
         ("text.npz", "not a .npy or .npz file of numeric arrays", 1),
         ("cut.npz", "--inputs cut.npz: ", 1),
+        ("words.npz", "--inputs words.npz: w is <U5, not an array of real numbers", 1),
+        ("flags.npz", "--inputs flags.npz: w is bool, not an array of real numbers", 1),
     ]:
         result = run("gradcheck", "--function", "mine:loss", "--inputs", name)
         assert result.exit_code == code, result.output

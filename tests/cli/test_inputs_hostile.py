@@ -10,6 +10,7 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -49,6 +50,19 @@ def test_inputs_that_claim_terabytes_are_refused_from_the_header(tmp_path: Path)
         tracemalloc.stop()
     assert line == f"error: --inputs {bomb}: x holds fewer bytes than its header declares"
     assert peak < 32 * 2**20
+
+
+def test_the_inputs_memory_estimate_counts_float64_copies(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check_grads works in float64, so float32 inputs of 4 MB are 8 MB of float64 in each
+    of CHECK_COPIES copies: 128 MB (the estimate counted their own 4 bytes an element)."""
+    from fcgrad.nn import memory
+
+    monkeypatch.setattr(memory, "available_bytes", lambda: 100 * 2**20)
+    np.savez(tmp_path / "w.npz", w=np.zeros((1000, 1000), np.float32))
+    line = _one_line(["--inputs", str(tmp_path / "w.npz")], tmp_path, 2)
+    assert "needs about 122 MB of memory and 100 MB is available" in line
 
 
 def test_an_entry_longer_than_its_header_is_refused(tmp_path: Path) -> None:
