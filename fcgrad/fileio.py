@@ -81,7 +81,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     """Yield a temporary path in `path`'s folder; rename it to `path` when the block succeeds.
 
     On any exception (KeyboardInterrupt included) the temporary file is removed
-    and `path` is left as it was. A symlink is kept: its target is replaced.
+    and `path` is left as it was. A symlink is kept: its target is replaced. The file is
+    fsynced before the rename and its folder after, so that a power cut leaves the old
+    file or the new one whole.
     `suffix` is kept at the end of the temporary name for writers that add one
     (numpy's `savez` appends `.npz`).
     Raises FcgradError as `writable_target` does, and WriteError naming `path` and the
@@ -93,7 +95,9 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     _try_lock(fd)  # held while we write: a later run sees the file is in use
     try:
         yield Path(tmp)
-        os.replace(tmp, final)
+        os.fsync(fd)  # its bytes on the disk before its name: a power cut leaves the old
+        os.replace(tmp, final)  # file or the whole new one, not an empty one
+        _fsync_folder(final.parent)
     except BaseException as e:
         with contextlib.suppress(OSError):
             os.unlink(tmp)
@@ -102,6 +106,16 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
         raise
     finally:
         os.close(fd)
+
+
+def _fsync_folder(folder: Path) -> None:
+    """Make a rename in `folder` durable (where the system lets a folder be fsynced)."""
+    with contextlib.suppress(OSError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def remove_stale_temps(folder: Path, name: str, suffix: str = "") -> None:

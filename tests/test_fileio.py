@@ -5,11 +5,14 @@ from __future__ import annotations
 
 import os
 import signal
+import stat
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import pytest
 
 from fcgrad.fileio import atomic_path
 
@@ -91,3 +94,27 @@ def test_paths_that_cannot_be_followed_are_one_short_line(tmp_path: Path) -> Non
         assert len(message) < 250 and "\n" not in message
         with pytest.raises(WriteError):
             writable_target(path)
+
+
+def test_a_file_is_on_the_disk_before_it_has_its_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The temporary is fsynced before the rename and the folder after it: a power cut
+    between a rename and the data's write-back left an empty file under the final name."""
+    events: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
+
+    def fsync(fd: int) -> None:
+        kind = "folder" if stat.S_ISDIR(os.fstat(fd).st_mode) else os.fstat(fd).st_size
+        events.append(f"fsync {kind}")
+        real_fsync(fd)
+
+    def replace(a: Any, b: Any) -> None:
+        events.append("rename")
+        real_replace(a, b)
+
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    with atomic_path(tmp_path / "a.bin") as tmp:
+        tmp.write_bytes(b"12345")
+    assert events == ["fsync 5", "rename", "fsync folder"]
