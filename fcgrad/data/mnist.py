@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,8 +18,8 @@ import numpy as np
 
 from fcgrad.data.idx import CHUNK_BYTES, IDXStream
 from fcgrad.data.mirrors import MNIST_FILES, MnistFile
-from fcgrad.errors import ConfigError, DataError, IDXError
-from fcgrad.fileio import short_path
+from fcgrad.errors import ConfigError, DataError, FcgradError, IDXError
+from fcgrad.fileio import atomic_path, short_path
 
 DATA_DIR_ENV = "FCGRAD_DATA_DIR"
 N_CLASSES = 10
@@ -86,23 +85,12 @@ def read_verified_stamp(folder: str | os.PathLike[str]) -> dict[str, dict[str, A
 
 
 def _write_stamp(folder: Path, files: dict[str, dict[str, Any]]) -> None:
-    """Atomically replace the stamp; silently does nothing if the folder is read-only or full."""
+    """Atomically replace the stamp (`atomic_path`, which also removes the temporaries of
+    a writer killed mid-write); silently does nothing if the folder is read-only or full."""
     text = json.dumps({"version": _STAMP_VERSION, "files": files}, indent=1, sort_keys=True)
-    tmp: str | None = None
-    try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{VERIFIED_STAMP}.", suffix=".part")
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, folder / VERIFIED_STAMP)
-        tmp = None
-    except OSError:
-        pass  # the stamp only saves time; loading stays correct without it
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
+    stamp = folder / VERIFIED_STAMP
+    with contextlib.suppress(FcgradError, OSError), atomic_path(stamp) as tmp:  # saves time only
+        tmp.write_text(text, encoding="utf-8")
 
 
 def _redownload(folder: Path) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import gzip
 import json
 import shutil
+import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -178,6 +179,8 @@ def test_first_load_verifies_and_stamps_later_loads_skip_the_hash(
     private_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     hashed = hashing_loads(monkeypatch)
+    stale = private_dir / "mnist" / "..verified.json.k1ll3d.part"  # a killed writer's
+    stale.write_text('{"version": ')
     first = load_mnist(private_dir)
     assert hashed == NAMES
     stamp = json.loads((private_dir / "mnist" / ".verified.json").read_text())
@@ -193,7 +196,7 @@ def test_first_load_verifies_and_stamps_later_loads_skip_the_hash(
         np.testing.assert_array_equal(a, b)
     assert sorted(p.name for p in (private_dir / "mnist").iterdir()) == sorted(
         [*NAMES, ".verified.json"]
-    )  # no temp file left by the atomic write
+    )  # no temp file left by the atomic write, and the killed writer's removed
 
 
 def test_a_file_changed_after_verification_is_verified_again(
@@ -229,7 +232,7 @@ def test_an_unwritable_stamp_does_not_stop_loading(
     def refuse(*args: object, **kw: object) -> object:
         raise PermissionError(13, "Permission denied")
 
-    monkeypatch.setattr(mnist_module.tempfile, "mkstemp", refuse)
+    monkeypatch.setattr(tempfile, "mkstemp", refuse)
     x_train, *_ = load_mnist(private_dir)
     assert x_train.shape == (60000, 784)
     assert not (private_dir / "mnist" / ".verified.json").exists()
