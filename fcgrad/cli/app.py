@@ -34,7 +34,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
 
 from fcgrad.errors import ConfigError, FcgradError, one_line
-from fcgrad.fileio import os_reason
+from fcgrad.fileio import os_reason, short_path
 from fcgrad.jsonio import finite
 
 
@@ -87,6 +87,11 @@ class _OneLineErrors(typer.core.TyperGroup):
         except typer.Abort:
             err.print("interrupted", highlight=False)
             return INTERRUPTED
+        except OSError as e:  # typer's own writes (--install-completion onto a full disk);
+            # a command's are the core's errors already
+            where = f": {short_path(e.filename)}" if e.filename else ""
+            say(err, f"[bold red]error:[/] {escape(os_reason(e))}{escape(where)}")
+            return USER
         return code if isinstance(code, int) else 0
 
 

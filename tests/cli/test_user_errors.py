@@ -197,3 +197,14 @@ def test_a_data_dir_the_system_cannot_look_at_is_one_line(command: str, tmp_path
     result = run(*command.split(), "--data-dir", tmp_path / ("a" * 300))
     assert result.exit_code == 2, result.output
     one_error_line(result, "cannot be used: File name too long")
+
+
+def test_installing_completion_where_it_cannot_be_written_is_one_line(tmp_path: Path) -> None:
+    """typer's own write (into the shell's files under HOME) failing was a traceback (a
+    helper's report on #13: a full HOME); here HOME is a file, so nothing under it can
+    be written."""
+    home = tmp_path / "home"
+    home.write_text("")
+    result = run("--install-completion", "bash", env={"HOME": str(home), "SHELL": "/bin/bash"})
+    assert result.exit_code == 1 and "Traceback" not in result.output
+    one_error_line(result, f": {home}")
