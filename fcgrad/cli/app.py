@@ -34,7 +34,7 @@ from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
 
 from fcgrad.errors import ConfigError, FcgradError, one_line
-from fcgrad.fileio import os_reason, short_path
+from fcgrad.fileio import MAX_SHOWN, os_reason, short_path
 from fcgrad.jsonio import finite
 
 
@@ -193,7 +193,8 @@ def _plain(message: str) -> str:
     message = " ".join(message.split())  # "Choose from:\n        mnist"
     for pattern, replacement in _REWORDED:
         message = re.sub(pattern, replacement, message)
-    return message
+    # a path in it (click's "File '...' does not exist") shown by its ends, as the core's are
+    return re.sub(rf"\S{{{MAX_SHOWN + 1},}}", lambda m: short_path(m.group()), message)
 
 
 class _PlainHelp(typer.core.TyperCommand):

@@ -208,3 +208,13 @@ def test_installing_completion_where_it_cannot_be_written_is_one_line(tmp_path: 
     result = run("--install-completion", "bash", env={"HOME": str(home), "SHELL": "/bin/bash"})
     assert result.exit_code == 1 and "Traceback" not in result.output
     one_error_line(result, f": {home}")
+
+
+def test_a_long_path_in_a_parsers_message_is_shown_by_its_ends(tmp_path: Path) -> None:
+    """click's own messages printed a 3,000-character path whole, where fcgrad's show its
+    first and last characters (`fcgrad.fileio.short_path`)."""
+    missing = tmp_path / ("b" * 3000 + ".npz")
+    result = run("train", "--resume", missing)
+    assert result.exit_code == 2
+    one_error_line(result, "bbbb.npz' does not exist.")
+    assert "bbb...bbb" in result.stderr and len(result.stderr) < 300
