@@ -6,7 +6,9 @@ this process by the save itself: an event, not a timer."""
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -14,8 +16,9 @@ import numpy as np
 import pytest
 
 from fcgrad.cli.commands import train as train_module
+from fcgrad.training import train as train_core
 from fcgrad.training.checkpoint import Checkpoint
-from tests.cli.helpers import run
+from tests.cli.helpers import interrupt_once_training, run
 
 
 @pytest.fixture
@@ -68,3 +71,37 @@ def test_a_second_ctrl_c_during_the_ctrl_c_save_waits_for_it(
     assert Checkpoint.load(target).epoch == 1 and signal_during_save == [target]
     with np.load(target) as w:
         assert w["w1"].shape == (784, 50)
+
+
+def test_signals_after_the_last_step_let_the_run_finish_and_save(
+    mnist_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two SIGTERMs during the last epoch's evaluation (after its last step, before the
+    save): the second interrupted at once and lost a finished run, exit 130 (a helper's
+    report on #13). Now no signal cuts training short: it saves and exits 143."""
+    real_evaluate = train_core.evaluate
+
+    def evaluate(*args: Any, **kw: Any) -> Any:
+        os.kill(os.getpid(), signal.SIGTERM)
+        os.kill(os.getpid(), signal.SIGTERM)
+        return real_evaluate(*args, **kw)
+
+    monkeypatch.setattr(train_core, "evaluate", evaluate)
+    target = tmp_path / "w.npz"
+    result = run("train", "--epochs", "1", "--save", target, "--data-dir", mnist_data_dir)
+    assert result.exit_code == 143, result.output
+    assert result.stderr.strip() == f"stopped (SIGTERM) after the last epoch; saved to {target}"
+    assert [e.epoch for e in Checkpoint.load(target).history] == [1]
+
+
+def test_a_signal_ignored_at_the_start_stays_ignored(mnist_data_dir: Path, tmp_path: Path) -> None:
+    """`nohup fcgrad train ...`: nohup starts it with SIGHUP ignored, so that logging out
+    leaves it running; fcgrad installed its own handler over that, and stopped."""
+    script = Path(sys.executable).parent / "fcgrad"
+    fcgrad = str(script if script.exists() else shutil.which("fcgrad"))
+    argv = ["sh", "-c", 'trap "" HUP; exec "$0" "$@"', fcgrad, "train", "--epochs", "1"]
+    argv += ["--strategy", "manual", "--data-dir", str(mnist_data_dir)]
+    argv += ["--save", str(tmp_path / "w.npz")]
+    stderr = interrupt_once_training(argv, tmp_path, signal.SIGHUP, code=0)
+    assert "interrupted" not in stderr
+    assert Checkpoint.load(tmp_path / "w.npz").epoch == 2  # the whole run

@@ -152,20 +152,18 @@ def train_cmd(
         try:
             result = _train_shown(data, config, checkpoint, stop, stats, policy, json_)
         except TrainingInterrupted as e:
-            stop.saving = True  # a second signal now would lose the run: it waits
             _interrupted(e.checkpoint, save, src, stop.signum or signal.SIGINT)
-        stop.saving = True
         if save is not None:
             result.checkpoint.save(save, rescue=_rescue_folders(src))
-    if stop.signum is not None:  # it came during the final save, which it did not cut short
-        _stopped_after_saving(save, stop.signum)
-    drawn = [str(p) for p in plots.training(result, plot)] if plot is not None else []
-    emit(result, json_, render.train_summary, saved=str(save) if save else None, plots=drawn)
-    if save is not None and not json_:
-        say(out, f"saved the checkpoint to {escape(str(save))}")
-    say_drawn(drawn, json_)
-    if result.at_chance:
-        say(err, render.chance_warning(result))
+        drawn = [str(p) for p in plots.training(result, plot)] if plot is not None else []
+        emit(result, json_, render.train_summary, saved=str(save) if save else None, plots=drawn)
+        if save is not None and not json_:
+            say(out, f"saved the checkpoint to {escape(str(save))}")
+        say_drawn(drawn, json_)
+        if result.at_chance:
+            say(err, render.chance_warning(result))
+    if stop.signum is not None:  # it came after the last step: the run is complete
+        _stopped_after_the_run(save, stop.signum)
 
 
 # What a checkpoint fixes: its configuration but the epochs, which --resume may extend.
@@ -237,12 +235,10 @@ STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
 
 class _StopAsked:
-    """Whether a stop signal came, and which (its number); `saving` once the checkpoint is
-    being written, which no signal may cut short."""
+    """Whether a stop signal came, and which (its number)."""
 
     def __init__(self) -> None:
         self.signum: int | None = None
-        self.saving = False
 
     def __call__(self) -> bool:
         return self.signum is not None
@@ -250,18 +246,22 @@ class _StopAsked:
 
 @contextlib.contextmanager
 def _stop_on_signals() -> Iterator[_StopAsked]:
-    """While training: the first SIGINT (Ctrl-C), SIGTERM or SIGHUP asks it to stop at the
-    next step boundary (then it saves and exits 128 + the signal's number); a second one
-    interrupts at once. While the checkpoint is written (`saving`), a signal only waits
-    for the save to finish: cutting it short would lose the run."""
+    """While training and until the command is done: a SIGINT (Ctrl-C), SIGTERM or SIGHUP
+    asks training to stop at the next step boundary, a few milliseconds away (then it
+    saves and exits 128 + the signal's number). More of them change nothing: a second
+    Ctrl-C that interrupted at once lost the run, which the next step boundary would
+    have saved (Ctrl-\\ still quits at once). A signal ignored when fcgrad started (`nohup`
+    ignores SIGHUP) stays ignored."""
     asked = _StopAsked()
 
     def handler(signum: int, frame: Any) -> None:
-        if asked() and not asked.saving:
-            raise KeyboardInterrupt
         asked.signum = asked.signum or signum
 
-    previous = {s: signal.signal(s, handler) for s in STOP_SIGNALS}
+    previous = {
+        s: signal.signal(s, handler)
+        for s in STOP_SIGNALS
+        if signal.getsignal(s) is not signal.SIG_IGN
+    }
     try:
         yield asked
     finally:
@@ -280,9 +280,10 @@ def _data_dir_flag() -> str:
     return ""
 
 
-def _stopped_after_saving(save: Path | None, signum: int) -> NoReturn:
-    """A stop signal came while the finished run's checkpoint was written: say so, and exit
-    128 + its number as a stopped run does."""
+def _stopped_after_the_run(save: Path | None, signum: int) -> NoReturn:
+    """A stop signal came once the last step was taken (during the last evaluation, the
+    save or the summary): the run is complete; say so, and exit 128 + its number as a
+    stopped run does."""
     name = signal.Signals(signum).name
     saved = f"; saved to {escape(str(save))}" if save is not None else ""
     say(err, f"stopped ({name}) after the last epoch{saved}")
