@@ -14,9 +14,7 @@ import sys
 def main() -> None:
     """Import the CLI, then run it (`--version` alone needs none of it)."""
     if sys.argv[1:] == ["--version"]:
-        from fcgrad import __version__
-
-        print(f"fcgrad {__version__}")
+        _print_version()
         return
     _open_closed_streams()
     try:
@@ -46,3 +44,22 @@ def _open_closed_streams() -> None:
                 os.dup2(null, fd)
                 os.close(null)
         setattr(sys, name, open(fd, "r" if fd == 0 else "w", closefd=False))  # noqa: SIM115
+
+
+def _print_version() -> None:
+    """`fcgrad --version` without the CLI: a closed pipe ends quietly, a full stdout
+    (`>/dev/full`) is one warning line and exit 1, as for every command."""
+    import os
+
+    from fcgrad import __version__
+
+    _open_closed_streams()
+    try:
+        print(f"fcgrad {__version__}", flush=True)
+    except OSError as e:
+        null = os.open(os.devnull, os.O_WRONLY)  # (nor the interpreter's last flush)
+        os.dup2(null, sys.stdout.fileno())
+        os.close(null)
+        if e.errno != 32:  # EPIPE: its reader wanted no more
+            print(f"warning: the output could not be written: {e.strerror}", file=sys.stderr)
+            sys.exit(1)

@@ -53,9 +53,9 @@ def _import(name: str, option: str) -> Any:
         if os.getcwd() not in sys.path:
             sys.path.insert(0, os.getcwd())  # as `python -m` would: the user's own modules
         return importlib.import_module(name)
-    except ConfigError:
+    except (ConfigError, KeyboardInterrupt):
         raise
-    except (Exception, SystemExit) as e:  # the user's module failed to import: say how
+    except BaseException as e:  # the user's module failed to import (sys.exit too): say how
         raise ConfigError(f"{option}: cannot import {short_path(name)}: {_raised(e)}") from None
 
 
@@ -143,9 +143,9 @@ def guarded(f: Callable[..., Any], name: str) -> Callable[..., Any]:
     def call(*args: Any) -> Any:
         try:
             return f(*args)
-        except FcgradError:
+        except (FcgradError, KeyboardInterrupt):
             raise
-        except (Exception, SystemExit) as e:  # (sys.exit(3) in it is its failure, not ours)
+        except BaseException as e:  # (sys.exit(3), GeneratorExit: its failure, not ours)
             raise UserCodeError(f"{name} raised {_raised(e)}") from None
 
     call.__qualname__ = name

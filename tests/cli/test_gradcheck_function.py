@@ -37,6 +37,9 @@ def shouts(x):
 
 def exits(x):
     raise SystemExit(3)
+
+def generator_exit(x):
+    raise GeneratorExit("done")
 """
 
 
@@ -99,6 +102,7 @@ def test_function_inputs_from_an_npz_file(user_module: Path) -> None:
         (["--function", "mine:shouts", "--shape", "3"], "first line\\nsecond line \\x1b[31m!!", 1),
         # sys.exit(3) in it is its failure: exit 1, not its 3
         (["--function", "mine:exits", "--shape", "3"], "mine:exits raised SystemExit(3)", 1),
+        (["--function", "mine:generator_exit", "--shape", "3"], "raised GeneratorExit: done", 1),
         # a value on the command line fcgrad cannot use: exit 2
         (["--function", "nowhere:f", "--shape", "3"], "cannot import nowhere", 2),
         (["--function", "mine:missing", "--shape", "3"], "has no attribute 'missing'", 2),

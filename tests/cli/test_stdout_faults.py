@@ -95,3 +95,14 @@ def test_a_closed_stream_keeps_the_exit_code(fd: int) -> None:
     assert done.returncode == 2
     shown = "" if fd == 2 else "error: --epochs must be at least 1, got 0"
     assert done.stderr.startswith(shown) and "Traceback" not in done.stderr
+
+
+def test_version_onto_a_full_stdout_is_one_warning_line() -> None:
+    """`--version` prints before the CLI loads, so the CLI's guarded stdout was not there:
+    a full stdout was an OSError's traceback."""
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [*FCGRAD, "--version"], stdout=full, stderr=subprocess.PIPE, text=True, timeout=60
+        )
+    assert done.returncode == 1
+    assert done.stderr == "warning: the output could not be written: No space left on device\n"
