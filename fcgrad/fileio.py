@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import math
 import os
+import stat
 import tempfile
 import tokenize
 import zipfile
@@ -210,6 +211,18 @@ def npz_headers(npz: Any, path: object) -> dict[str, tuple[tuple[int, ...], np.d
     return out
 
 
+def check_regular(path: str | os.PathLike[str], what: object = None) -> None:
+    """DataError naming `what` (default the path) when `path` is there but is not a
+    regular file: opening a FIFO waits for a writer for ever, and a device can be read
+    without end. A path that is not there is left to the reader to report."""
+    try:
+        mode = os.stat(path).st_mode
+    except (OSError, ValueError):
+        return
+    if not stat.S_ISREG(mode):
+        raise DataError(f"{what or short_path(path)} is not a regular file")
+
+
 def load_error_reason(error: BaseException) -> str:
     """Why `np.load(..., allow_pickle=False)` refused a file, in a user's words: numpy's own
     message for a file that is not .npy or .npz at all offers `allow_pickle`, which a
@@ -221,4 +234,6 @@ def load_error_reason(error: BaseException) -> str:
         return "a truncated or corrupt .npz"
     if isinstance(error, EOFError) or "No data left" in text:
         return "empty or truncated"
+    if "mmap length is greater" in text:  # (np.load with mmap_mode of a short .npy)
+        return "it holds fewer bytes than its header declares"
     return short_path(getattr(error, "strerror", None) or text)

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import ConfigError, DataError, FcgradError, UserCodeError
-from fcgrad.fileio import READ_ERRORS, load_error_reason, npz_headers, short_path
+from fcgrad.fileio import READ_ERRORS, check_regular, load_error_reason, npz_headers, short_path
 from fcgrad.nn.memory import check_fits
 
 
@@ -85,6 +85,7 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
             "give the function's inputs with --inputs FILE.npz or with --shape (not both)"
         )
     if npz is not None:
+        check_regular(npz, f"--inputs {short_path(npz)}")
         try:
             loaded = np.load(npz, allow_pickle=False)
         except READ_ERRORS as e:

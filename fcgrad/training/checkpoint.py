@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import ConfigError, DataError, FcgradError, WriteError
-from fcgrad.fileio import atomic_path
+from fcgrad.fileio import atomic_path, check_regular
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.optimizers import State
 from fcgrad.nn.params import Params
@@ -153,6 +153,7 @@ class Checkpoint:
         memory than a real one). DataError naming the file when it is not one: not an .npz
         (or a truncated one), its state unreadable, its arrays not those of its configured
         net and optimizer, or not finite."""
+        check_regular(path)
         try:
             with np.load(path, allow_pickle=False) as data:
                 if not hasattr(data, "files"):  # an .npy: one array

@@ -16,7 +16,7 @@ import numpy as np
 
 from fcgrad.engine import ops
 from fcgrad.errors import DataError, MissingExtra, ShapeError
-from fcgrad.fileio import READ_ERRORS, load_error_reason
+from fcgrad.fileio import READ_ERRORS, check_regular, load_error_reason
 from fcgrad.nn import losses, memory
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import forward
@@ -183,10 +183,11 @@ def load_image(path: Path) -> np.ndarray:
     28x28 PNG (read with matplotlib, the plot extra; colour is averaged to gray, and a
     picture that is mostly light, a dark digit on white paper, is inverted). DataError naming
     the file for anything else; MissingExtra for a PNG without matplotlib."""
+    check_regular(path)
     if path.suffix.lower() == ".png":
         return _png_digit(path)
-    try:
-        a = np.load(path, allow_pickle=False)
+    try:  # mapped, not read: a header claiming 75 GB costs nothing before it is refused
+        a = np.load(path, allow_pickle=False, mmap_mode="r")
     except READ_ERRORS as e:
         raise DataError(f"{path}: {load_error_reason(e)}") from None
     if not isinstance(a, np.ndarray):  # an .npz
@@ -194,7 +195,7 @@ def load_image(path: Path) -> np.ndarray:
         raise DataError(f"{path} is an .npz archive; give one image as .npy or .png")
     if a.shape not in ((28, 28), (784,)) or not np.issubdtype(a.dtype, np.number):
         raise DataError(f"{path} must hold a 28x28 grayscale image, got {a.shape} {a.dtype}")
-    pixels: np.ndarray = a.astype(np.float32).reshape(784)
+    pixels: np.ndarray = np.array(a, dtype=np.float32).reshape(784)
     if not np.all(np.isfinite(pixels)) or pixels.min() < 0 or pixels.max() > 255:
         raise DataError(f"{path} must hold pixels in [0, 1] or [0, 255]")
     return pixels / np.float32(255) if pixels.max() > 1 else pixels
@@ -205,6 +206,9 @@ def _png_digit(path: Path) -> np.ndarray:
         import matplotlib.image
     except ImportError:
         raise MissingExtra("reading a PNG needs matplotlib: pip install 'fcgrad[plot]'") from None
+    size = _png_size(path)  # from its header: a 30000 x 30000 PNG took 5.3 GB to refuse
+    if size is not None and size != (28, 28):
+        raise DataError(f"{path} must be a 28x28 picture, got {size[0]}x{size[1]}")
     try:
         a = np.asarray(matplotlib.image.imread(path), dtype=np.float32)
     except (OSError, ValueError, SyntaxError) as e:
@@ -214,3 +218,20 @@ def _png_digit(path: Path) -> np.ndarray:
         raise DataError(f"{path} must be a 28x28 picture, got {gray.shape[1]}x{gray.shape[0]}")
     pixels: np.ndarray = (1.0 - gray if gray.mean() > 0.5 else gray).reshape(784)
     return pixels.astype(np.float32)
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+
+
+def _png_size(path: Path) -> tuple[int, int] | None:
+    """(width, height) from a PNG's IHDR chunk (the PNG specification, section 11.2.2:
+    it comes first, right after the 8-byte signature), or None when the file does not
+    start as a PNG does (then the decoder says what it is)."""
+    try:
+        with open(path, "rb") as f:
+            head = f.read(24)
+    except OSError:
+        return None
+    if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")

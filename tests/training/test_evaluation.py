@@ -137,3 +137,40 @@ def test_a_wide_models_evaluation_holds_one_chunk_at_a_time(
         tracemalloc.stop()
     assert peak < 4 * 2**20, peak
     assert chunked.accuracy == whole.accuracy and chunked.loss == pytest.approx(whole.loss)
+
+
+def test_hostile_images_are_refused_from_their_headers(tmp_path: Path) -> None:
+    """A 228-byte .npy claiming 100000 x 100000 float64 was a MemoryError for 74.5 GiB, and
+    a PNG of 30000 x 30000 took 5.3 GB to decode before its size was refused (a helper's
+    report on #13); both are refused by their headers now. Here the PNG is its signature
+    and IHDR chunk alone: never decoded."""
+    header = np.lib.format.header_data_from_array_1_0(np.zeros((1,), np.float64))
+    header["shape"] = (100_000, 100_000)
+    with open(tmp_path / "claim.npy", "wb") as f:
+        np.lib.format.write_array_header_1_0(f, header)
+        f.write(bytes(64))
+    with pytest.raises(DataError, match=r"claim\.npy: it holds fewer bytes than its header"):
+        load_image(tmp_path / "claim.npy")
+    ihdr = (30_000).to_bytes(4, "big") * 2 + bytes([8, 0, 0, 0, 0])
+    png = b"\x89PNG\r\n\x1a\n" + (13).to_bytes(4, "big") + b"IHDR" + ihdr
+    (tmp_path / "bomb.png").write_bytes(png + bytes(4))
+    with pytest.raises(DataError, match=r"bomb\.png must be a 28x28 picture, got 30000x30000$"):
+        load_image(tmp_path / "bomb.png")
+
+
+def test_a_fifo_given_as_a_file_is_refused_not_waited_on(tmp_path: Path, synthetic: Any) -> None:
+    """Opening a FIFO waits for a writer: evaluate, predict --image, train --resume and
+    gradcheck --inputs hung on one."""
+    import os
+
+    from fcgrad.cli.userfn import make_inputs
+
+    for name in ("fifo.npz", "fifo.npy", "fifo.png"):
+        os.mkfifo(tmp_path / name)
+    with pytest.raises(DataError, match=r"fifo\.npz is not a regular file$"):
+        Checkpoint.load(tmp_path / "fifo.npz")
+    for name in ("fifo.npy", "fifo.png"):
+        with pytest.raises(DataError, match=rf"{name} is not a regular file$"):
+            load_image(tmp_path / name)
+    with pytest.raises(DataError, match=r"^--inputs .*fifo\.npz is not a regular file$"):
+        make_inputs(tmp_path / "fifo.npz", [], 0)
