@@ -13,8 +13,8 @@ from typing import Any
 
 import numpy as np
 
-from fcgrad.errors import ConfigError, DataError, FcgradError, WriteError
-from fcgrad.fileio import atomic_path, check_regular
+from fcgrad.errors import ConfigError, DataError, FcgradError, StateError, WriteError
+from fcgrad.fileio import atomic_path, check_regular, short_path
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.optimizers import State
 from fcgrad.nn.params import Params
@@ -222,12 +222,17 @@ def _expected_shapes(config: TrainConfig, found: Mapping[str, Any]) -> dict[str,
     shapes: dict[str, tuple[int, ...]] = {}
     for i, (k, m) in enumerate(itertools.pairwise(net.sizes), start=1):
         shapes[f"w{i}"], shapes[f"b{i}"] = (k, m), (m,)
+    slots = getattr(optimizers.OPTIMIZERS[config.optimizer], "SLOTS", ())
     for name in found:
         if name.startswith(OPTIMIZER_PREFIX):
-            slot_key = name[len(OPTIMIZER_PREFIX) :].rsplit(".", 1)[-1]
-            if slot_key not in shapes:
-                raise DataError(f"optimizer array {name} is for no parameter of the net")
-            shapes[name] = shapes[slot_key]
+            slot, _, key = name[len(OPTIMIZER_PREFIX) :].partition(".")
+            if slot not in slots or key not in shapes:  # (an array of another optimizer
+                # was accepted and dropped, as one for no parameter was refused)
+                raise StateError(
+                    f"optimizer array {short_path(name)} is not one of {config.optimizer.value}'s"
+                    " for a parameter of the net"
+                )
+            shapes[name] = shapes[key]
     return shapes
 
 

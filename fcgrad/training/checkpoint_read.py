@@ -151,10 +151,15 @@ def _number(value: Any) -> bool:
 
 
 def _an_epoch(record: Any) -> bool:
-    """A history record: exactly an EpochResult's fields, each of its type."""
+    """A history record: exactly an EpochResult's fields, each of its type and range
+    (losses and seconds finite and >= 0, an accuracy in [0, 1])."""
     if not isinstance(record, dict) or set(record) != set(HISTORY_FIELDS):
         return False
-    return all(
+    typed = all(
         _whole(record[k]) if kind is int else _number(record[k])
         for k, kind in HISTORY_FIELDS.items()
     )
+    if not typed:
+        return False
+    values = [record[k] for k in ("train_loss", "valid_loss", "seconds")]
+    return all(math.isfinite(v) and v >= 0 for v in values) and 0 <= record["valid_accuracy"] <= 1

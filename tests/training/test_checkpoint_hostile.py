@@ -164,6 +164,9 @@ def test_weights_that_are_no_model_are_refused(
         (lambda m: m.update(std=float("inf")), "(mean 0.1, std inf) are not a finite mean"),
         (lambda m: m.update(threads=0), "its threads is 0, not a whole number from 1 to 1,024"),
         (lambda m: m.update(threads=2.0), "its threads is 2.0, not a whole number from 1 to"),
+        (lambda m: m["history"][0].update(train_loss=float("nan")), "its history is not a"),
+        (lambda m: m["history"][0].update(valid_accuracy=7.0), "its history is not a list"),
+        (lambda m: m["history"][0].update(seconds=-1.0), "its history is not a list of epochs"),
     ],
 )
 def test_malformed_state_is_one_data_error(
@@ -196,8 +199,16 @@ def saved_adam(synthetic: Any, tmp_path_factory: pytest.TempPathFactory) -> Path
             lambda m, a: a.update({"optimizer.v.w2": -a["optimizer.v.w2"] - 1e-3}),
             "optimizer state v.w2 is negative in places; Adam's v is >= 0",
         ),
+        (
+            lambda m, a: a.update({"optimizer.velocity.w1": a["w1"]}),
+            "optimizer array optimizer.velocity.w1 is not one of adam's for a parameter",
+        ),
+        (
+            lambda m, a: a.update({"optimizer.m.x.w1": a["w1"]}),
+            "optimizer array optimizer.m.x.w1 is not one of adam's for a parameter of the net",
+        ),
     ],
-    ids=["t negative", "t float", "t bool", "v negative"],
+    ids=["t negative", "t float", "t bool", "v negative", "momentum's slot", "no such key"],
 )
 def test_an_optimizer_state_no_run_reaches_is_one_data_error(
     saved_adam: Path, tmp_path: Path, change: Any, message: str
