@@ -28,13 +28,23 @@ def make_temp(folder: Path, name: str, suffix: str = "") -> tuple[int, Path]:
     Raises FcgradError when the folder does not exist or cannot be written.
     """
     try:
-        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{name}.", suffix=f".part{suffix}")
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{_stem(name)}.", suffix=f".part{suffix}")
     except OSError as e:
         raise WriteError(f"cannot write to {folder}: {os_reason(e)}") from None
     umask = os.umask(0)
     os.umask(umask)
     os.fchmod(fd, 0o666 & ~umask)
     return fd, Path(tmp)
+
+
+MAX_STEM = 50  # characters of a file's name in its temporary's, for names near NAME_MAX
+
+
+def _stem(name: str) -> str:
+    """`name` as its temporary's name begins: cut to MAX_STEM characters when long, since
+    `.NAME.<random>.part.npz` must fit the 255 bytes a file name may have (a legal
+    245-character --save name failed only after training)."""
+    return name if len(os.fsencode(name)) <= 4 * MAX_STEM else name[:MAX_STEM]
 
 
 def writable_target(path: str | os.PathLike[str]) -> Path:
@@ -55,15 +65,15 @@ def _writable_target(path: str | os.PathLike[str]) -> Path:
     final = Path(path)
     if final.is_symlink():
         final = final.resolve(strict=False)
+    shown, folder = short_path(path), final.parent
     if final.exists() and not final.is_file():
-        raise FcgradError(f"{path} is not a regular file; refusing to replace it")
-    folder = final.parent
+        raise FcgradError(f"{shown} is not a regular file; refusing to replace it")
     if not folder.is_dir():
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             folder.stat()  # OSError for a folder that cannot be followed (a symlink loop)
-        raise FcgradError(f"cannot write {path}: folder {folder} does not exist")
+        raise FcgradError(f"cannot write {shown}: folder {short_path(folder)} does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
-        raise FcgradError(f"cannot write {path}: folder {folder} is not writable")
+        raise FcgradError(f"cannot write {shown}: folder {short_path(folder)} is not writable")
     return final
 
 
@@ -94,6 +104,8 @@ def atomic_path(path: str | os.PathLike[str], suffix: str = "") -> Iterator[Path
     remove_stale_temps(final.parent, final.name, suffix)
     fd, tmp = make_temp(final.parent, final.name, suffix)
     _try_lock(fd)  # held while we write: a later run sees the file is in use
+    with contextlib.suppress(OSError):  # a file replaced keeps its mode (a 0600 checkpoint
+        os.fchmod(fd, stat.S_IMODE(os.stat(final).st_mode))  # was saved back as 0644)
     try:
         yield Path(tmp)
         os.fsync(fd)  # its bytes on the disk before its name: a power cut leaves the old
@@ -119,17 +131,19 @@ def _fsync_folder(folder: Path) -> None:
             os.close(fd)
 
 
-def remove_stale_temps(folder: Path, name: str, suffix: str = "") -> None:
-    """Remove the `.NAME.*.part<suffix>` temporaries in `folder` that no writer holds: a
-    process killed while writing (SIGKILL, a power cut) cannot remove its own, so the
-    next write of the same file does. A writer holds its temporary locked (flock) for as
-    long as it writes; a file that can be locked has no writer."""
+def remove_stale_temps(folder: Path, name: str, suffix: str = "", *, prefix: bool = False) -> None:
+    """Remove the `.NAME.*.part<suffix>` temporaries in `folder` that no writer holds
+    (with `prefix`, those of every name that begins with `name`): a process killed while
+    writing (SIGKILL, a power cut) cannot remove its own, so the next write of the same
+    file does. A writer holds its temporary locked (flock) for as long as it writes; a
+    file that can be locked has no writer."""
     try:
         names = os.listdir(folder)
     except OSError:
         return
+    start = f".{name}" if prefix else f".{_stem(name)}."
     for n in names:
-        if not (n.startswith(f".{name}.") and n.endswith(f".part{suffix}")):
+        if not (n.startswith(start) and n.endswith(f".part{suffix}")):
             continue
         try:
             fd = os.open(folder / n, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0))

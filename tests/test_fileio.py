@@ -118,3 +118,19 @@ def test_a_file_is_on_the_disk_before_it_has_its_name(
     with atomic_path(tmp_path / "a.bin") as tmp:
         tmp.write_bytes(b"12345")
     assert events == ["fsync 5", "rename", "fsync folder"]
+
+
+def test_a_long_legal_name_is_written_and_a_replaced_file_keeps_its_mode(tmp_path: Path) -> None:
+    """A 249-character name is legal (255 bytes at most), but its temporary's name
+    `.NAME.<random>.part.npz` was not, so a --save of that name failed only after
+    training; and a 0600 checkpoint saved back by --resume became 0644."""
+    long = tmp_path / ("n" * 245 + ".npz")
+    with atomic_path(long, suffix=".npz") as tmp:
+        np.savez(tmp, a=np.zeros(3))
+    assert sorted(os.listdir(tmp_path)) == [long.name]
+    private = tmp_path / "private.npz"
+    private.write_bytes(b"old")
+    private.chmod(0o600)
+    with atomic_path(private) as tmp:
+        tmp.write_bytes(b"new")
+    assert private.read_bytes() == b"new" and stat.S_IMODE(private.stat().st_mode) == 0o600

@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import itertools
 import json
+import re
 import secrets
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -14,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import ConfigError, DataError, FcgradError, StateError, WriteError
-from fcgrad.fileio import atomic_path, check_regular, short_path
+from fcgrad.fileio import atomic_path, check_regular, remove_stale_temps, short_path
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.optimizers import State
 from fcgrad.nn.params import Params
@@ -22,6 +23,7 @@ from fcgrad.training import checkpoint_read
 from fcgrad.training.config import EpochResult, TrainConfig
 
 OPTIMIZER_PREFIX = "optimizer."  # arrays of the optimizer's state: optimizer.velocity.w1, ...
+RESCUE_PREFIX = "fcgrad-rescued-"  # a checkpoint written elsewhere when --save cannot be
 
 
 @dataclasses.dataclass
@@ -241,8 +243,10 @@ def _write_rescue(arrays: dict[str, Any], folder: str, stem: str) -> str | None:
     save is (`atomic_path`: it appears complete or not at all, so a second signal or a
     kill mid-write leaves no half-written rescue); its path, or None (nothing left) when
     the folder cannot take it."""
+    safe = re.sub(r"[^\w.-]", "_", stem[:40], flags=re.ASCII)  # a name one can paste
+    remove_stale_temps(Path(folder), RESCUE_PREFIX, ".npz", prefix=True)  # a killed rescue's
     for _ in range(8):  # (a name already taken: another draw)
-        path = Path(folder) / f"fcgrad-rescued-{stem[:40]}-{secrets.token_hex(4)}.npz"
+        path = Path(folder) / f"{RESCUE_PREFIX}{safe}-{secrets.token_hex(4)}.npz"
         if not path.exists():
             break
     try:

@@ -111,3 +111,22 @@ def test_a_rescued_checkpoint_has_an_ordinary_files_mode(
     assert e.value.rescued is not None
     modes = {stat.S_IMODE(os.stat(p).st_mode) for p in (tmp_path / "plain.npz", e.value.rescued)}
     assert modes == {0o644}
+
+
+def test_a_rescue_sweeps_a_killed_rescues_temporary_and_has_a_name_one_can_paste(
+    checkpoint: Checkpoint, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A SIGKILL mid-rescue left `.fcgrad-rescued-m-<hex>.npz.<random>.part.npz` for ever
+    (the sweep looked for the new rescue's own name alone); a --save stem with a newline
+    or an escape sequence gave the rescue that name, which the printed, escaped hint
+    could not name."""
+    rescue = tmp_path / "tmp"
+    rescue.mkdir()
+    stale = rescue / ".fcgrad-rescued-m-9c8caf62.npz.p5iblgkz.part.npz"
+    stale.write_bytes(bytes(1000))
+    monkeypatch.setattr(tempfile, "tempdir", str(rescue))
+    with full_disk(tmp_path, monkeypatch) as full, pytest.raises(WriteError) as e:
+        checkpoint.save(full / "a\nb\x1b[31mx.npz")
+    assert e.value.rescued is not None
+    (left,) = rescue.iterdir()
+    assert left == Path(e.value.rescued) and left.name.startswith("fcgrad-rescued-a_b__31mx-")
