@@ -138,8 +138,10 @@ def steps_bar(console: Console, enabled: bool = True) -> Iterator[StepsBar]:
         yield StepsBar(progress)
 
 
-def download_table(report: DownloadReport) -> Table:
-    """File, bytes, checksum status, mirror used."""
+def download_table(report: DownloadReport) -> Group:
+    """File, bytes, checksum status, mirror used; then one line per mirror that failed,
+    with the files it failed for and why (in the table, that took a column that cut every
+    other one at 80 columns, and the reason was only in --json)."""
     table = Table(title="MNIST files")
     table.add_column("file", no_wrap=True)
     table.add_column("bytes", justify="right", no_wrap=True)
@@ -150,12 +152,27 @@ def download_table(report: DownloadReport) -> Table:
         mirror = (
             escape(row.mirror.removesuffix(row.name)) if row.mirror else "[dim](already here)[/]"
         )
-        status: str = row.status
-        if row.attempts:  # attempts, retries included: count the mirrors, once each
-            failed = len({url.removesuffix(row.name) for url, _ in row.attempts})
-            status += f" ({_count(failed, 'mirror')} failed)"
-        table.add_row(row.name, f"{row.size_bytes:,}", "[green]sha256 ok[/]", status, mirror)
-    return table
+        table.add_row(row.name, f"{row.size_bytes:,}", "[green]sha256 ok[/]", row.status, mirror)
+    return Group(table, *_failed_mirrors(report))
+
+
+def _failed_mirrors(report: DownloadReport) -> list[Text]:
+    """'MIRROR failed for N files (why; why)': a mirror once, however often it was tried."""
+    files: dict[str, list[str]] = {}
+    reasons: dict[str, list[str]] = {}
+    for row in report.rows:
+        for url, reason in row.attempts:
+            mirror = url.removesuffix(row.name)
+            if row.name not in files.setdefault(mirror, []):
+                files[mirror].append(row.name)
+            if reason not in reasons.setdefault(mirror, []):
+                reasons[mirror].append(reason)
+    lines = []
+    for mirror, names in files.items():
+        which = names[0] if len(names) == 1 else f"{len(names)} files"
+        why = "; ".join(reasons[mirror])
+        lines.append(Text(f"{mirror} failed for {which} ({why})", style="yellow"))
+    return lines
 
 
 # ----------------------------------------------------------------------------- normalize

@@ -124,13 +124,23 @@ def test_the_download_and_normalize_tables_fit(width: int, synthetic: Any) -> No
     from fcgrad.data.report import DownloadReport, FileResult
 
     mirror = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # a long one: it folds
+    dead = "http://127.0.0.1:9/"  # failed first for each file: a line below the table
     rows = [
-        FileResult(f.name, Path(f.name), 9_719_438, "0" * 64, "downloaded", mirror + f.name)
+        FileResult(
+            f.name,
+            Path(f.name),
+            9_719_438,
+            "0" * 64,
+            "downloaded",
+            mirror + f.name,
+            [(dead + f.name, "connection refused")],
+        )
         for f in MNIST_FILES
     ]
     lines = _drawn(render.download_table(DownloadReport(rows)), width)
     assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
     assert sum("downloaded" in line for line in lines) == 4
+    assert lines[-1] == f"{dead} failed for 4 files (connection refused)"
     x, _, xv, _ = synthetic
     *_, report = normalize_pair(x, xv)
     lines = _drawn(render.normalize_table(report), width)
