@@ -10,6 +10,7 @@ import pytest
 
 from fcgrad import custom_vjp, grad, hvp
 from fcgrad.checking.check_grads import PrecisionWarning, check_grads
+from fcgrad.checking.kinks import MAX_KINKS
 from fcgrad.engine import autodiff, ops
 from fcgrad.errors import ConfigError, GradCheckFailed, UserCodeError
 from fcgrad.nn import Net, init_params
@@ -445,3 +446,18 @@ def test_unusable_options_name_the_parameter(option: str, value: float) -> None:
     with pytest.raises(ConfigError, match=f"^{option} must be") as e:
         check_grads(lambda v: ops.sum(v * v), (np.ones(3),), **{option: value})
     assert e.value.param == option and "--" not in str(e.value)
+
+
+def test_a_smooth_function_at_a_zero_gradient_has_no_kinks() -> None:
+    """sum(x * x) at x = 0: the gradient is 0, so the kink finder's tolerance (rtol times
+    the largest gradient) was 0 and every smooth change across its 1e-9 step passed it:
+    299,952 'coordinates at kinks not judged' (a helper's report on #13). A kink's jump
+    stays as the step shrinks; this change shrinks with it. relu at 0 keeps its kinks."""
+    zeros = np.zeros((30, 100))
+    smooth = check_grads(lambda x: ops.sum(x * x), [zeros])
+    (leaf,) = smooth.leaves
+    assert smooth.ok and (leaf.n_kinks, leaf.detected, leaf.unjudged) == (0, 0, 0)
+    kinked = check_grads(lambda x: ops.sum(ops.relu(x)), [zeros])
+    (leaf,) = kinked.leaves
+    assert kinked.ok and leaf.unjudged == zeros.size - MAX_KINKS  # every one found
+    assert leaf.n_kinks >= MAX_KINKS
