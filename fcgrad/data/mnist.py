@@ -172,12 +172,14 @@ def load_mnist(
     for spec in MNIST_FILES:  # there, but a folder or a device: no download can replace it
         path = folder / spec.name
         if (path.exists() or path.is_symlink()) and not path.is_file():
-            raise DataError(f"{path} is not a regular file; remove it, then run fcgrad again")
+            raise DataError(
+                f"{short_path(path)} is not a regular file; remove it, then run fcgrad again"
+            )
     missing = missing_mnist_files(data_dir)
     if missing:
         raise DataError(
-            f"MNIST file(s) missing from {folder}: {', '.join(missing)}; "
-            f"run `fcgrad download mnist --data-dir {folder.parent}`"
+            f"MNIST file(s) missing from {short_path(folder)}: {', '.join(missing)}; "
+            f"run `fcgrad download mnist --data-dir {folder.parent}`"  # (whole: to paste)
         )
     stamps = read_verified_stamp(folder)
     fresh: dict[str, Any] = {}

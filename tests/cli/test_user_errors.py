@@ -218,3 +218,13 @@ def test_a_long_path_in_a_parsers_message_is_shown_by_its_ends(tmp_path: Path) -
     assert result.exit_code == 2
     one_error_line(result, "bbbb.npz' does not exist.")
     assert "bbb...bbb" in result.stderr and len(result.stderr) < 300
+
+
+def test_a_long_data_dir_is_shown_whole_only_in_the_command_to_paste(tmp_path: Path) -> None:
+    """MNIST missing from a 400-character data dir: the path once by its ends, and whole
+    in the download command the line ends with (it was whole twice)."""
+    data_dir = tmp_path / ("d" * 200) / ("d" * 200)
+    result = run("normalize", "--no-download", "--data-dir", data_dir)
+    assert result.exit_code == 1
+    one_error_line(result, f"; run `fcgrad download mnist --data-dir {data_dir}`")
+    assert result.stderr.count(str(data_dir)) == 1 and "ddd...ddd" in result.stderr

@@ -16,7 +16,7 @@ from fcgrad.cli.options import DataDir, Dataset, Json, Mirrors, NoDefaultMirrors
 from fcgrad.data import DownloadProgress
 from fcgrad.data.mnist import check_data_dir
 from fcgrad.data.prepare import Prepared, Source, fetch_mnist, prepare_mnist
-from fcgrad.fileio import atomic_path, writable_target
+from fcgrad.fileio import atomic_path, short_path, writable_target
 
 
 def source(
@@ -38,7 +38,8 @@ def _bar() -> AbstractContextManager[DownloadProgress]:
 def _fetching_first(data_dir: Path) -> None:
     say(
         err,
-        f"MNIST is not in {escape(str(data_dir))}; downloading it first (--no-download to refuse)",
+        f"MNIST is not in {escape(short_path(data_dir))}; downloading it first "
+        "(--no-download to refuse)",
     )
 
 
