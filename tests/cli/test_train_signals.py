@@ -9,6 +9,7 @@ import os
 import shutil
 import signal
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,14 +22,24 @@ from fcgrad.training.checkpoint import Checkpoint
 from tests.cli.helpers import interrupt_once_training, run
 
 
+def signalling(real: Callable[..., Any], *signums: int) -> Callable[..., Any]:
+    """`real`, which first sends this process each of `signums`."""
+
+    def call(*args: Any, **kw: Any) -> Any:
+        for signum in signums:
+            os.kill(os.getpid(), signum)
+        return real(*args, **kw)
+
+    return call
+
+
 @pytest.fixture
 def signal_during_save(monkeypatch: pytest.MonkeyPatch) -> list[Path]:
     """Checkpoint.save sends this process a SIGINT as it starts; the paths it saved to."""
-    real, saved = Checkpoint.save, []
+    real, saved = signalling(Checkpoint.save, signal.SIGINT), []
 
     def save(self: Checkpoint, path: Any, *args: Any, **kw: Any) -> Path:
-        os.kill(os.getpid(), signal.SIGINT)
-        done = real(self, path, *args, **kw)
+        done: Path = real(self, path, *args, **kw)
         saved.append(done)
         return done
 
@@ -55,13 +66,7 @@ def test_a_second_ctrl_c_during_the_ctrl_c_save_waits_for_it(
     signal_during_save: list[Path],
 ) -> None:
     """The first Ctrl-C comes as training starts, the second as its checkpoint is saved."""
-    real_train = train_module.train
-
-    def interrupted_train(*args: Any, **kw: Any) -> Any:
-        os.kill(os.getpid(), signal.SIGINT)
-        return real_train(*args, **kw)
-
-    monkeypatch.setattr(train_module, "train", interrupted_train)
+    monkeypatch.setattr(train_module, "train", signalling(train_module.train, signal.SIGINT))
     target = tmp_path / "w.npz"
     result = run("train", "--epochs", "1", "--save", target, "--data-dir", mnist_data_dir)
     assert result.exit_code == 130, result.output
@@ -79,14 +84,8 @@ def test_signals_after_the_last_step_let_the_run_finish_and_save(
     """Two SIGTERMs during the last epoch's evaluation (after its last step, before the
     save): the second interrupted at once and lost a finished run, exit 130 (a helper's
     report on #13). Now no signal cuts training short: it saves and exits 143."""
-    real_evaluate = train_core.evaluate
-
-    def evaluate(*args: Any, **kw: Any) -> Any:
-        os.kill(os.getpid(), signal.SIGTERM)
-        os.kill(os.getpid(), signal.SIGTERM)
-        return real_evaluate(*args, **kw)
-
-    monkeypatch.setattr(train_core, "evaluate", evaluate)
+    twice = signalling(train_core.evaluate, signal.SIGTERM, signal.SIGTERM)
+    monkeypatch.setattr(train_core, "evaluate", twice)
     target = tmp_path / "w.npz"
     result = run("train", "--epochs", "1", "--save", target, "--data-dir", mnist_data_dir)
     assert result.exit_code == 143, result.output
