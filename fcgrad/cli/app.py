@@ -33,6 +33,7 @@ from typer._click.core import Command  # typer's own click
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
 
+from fcgrad.cli.completion import make_installs_atomic
 from fcgrad.errors import ConfigError, FcgradError, one_line
 from fcgrad.fileio import MAX_SHOWN, os_reason, short_path
 from fcgrad.jsonio import finite
@@ -87,6 +88,9 @@ class _OneLineErrors(typer.core.TyperGroup):
         except typer.Abort:
             err.print("interrupted", highlight=False)
             return INTERRUPTED
+        except FcgradError as e:  # typer's own writes through fcgrad's (completion.py)
+            say(err, f"[bold red]error:[/] {escape(one_line(str(e)))}")
+            return USER
         except OSError as e:  # typer's own writes (--install-completion onto a full disk);
             # a command's are the core's errors already
             where = f": {short_path(e.filename)}" if e.filename else ""
@@ -224,6 +228,8 @@ def _no_flag_metavars(params: list[Any]) -> list[Any]:
             p.metavar = "<int>"
     return params
 
+
+make_installs_atomic()  # --install-completion rewrites the shell's file whole or not at all
 
 app = typer.Typer(
     cls=_OneLineErrors,

@@ -3,6 +3,7 @@ code rule: 2 for a bad value (whether typer or the core finds it), 1 for anythin
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -228,3 +229,35 @@ def test_a_long_data_dir_is_shown_whole_only_in_the_command_to_paste(tmp_path: P
     assert result.exit_code == 1
     one_error_line(result, f"; run `fcgrad download mnist --data-dir {data_dir}`")
     assert result.stderr.count(str(data_dir)) == 1 and "ddd...ddd" in result.stderr
+
+
+def test_completion_install_onto_a_full_disk_leaves_the_shells_file_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """typer rewrote ~/.bashrc in place: on a full disk it was left as half of itself
+    and half a `source` line (a helper's report on #13). Here every write of a file
+    named .bashrc* stops half way with ENOSPC, as a full disk does."""
+    import errno
+    import pathlib
+
+    home = tmp_path / "home"
+    home.mkdir()
+    run("--install-completion", "bash", env={"HOME": str(home), "SHELL": "/bin/bash"})
+    before = (home / ".bashrc").read_text()
+    assert f"source '{home / '.bash_completions'}/" in before  # it installs
+    real = pathlib.Path.write_text
+
+    def half_then_full(self: pathlib.Path, data: str, *args: Any, **kw: Any) -> int:
+        if self.name.startswith((".bashrc", "..bashrc")):
+            real(self, data[: len(data) // 2], *args, **kw)
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(self, data, *args, **kw)
+
+    monkeypatch.setattr(pathlib.Path, "write_text", half_then_full)
+    result = run("--install-completion", "bash", env={"HOME": str(home), "SHELL": "/bin/bash"})
+    assert result.exit_code == 1
+    one_error_line(result, f"cannot write {home / '.bashrc'}: No space left on device")
+    assert (home / ".bashrc").read_text() == before and sorted(os.listdir(home)) == [
+        ".bash_completions",
+        ".bashrc",
+    ]
