@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from fcgrad.cli.commands import train as train_module
+from fcgrad.errors import WriteError
 from fcgrad.training import train as train_core
 from fcgrad.training.checkpoint import Checkpoint
 from tests.cli.helpers import interrupt_once_training, run
@@ -104,3 +105,27 @@ def test_a_signal_ignored_at_the_start_stays_ignored(mnist_data_dir: Path, tmp_p
     stderr = interrupt_once_training(argv, tmp_path, signal.SIGHUP, code=0)
     assert "interrupted" not in stderr
     assert Checkpoint.load(tmp_path / "w.npz").epoch == 2  # the whole run
+
+
+def test_a_signal_during_a_rescued_final_save_keeps_its_exit_code(
+    mnist_data_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SIGTERM, then the final save fails and is rescued: the line says both, exit 143 (it
+    was the disk-full line alone, exit 1)."""
+    rescued = str(tmp_path / "fcgrad-rescued-w-1234.npz")
+
+    def full(self: Checkpoint, path: Any, *args: Any, **kw: Any) -> Path:
+        raise WriteError(
+            f"cannot write {path}: No space left on device; the checkpoint is saved to "
+            f"{rescued} instead",
+            rescued=rescued,
+        )
+
+    monkeypatch.setattr(Checkpoint, "save", signalling(full, signal.SIGTERM))
+    target = tmp_path / "w.npz"
+    result = run("train", "--epochs", "1", "--save", target, "--data-dir", mnist_data_dir)
+    assert result.exit_code == 143, result.output
+    assert " ".join(result.stderr.split()) == (
+        f"stopped (SIGTERM) after the last epoch; cannot write {target}: No space left on "
+        f"device; the checkpoint is saved to {rescued} instead"
+    )

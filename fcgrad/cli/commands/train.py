@@ -154,7 +154,7 @@ def train_cmd(
         except TrainingInterrupted as e:
             _interrupted(e.checkpoint, save, src, stop.signum or signal.SIGINT)
         if save is not None:
-            result.checkpoint.save(save, rescue=_rescue_folders(src))
+            _save_finished(result.checkpoint, save, src, stop)
         drawn = [str(p) for p in plots.training(result, plot)] if plot is not None else []
         emit(result, json_, render.train_summary, saved=str(save) if save else None, plots=drawn)
         if save is not None and not json_:
@@ -280,12 +280,23 @@ def _data_dir_flag() -> str:
     return ""
 
 
-def _stopped_after_the_run(save: Path | None, signum: int) -> NoReturn:
+def _save_finished(checkpoint: Checkpoint, save: Path, src: Source, stop: _StopAsked) -> None:
+    """Save the finished run; a save that failed (rescued, or lost) after a stop signal
+    came says so on the stopped line, with its exit code, instead of dropping the signal."""
+    try:
+        checkpoint.save(save, rescue=_rescue_folders(src))
+    except WriteError as e:
+        if stop.signum is None:
+            raise
+        _stopped_after_the_run(None, stop.signum, f"; {escape(one_line(str(e)))}")
+
+
+def _stopped_after_the_run(save: Path | None, signum: int, saved: str = "") -> NoReturn:
     """A stop signal came once the last step was taken (during the last evaluation, the
-    save or the summary): the run is complete; say so, and exit 128 + its number as a
-    stopped run does."""
+    save or the summary): the run is complete; say so, and where it was saved (`saved`
+    when it could not be saved there), and exit 128 + its number as a stopped run does."""
     name = signal.Signals(signum).name
-    saved = f"; saved to {escape(str(save))}" if save is not None else ""
+    saved = saved or (f"; saved to {escape(str(save))}" if save is not None else "")
     say(err, f"stopped ({name}) after the last epoch{saved}")
     raise typer.Exit(128 + signum)
 
