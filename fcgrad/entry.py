@@ -1,14 +1,21 @@
 """The `fcgrad` console script: Ctrl-C while the CLI's modules are still loading, or while
 typer builds the command, is one line, exit 130, not a traceback from inside an import.
 
-The console script imports this module before any handler can run, so it and
-`fcgrad/__init__.py` import nothing but `sys`, `os` and `importlib` (which Python has
-loaded already): what is left of that window is Python's own start.
+The same holds for SIGTERM and SIGHUP (`interrupted (SIGTERM)`, exit 143), and for an
+interrupt that an import turned into an error of its own (numpy's C extension makes a
+Ctrl-C during its start an ImportError): `fcgrad.interrupts` notes which signal came.
+
+The console script imports this module before any handler can run, so it,
+`fcgrad/__init__.py` and `fcgrad.interrupts` import nothing but `sys`, `os`, `_signal`
+and `importlib` (which Python has loaded already): what is left of that window is
+Python's own start.
 """
 
 from __future__ import annotations
 
 import sys
+
+from fcgrad import interrupts
 
 
 def main() -> None:
@@ -16,14 +23,30 @@ def main() -> None:
     if sys.argv[1:] == ["--version"]:
         _print_version()
         return
+    interrupts.install()
     _open_closed_streams()
     try:
         from fcgrad.cli.app import app
 
-        app()  # (a command catches its own Ctrl-C; this one comes before or after it)
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        sys.exit(130)
+        app()  # (a command catches its own interrupt; this one comes before or after it)
+    except KeyboardInterrupt as e:
+        _interrupted(interrupts.signal_of(e))
+    except Exception:
+        if interrupts.received is None:
+            raise
+        _interrupted(interrupts.received)  # an import made the interrupt its own error
+    finally:
+        interrupts.hold()
+
+
+def _interrupted(signum: int) -> None:
+    """One line, and exit 128 + the signal's number."""
+    interrupts.hold()
+    try:  # noqa: SIM105 (contextlib is one import more in the window this module guards)
+        print(interrupts.message(signum), file=sys.stderr)
+    except OSError:  # (stderr full or closed: the exit code says it)
+        pass
+    sys.exit(interrupts.exit_code(signum))
 
 
 def _open_closed_streams() -> None:

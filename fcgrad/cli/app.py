@@ -6,7 +6,8 @@ JSON object with `--json`). An error becomes one red line on stderr and one exit
 rule holds for every bad value alike: 2 for a value fcgrad cannot use, whether the parser
 (`--seed -1`) or the core (`--epochs 0`, a `ConfigError`, its parameter named by the
 command's flag for it) finds it; 1 for any other error of the core (a missing or corrupt
-file, a failed mirror, a failed check, a diverged run); 130 for Ctrl-C.
+file, a failed mirror, a failed check, a diverged run); 128 + the signal's number for a
+stop signal (130 for Ctrl-C, 143 for SIGTERM, 129 for SIGHUP).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import json
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -33,6 +34,7 @@ from typer._click.core import Command  # typer's own click
 from typer._click.exceptions import ClickException, NoArgsIsHelpError
 from typer._click.globals import get_current_context
 
+from fcgrad import interrupts
 from fcgrad.cli.completion import make_installs_atomic
 from fcgrad.errors import ConfigError, FcgradError, one_line
 from fcgrad.fileio import MAX_SHOWN, os_reason, short_path
@@ -45,6 +47,14 @@ class _OneLineErrors(typer.core.TyperGroup):
 
     def get_params(self, ctx: Any) -> list[Any]:
         return _no_flag_metavars(super().get_params(ctx))
+
+    def make_context(self, *args: Any, **kwargs: Any) -> Any:
+        with _past_typer():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: Any) -> Any:
+        with _past_typer():
+            return super().invoke(ctx)
 
     def main(
         self,
@@ -85,9 +95,12 @@ class _OneLineErrors(typer.core.TyperGroup):
             message = one_line(_plain(e.format_message()))
             say(err, f"[bold red]error:[/] {escape(message)}{where}")
             return e.exit_code
-        except typer.Abort:
+        except _Interrupted as e:  # while typer parses or builds the command
+            err.print(interrupts.message(e.signum), highlight=False)
+            return interrupts.exit_code(e.signum)
+        except typer.Abort:  # (EOF at a prompt)
             err.print("interrupted", highlight=False)
-            return INTERRUPTED
+            return interrupts.exit_code(interrupts.SIGINT)
         except FcgradError as e:  # typer's own writes through fcgrad's (completion.py)
             say(err, f"[bold red]error:[/] {escape(one_line(str(e)))}")
             return USER
@@ -97,6 +110,23 @@ class _OneLineErrors(typer.core.TyperGroup):
             say(err, f"[bold red]error:[/] {escape(os_reason(e))}{escape(where)}")
             return USER
         return code if isinstance(code, int) else 0
+
+
+class _Interrupted(Exception):
+    """A stop signal's interrupt carried past typer, which makes one that comes while it
+    parses the command line a silent exit 130 (`Exit(130)`, whatever the signal)."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(interrupts.message(signum))
+        self.signum = signum
+
+
+@contextlib.contextmanager
+def _past_typer() -> Iterator[None]:
+    try:
+        yield
+    except KeyboardInterrupt as e:
+        raise _Interrupted(interrupts.signal_of(e)) from None
 
 
 # What fcgrad draws beyond ASCII, for a terminal that cannot show it (LANG=C, an ASCII
@@ -286,7 +316,7 @@ if not out.is_terminal and "COLUMNS" not in os.environ:
 
 F = TypeVar("F", bound=Callable[..., Any])
 
-USER, USAGE, INTERRUPTED = 1, 2, 130  # exit codes: the world disagreed; a bad value; Ctrl-C
+USER, USAGE = 1, 2  # exit codes: the world disagreed; a bad value (a signal: 128 + its number)
 
 
 def flag_for(param: str, command: Command | None) -> str:
@@ -326,7 +356,8 @@ def _message(error: FcgradError) -> str:
 def user_errors(fn: F) -> F:
     """Turn a FcgradError from the core into one red line on stderr and exit 2 for a
     ConfigError (a bad value, as a usage error) or 1 for any other, and Ctrl-C into one
-    line and exit 130 (files are written atomically, so nothing is half-written)."""
+    line and exit 130 (143 for SIGTERM, 129 for SIGHUP; files are written atomically, so
+    nothing is half-written)."""
 
     @functools.wraps(fn)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -337,11 +368,12 @@ def user_errors(fn: F) -> F:
             where = help_hint(get_current_context(silent=True)) if usage else ""
             say(err, f"[bold red]error:[/] {escape(one_line(_message(e)))}{escape(where)}")
             raise typer.Exit(USAGE if usage else USER) from None
-        except KeyboardInterrupt:  # outside training (which stops at a step boundary itself)
+        except KeyboardInterrupt as e:  # outside training (which stops at a step boundary)
             # Nothing to add: every file is renamed into place only when complete, and a
             # partial download resumes from its .part file by itself on the next run.
-            err.print("interrupted", highlight=False)
-            raise typer.Exit(INTERRUPTED) from None
+            signum = interrupts.signal_of(e)
+            err.print(interrupts.message(signum), highlight=False)
+            raise typer.Exit(interrupts.exit_code(signum)) from None
 
     return wrapper  # type: ignore[return-value]
 
