@@ -126,7 +126,7 @@ def check_grads(
     near, jumped = (
         find_kinks(problem.leaves, analytic, gradient_at(problem, grad), aside, rtol)
         if shapes_ok
-        else ([np.empty(0, np.intp) for _ in analytic], [0 for _ in analytic])
+        else ([np.empty(0, np.intp) for _ in analytic], [np.empty(0, np.intp) for _ in analytic])
     )
     # to scan across kinks: a random direction (both sides), then the kinks shifted
     # together (a second random one where there is no kink)
@@ -137,8 +137,8 @@ def check_grads(
         check_leaf(problem, i, g, rng, opts, near[i], across) for i, g in enumerate(analytic)
     ]
     leaves = [report for report, _, _ in checked]
-    for leaf, idx, n in zip(leaves, near, jumped):
-        leaf.unjudged = n - idx.size  # past MAX_KINKS
+    for leaf, every, (_, _, flat) in zip(leaves, jumped, checked):
+        leaf.unjudged = np.setdiff1d(every, flat).size  # past MAX_KINKS, and not sampled
     # a misshapen gradient already fails the structure check: no direction is taken
     randoms = [random_direction(problem.leaves, rng) for _ in range(directions if shapes_ok else 0)]
     # once a coordinate failed, the verdict stands: a direction across kinks gets one scan

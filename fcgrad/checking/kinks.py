@@ -62,9 +62,10 @@ def find_kinks(
     gradient_at: GradientAt,
     rng: np.random.Generator,
     rtol: float,
-) -> tuple[list[np.ndarray], list[int]]:
+) -> tuple[list[np.ndarray], list[np.ndarray]]:
     """Per leaf, the flat indices where the analytic gradient jumps near x (a kink), the
-    largest jumps `MAX_KINKS` at most, sorted; and per leaf how many jumped in all.
+    largest jumps `MAX_KINKS` at most, sorted; and per leaf all the indices that jumped
+    (sorted, int64), so that the ones left out can be counted.
 
     `gradient_at(leaves)` is the analytic gradient (float64, one array per leaf) at
     other leaves, or None when it cannot be had there; `analytic` the gradient at x
@@ -90,13 +91,13 @@ def find_kinks(
         for k, e in enumerate(excess):
             if e is not None:
                 jumps[k] = np.fmax(jumps[k], e)
-    out = []
+    out, every = [], []
     for jump in jumps:
-        idx = np.flatnonzero(jump > 0)
+        every.append(idx := np.flatnonzero(jump > 0))
         if idx.size > MAX_KINKS:  # the largest first; a rule wrong at kinks is wrong at many
             idx = np.sort(idx[np.argsort(-jump[idx], kind="stable")[:MAX_KINKS]])
         out.append(idx)
-    return out, [int(np.count_nonzero(j > 0)) for j in jumps]
+    return out, every
 
 
 SHRINK = 4.0  # the second, shorter step: JITTER / SHRINK

@@ -44,8 +44,8 @@ def _status(ok: bool) -> str:
 
 
 def _count(n: int, noun: str) -> str:
-    """'1 epoch', '5 epochs'."""
-    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
+    """'1 epoch', '5 epochs', '2,068 kinks'."""
+    return f"{n} {noun}" if n == 1 else f"{n:,} {noun}s"
 
 
 def _g(v: float, spec: str = ".3g") -> str:

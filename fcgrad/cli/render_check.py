@@ -12,6 +12,7 @@ from rich.table import Table
 from rich.text import Text
 
 from fcgrad.checking.check_grads import GradCheckReport
+from fcgrad.checking.kinks import MAX_KINKS
 from fcgrad.cli import render_narrow
 from fcgrad.cli.render import _count, _g, _shape, _status
 
@@ -43,7 +44,10 @@ def check_report(report: GradCheckReport) -> Group:
     )
     unjudged = sum(leaf.unjudged for leaf in report.leaves)
     if unjudged:
-        kink_note += f"; {unjudged:,} more coordinates at kinks not judged (the largest jumps were)"
+        kink_note += (
+            f"; {unjudged:,} more not judged (of each argument's kinks, the {MAX_KINKS:,} "
+            "largest jumps are, and those sampled)"
+        )
     problems = report.problems()
     parts.append(
         Text.from_markup(

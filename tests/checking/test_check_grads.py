@@ -459,5 +459,7 @@ def test_a_smooth_function_at_a_zero_gradient_has_no_kinks() -> None:
     assert smooth.ok and (leaf.n_kinks, leaf.detected, leaf.unjudged) == (0, 0, 0)
     kinked = check_grads(lambda x: ops.sum(ops.relu(x)), [zeros])
     (leaf,) = kinked.leaves
-    assert kinked.ok and leaf.unjudged == zeros.size - MAX_KINKS  # every one found
-    assert leaf.n_kinks >= MAX_KINKS
+    assert kinked.ok and leaf.n_kinks >= MAX_KINKS + 1  # the largest jumps, and samples
+    # every one found, and each counted once (the sampled ones were counted twice too: 2,068
+    # judged and 297,952 not judged of 300,000)
+    assert leaf.n_kinks + leaf.unjudged == zeros.size

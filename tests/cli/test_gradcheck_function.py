@@ -40,6 +40,9 @@ def exits(x):
 
 def generator_exit(x):
     raise GeneratorExit("done")
+
+def relus(x):
+    return ops.sum(ops.relu(x))
 """
 
 
@@ -163,3 +166,22 @@ def test_a_function_that_prints_leaves_json_on_stdout(tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["ok"] is True  # only the report
     assert "importing" in result.stderr and "called" in result.stderr
+
+
+def test_the_kink_note_counts_each_coordinate_once(user_module: Path) -> None:
+    """relu at 3,000 zeros: every coordinate is a kink. The note said 2,068 passed and
+    297,952 'more coordinates at kinks not judged' of 300,000 (the sampled ones counted
+    twice), and ended as if cut off: '(the largest jumps were)'."""
+    np.savez(user_module / "zeros.npz", x=np.zeros((30, 100)))
+    args = ("gradcheck", "--function", "mine:relus", "--inputs", "zeros.npz")
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    note = " ".join(result.stdout.split("gradient check passed")[1].split())  # (wrapped)
+    (leaf,) = run_json(*args)["leaves"]
+    judged, unjudged = leaf["n_kinks"], leaf["unjudged"]
+    assert judged + unjudged == 3_000 and judged > 2_048
+    assert "gradient check passed" + note == (
+        f"gradient check passed; {judged:,} kinks passed (not differentiable there: a valid "
+        f"subgradient); {unjudged:,} more not judged (of each argument's kinks, the 2,048 "
+        "largest jumps are, and those sampled)"
+    )
