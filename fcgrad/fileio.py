@@ -13,7 +13,7 @@ import zipfile
 import zlib
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, BinaryIO
 
 import numpy as np
 
@@ -204,13 +204,7 @@ def npz_headers(npz: Any, path: object) -> dict[str, tuple[tuple[int, ...], np.d
         try:
             info = archive.getinfo(f"{name}.npy")  # (KeyError for an entry not named .npy)
             with archive.open(info) as f:
-                version = np.lib.format.read_magic(f)
-                read = (
-                    np.lib.format.read_array_header_1_0
-                    if version == (1, 0)
-                    else np.lib.format.read_array_header_2_0
-                )
-                shape, _, dtype = read(f)
+                shape, dtype = npy_header(f)
         except READ_ERRORS as e:  # numpy parses a header with ast and tokenize
             shown = short_path(name)
             raise DataError(f"{path}: {shown} is not an array ({type(e).__name__})") from None
@@ -225,16 +219,35 @@ def npz_headers(npz: Any, path: object) -> dict[str, tuple[tuple[int, ...], np.d
     return out
 
 
-def check_regular(path: str | os.PathLike[str], what: object = None) -> None:
-    """DataError naming `what` (default the path) when `path` is there but is not a
-    regular file: opening a FIFO waits for a writer for ever, and a device can be read
-    without end. A path that is not there is left to the reader to report."""
+def npy_header(f: IO[bytes]) -> tuple[tuple[int, ...], np.dtype]:
+    """The (shape, dtype) of the .npy array that `f` is at the start of, from its header
+    alone (numpy's format 1.0 or 2.0); ValueError and the rest of READ_ERRORS when it is
+    not one."""
+    version = np.lib.format.read_magic(f)
+    read = (
+        np.lib.format.read_array_header_1_0
+        if version == (1, 0)
+        else np.lib.format.read_array_header_2_0
+    )
+    shape, _, dtype = read(f)
+    return tuple(shape), dtype
+
+
+def open_regular(path: str | os.PathLike[str], what: object = None) -> BinaryIO:
+    """`path` opened for reading bytes; DataError naming `what` (default the path) when
+    it is not a regular file: opening a FIFO waits for a writer for ever, and a device can
+    be read without end (a helper's report on #13). It is opened without blocking and
+    then looked at, so nothing can take its place between the look and the open. OSError
+    as `open` raises it (a path that is not there)."""
+    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        mode = os.stat(path).st_mode
-    except (OSError, ValueError):
-        return
-    if not stat.S_ISREG(mode):
-        raise DataError(f"{what or short_path(path)} is not a regular file")
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise DataError(f"{what or short_path(path)} is not a regular file")
+        os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return os.fdopen(fd, "rb")
 
 
 def load_error_reason(error: BaseException) -> str:

@@ -10,12 +10,12 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import numpy as np
 
 from fcgrad.errors import ConfigError, DataError, FcgradError, UserCodeError
-from fcgrad.fileio import READ_ERRORS, check_regular, load_error_reason, npz_headers, short_path
+from fcgrad.fileio import READ_ERRORS, load_error_reason, npz_headers, open_regular, short_path
 from fcgrad.nn.memory import check_fits
 
 
@@ -85,24 +85,9 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
             "give the function's inputs with --inputs FILE.npz or with --shape (not both)"
         )
     if npz is not None:
-        check_regular(npz, f"--inputs {short_path(npz)}")
         try:
-            loaded = np.load(npz, allow_pickle=False)
-        except READ_ERRORS as e:
-            raise DataError(f"--inputs {npz}: {load_error_reason(e)}") from None
-        if isinstance(loaded, np.ndarray):  # an .npy: one array, not named inputs
-            raise ConfigError(
-                f"--inputs {npz}: one .npy array; save the inputs with np.savez as an .npz"
-            )
-        try:
-            with loaded as data:
-                found = npz_headers(data, f"--inputs {npz}")  # sizes, before any is read
-                _check_kinds(found, npz)
-                declared = sum(  # (as checked: at least float64's 8 bytes an element)
-                    math.prod(shape) * max(dt.itemsize, 8) for shape, dt in found.values()
-                )
-                _check_size(declared, f"the arrays of {npz}", "inputs")
-                return tuple(data[k] for k in data.files)
+            with open_regular(npz, f"--inputs {short_path(npz)}") as f:
+                return _read_inputs(npz, f)
         except FcgradError:
             raise
         except READ_ERRORS as e:
@@ -114,6 +99,23 @@ def make_inputs(npz: Path | None, shapes: Sequence[str], seed: int) -> tuple[Any
     for shape in parsed:
         out.append(float(rng.standard_normal()) if shape == () else rng.standard_normal(shape))
     return tuple(out)
+
+
+def _read_inputs(npz: Path, f: BinaryIO) -> tuple[Any, ...]:
+    """The arrays of the .npz file open in `f`, once their headers show they fit."""
+    loaded = np.load(f, allow_pickle=False)
+    if isinstance(loaded, np.ndarray):  # an .npy: one array, not named inputs
+        raise ConfigError(
+            f"--inputs {npz}: one .npy array; save the inputs with np.savez as an .npz"
+        )
+    with loaded as data:
+        found = npz_headers(data, f"--inputs {npz}")  # sizes, before any is read
+        _check_kinds(found, npz)
+        declared = sum(  # (as checked: at least float64's 8 bytes an element)
+            math.prod(shape) * max(dt.itemsize, 8) for shape, dt in found.values()
+        )
+        _check_size(declared, f"the arrays of {npz}", "inputs")
+        return tuple(data[k] for k in data.files)
 
 
 def _check_kinds(found: dict[str, tuple[tuple[int, ...], np.dtype]], npz: Path) -> None:

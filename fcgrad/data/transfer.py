@@ -16,12 +16,11 @@ from __future__ import annotations
 import contextlib
 import os
 import re
-import stat
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import BinaryIO
 
 import requests
 
@@ -31,7 +30,8 @@ from fcgrad.data.mirrors import Mirror, MnistFile
 from fcgrad.data.partfile import PartFile
 from fcgrad.data.report import DownloadProgress
 from fcgrad.data.verify import Rejected, Verifier, idx_reason
-from fcgrad.errors import IDXError
+from fcgrad.errors import DataError, IDXError
+from fcgrad.fileio import open_regular
 
 HTTP_CHUNK_BYTES = 64 * 1024
 """Bytes per read from a server: what a broken-off transfer can lose beyond what was kept."""
@@ -274,16 +274,13 @@ def _open_body(mirror: Mirror, name: str, offset: int, job: Job) -> Iterator[_Bo
             yield _Body(0, _content_length(response), response.url, chunks)
 
 
-def _open_local(path: str) -> Any:
+def _open_local(path: str) -> BinaryIO:
     """A local mirror's file, opened for reading; a _Failure for anything but a regular
-    file. It is opened without blocking first: opening a FIFO waits for a writer, which
-    hung the download (a helper's report on #13); a device could send without end."""
-    fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    if not stat.S_ISREG(os.fstat(fd).st_mode):
-        os.close(fd)
-        raise _Failure(f"{path} is not a regular file", transient=False, discard=False)
-    os.set_blocking(fd, True)
-    return os.fdopen(fd, "rb")
+    file (a FIFO hung the download)."""
+    try:
+        return open_regular(path, path)
+    except DataError as e:
+        raise _Failure(str(e), transient=False, discard=False) from None
 
 
 _ATTEMPT_FAILURES = (requests.RequestException, OSError, IDXError, Rejected)

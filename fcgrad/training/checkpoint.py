@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 
 from fcgrad.errors import ConfigError, DataError, FcgradError, StateError, WriteError
-from fcgrad.fileio import atomic_path, check_regular, remove_stale_temps, short_path
+from fcgrad.fileio import atomic_path, open_regular, remove_stale_temps, short_path
 from fcgrad.nn import losses, optimizers
 from fcgrad.nn.optimizers import State
 from fcgrad.nn.params import Params
@@ -155,9 +155,8 @@ class Checkpoint:
         memory than a real one). DataError naming the file when it is not one: not an .npz
         (or a truncated one), its state unreadable, its arrays not those of its configured
         net and optimizer, or not finite."""
-        check_regular(path)
         try:
-            with np.load(path, allow_pickle=False) as data:
+            with open_regular(path) as f, np.load(f, allow_pickle=False) as data:
                 if not hasattr(data, "files"):  # an .npy: one array
                     raise DataError(f"{path} is one .npy array, not an fcgrad checkpoint")
                 found = checkpoint_read.npz_headers(data, path)

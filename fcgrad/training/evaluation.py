@@ -11,12 +11,13 @@ from __future__ import annotations
 
 import dataclasses
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 
 from fcgrad.engine import ops
 from fcgrad.errors import DataError, MissingExtra, ShapeError
-from fcgrad.fileio import READ_ERRORS, check_regular, load_error_reason
+from fcgrad.fileio import READ_ERRORS, load_error_reason, npy_header, open_regular
 from fcgrad.nn import losses, memory
 from fcgrad.nn.losses import Loss
 from fcgrad.nn.net import forward
@@ -183,34 +184,50 @@ def load_image(path: Path) -> np.ndarray:
     28x28 PNG (read with matplotlib, the plot extra; colour is averaged to gray, and a
     picture that is mostly light, a dark digit on white paper, is inverted). DataError naming
     the file for anything else; MissingExtra for a PNG without matplotlib."""
-    check_regular(path)
-    if path.suffix.lower() == ".png":
-        return _png_digit(path)
-    try:  # mapped, not read: a header claiming 75 GB costs nothing before it is refused
-        a = np.load(path, allow_pickle=False, mmap_mode="r")
-    except READ_ERRORS as e:
+    try:
+        with open_regular(path) as f:
+            if path.suffix.lower() == ".png":
+                return _png_digit(path, f)
+            a = _npy_image(path, f)
+    except OSError as e:
         raise DataError(f"{path}: {load_error_reason(e)}") from None
-    if not isinstance(a, np.ndarray):  # an .npz
-        a.close()
-        raise DataError(f"{path} is an .npz archive; give one image as .npy or .png")
-    if a.shape not in ((28, 28), (784,)) or not np.issubdtype(a.dtype, np.number):
-        raise DataError(f"{path} must hold a 28x28 grayscale image, got {a.shape} {a.dtype}")
-    pixels: np.ndarray = np.array(a, dtype=np.float32).reshape(784)
+    pixels: np.ndarray = a.astype(np.float32).reshape(784)
     if not np.all(np.isfinite(pixels)) or pixels.min() < 0 or pixels.max() > 255:
         raise DataError(f"{path} must hold pixels in [0, 1] or [0, 255]")
     return pixels / np.float32(255) if pixels.max() > 1 else pixels
 
 
-def _png_digit(path: Path) -> np.ndarray:
+def _npy_image(path: Path, f: BinaryIO) -> np.ndarray:
+    """The .npy array `f` holds, read once its header shows a 28x28 or 784 numeric array:
+    a header claiming 75 GB costs nothing before it is refused."""
+    if f.read(4) == b"PK\x03\x04":
+        raise DataError(f"{path} is an .npz archive; give one image as .npy or .png")
+    f.seek(0)
+    try:
+        shape, dtype = npy_header(f)
+    except READ_ERRORS:
+        raise DataError(f"{path}: not a .npy or .png file of an image") from None
+    if shape not in ((28, 28), (784,)) or not np.issubdtype(dtype, np.number):
+        raise DataError(f"{path} must hold a 28x28 grayscale image, got {shape} {dtype}")
+    f.seek(0)
+    try:
+        a: np.ndarray = np.lib.format.read_array(f, allow_pickle=False)
+    except READ_ERRORS as e:
+        raise DataError(f"{path}: {load_error_reason(e)}") from None
+    return a
+
+
+def _png_digit(path: Path, f: BinaryIO) -> np.ndarray:
     try:
         import matplotlib.image
     except ImportError:
         raise MissingExtra("reading a PNG needs matplotlib: pip install 'fcgrad[plot]'") from None
-    size = _png_size(path)  # from its header: a 30000 x 30000 PNG took 5.3 GB to refuse
+    size = _png_size(f)  # from its header: a 30000 x 30000 PNG took 5.3 GB to refuse
     if size is not None and size != (28, 28):
         raise DataError(f"{path} must be a 28x28 picture, got {size[0]}x{size[1]}")
+    f.seek(0)
     try:
-        a = np.asarray(matplotlib.image.imread(path), dtype=np.float32)
+        a = np.asarray(matplotlib.image.imread(f, format="png"), dtype=np.float32)
     except (OSError, ValueError, SyntaxError) as e:
         raise DataError(f"{path} is not a readable PNG: {e}") from None
     gray = a[..., :3].mean(axis=-1) if a.ndim == 3 else a
@@ -223,15 +240,11 @@ def _png_digit(path: Path) -> np.ndarray:
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
-def _png_size(path: Path) -> tuple[int, int] | None:
+def _png_size(f: BinaryIO) -> tuple[int, int] | None:
     """(width, height) from a PNG's IHDR chunk (the PNG specification, section 11.2.2:
     it comes first, right after the 8-byte signature), or None when the file does not
     start as a PNG does (then the decoder says what it is)."""
-    try:
-        with open(path, "rb") as f:
-            head = f.read(24)
-    except OSError:
-        return None
+    head = f.read(24)
     if len(head) < 24 or head[:8] != PNG_SIGNATURE or head[12:16] != b"IHDR":
         return None
     return int.from_bytes(head[16:20], "big"), int.from_bytes(head[20:24], "big")
