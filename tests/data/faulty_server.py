@@ -37,7 +37,15 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+from fcgrad.data.mirrors import Mirror, parse_mirror
+
 SEND_CHUNK = 64 * 1024
+NAMES = [  # the four files of MNIST, as the mirrors name them
+    "train-images-idx3-ubyte.gz",
+    "train-labels-idx1-ubyte.gz",
+    "t10k-images-idx3-ubyte.gz",
+    "t10k-labels-idx1-ubyte.gz",
+]
 MAX_STALL_SECONDS = 10.0
 _RANGE = re.compile(r"bytes=(\d+)-(\d*)$")
 
@@ -437,3 +445,8 @@ class Recorder:
                     out.append((current[0], current[1], arg))
                 current = None
         return out
+
+
+def http(server: FaultyServer) -> Mirror:
+    """The server as a mirror, as `--mirror URL` gives it."""
+    return parse_mirror(server.url)

@@ -6,9 +6,8 @@ and a redirect to `http://[::1` was a traceback that skipped the next mirrors.""
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -18,32 +17,18 @@ from fcgrad.data import transfer
 from fcgrad.data.download import download_mnist
 from fcgrad.data.mirrors import Mirror, mnist_file, parse_mirror
 from tests.data.faulty_server import (
+    NAMES,
     Fault,
     FaultyServer,
     bad_location,
     endless_continue,
+    http,
     stall,
     trickle_headers,
     truncate_whole,
 )
 
-NAMES = [
-    "train-images-idx3-ubyte.gz",
-    "train-labels-idx1-ubyte.gz",
-    "t10k-images-idx3-ubyte.gz",
-    "t10k-labels-idx1-ubyte.gz",
-]
 LABELS = NAMES[1]
-
-
-@pytest.fixture
-def servers(shared_mnist: Path) -> Iterator[Callable[[], FaultyServer]]:
-    with contextlib.ExitStack() as stack:
-        yield lambda: stack.enter_context(FaultyServer(shared_mnist))
-
-
-def http(server: FaultyServer) -> Mirror:
-    return parse_mirror(server.url)
 
 
 def fetch(data_dir: Path, mirrors: list[Mirror], **kw: Any) -> dict[str, Any]:

@@ -7,29 +7,30 @@ two small label files unless the fault needs a big body (resume: train-images).
 
 from __future__ import annotations
 
-import contextlib
 import errno
 import gzip
 import os
 import shutil
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from fcgrad.data import Mirror, download_mnist, load_mnist, parse_mirror, partfile, transfer
+from fcgrad.data import Mirror, download_mnist, load_mnist, partfile, transfer
 from fcgrad.data.mirrors import mnist_file
 from fcgrad.errors import DataError, DownloadError
 from tests.data.faulty_server import (
     HTML,
     IGNORE_RANGE,
+    NAMES,
     Fault,
     FaultyServer,
     Recorder,
     endless,
     endless_members,
     gzip_encoded,
+    http,
     redirect,
     reset,
     stall,
@@ -39,25 +40,10 @@ from tests.data.faulty_server import (
     wrong_file,
 )
 
-TRAIN_IMAGES = "train-images-idx3-ubyte.gz"
-TRAIN_LABELS = "train-labels-idx1-ubyte.gz"
-T10K_IMAGES = "t10k-images-idx3-ubyte.gz"
-T10K_LABELS = "t10k-labels-idx1-ubyte.gz"
-NAMES = [TRAIN_IMAGES, TRAIN_LABELS, T10K_IMAGES, T10K_LABELS]
+TRAIN_IMAGES, TRAIN_LABELS, T10K_IMAGES, T10K_LABELS = NAMES
 CHUNK = 64 * 1024  # the client's read size: the most a broken transfer loses
 
 Servers = Callable[[], FaultyServer]
-
-
-@pytest.fixture
-def servers(shared_mnist: Path) -> Iterator[Servers]:
-    """Factory: servers() -> a new FaultyServer on the shared MNIST; all stop at teardown."""
-    with contextlib.ExitStack() as stack:
-        yield lambda: stack.enter_context(FaultyServer(shared_mnist))
-
-
-def http(server: FaultyServer) -> Mirror:
-    return parse_mirror(server.url)
 
 
 def fetch(data_dir: Path, mirrors: list[Mirror], **kw: Any) -> Any:
