@@ -115,8 +115,12 @@ def check_state(meta: Mapping[str, Any], path: object) -> None:
         wanted = f"a whole number from 1 to {MAX_THREADS:,}"
         raise DataError(f"{path}: its threads is {threads!r}, not {wanted}")
     history = meta.get("history")
-    if not isinstance(history, list) or not all(_an_epoch(e) for e in history):
-        raise DataError(f"{path}: its history is not a list of epochs")
+    if not isinstance(history, list):
+        raise DataError(f"{path}: its history is {short_path(history)}, not a list of epochs")
+    for i, record in enumerate(history, 1):
+        problem = _epoch_problem(record)
+        if problem is not None:
+            raise DataError(f"{path}: its history's record {i} {problem}")
     recorded = [e["epoch"] for e in history]
     if recorded != list(range(1, meta["epoch"])):
         shown = short_path(recorded)  # (a long list: its two ends)
@@ -150,16 +154,19 @@ def _number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _an_epoch(record: Any) -> bool:
-    """A history record: exactly an EpochResult's fields, each of its type and range
-    (losses and seconds finite and >= 0, an accuracy in [0, 1])."""
+def _epoch_problem(record: Any) -> str | None:
+    """What is wrong with a history record, or None: it has exactly an EpochResult's
+    fields, each of its type and range (losses and seconds finite and >= 0, an accuracy
+    in [0, 1])."""
     if not isinstance(record, dict) or set(record) != set(HISTORY_FIELDS):
-        return False
-    typed = all(
-        _whole(record[k]) if kind is int else _number(record[k])
-        for k, kind in HISTORY_FIELDS.items()
-    )
-    if not typed:
-        return False
-    values = [record[k] for k in ("train_loss", "valid_loss", "seconds")]
-    return all(math.isfinite(v) and v >= 0 for v in values) and 0 <= record["valid_accuracy"] <= 1
+        return f"is not an epoch's {', '.join(HISTORY_FIELDS)}"
+    for key, kind in HISTORY_FIELDS.items():
+        value = record[key]
+        if not (_whole(value) if kind is int else _number(value)):
+            return f"has {key} {short_path(value)}, not a {'whole ' if kind is int else ''}number"
+    for key in ("train_loss", "valid_loss", "seconds"):
+        if not (math.isfinite(record[key]) and record[key] >= 0):
+            return f"has {key} {record[key]!r}, not a finite number >= 0"
+    if not 0 <= record["valid_accuracy"] <= 1:
+        return f"has valid_accuracy {record['valid_accuracy']!r}, not in [0, 1]"
+    return None

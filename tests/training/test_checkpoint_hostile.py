@@ -139,16 +139,20 @@ def test_weights_that_are_no_model_are_refused(
             lambda m: m["rng_state"]["state"].update(state=-1),  # out of uint64
             "its RNG state is not one numpy can restore",
         ),
-        (lambda m: m.update(history=[1, 2]), "its history is not a list of epochs"),
+        (
+            lambda m: m.update(history=[1, 2]),
+            "its history's record 1 is not an epoch's epoch, train_loss, valid_loss,",
+        ),
         (
             lambda m: m["history"][0].update(train_loss="0.3"),
-            "its history is not a list of epochs",
+            "its history's record 1 has train_loss 0.3, not a number",
         ),
         (lambda m: m.update(mean=None), "its mean is None, not a finite number"),
+        (lambda m: m.update(history={"a": 1}), "its history is {'a': 1}, not a list of epochs"),
         (lambda m: m["config"].update(hidden=["8"]), "is not an fcgrad checkpoint"),
         (lambda m: m["config"].update(batch_size=0), "batch_size must be at least 1, got 0"),
         (lambda m: m.pop("config"), "is not an fcgrad checkpoint"),
-        (lambda m: m["history"].append({"x": 1}), "its history is not a list of epochs"),
+        (lambda m: m["history"].append({"x": 1}), "its history's record 2 is not an epoch's"),
         (lambda m: m["config"].update(seed=-1), "seed must be at least 0, got -1"),
         (
             lambda m: m.update(history=m["history"] * 3),
@@ -164,9 +168,18 @@ def test_weights_that_are_no_model_are_refused(
         (lambda m: m.update(std=float("inf")), "(mean 0.1, std inf) are not a finite mean"),
         (lambda m: m.update(threads=0), "its threads is 0, not a whole number from 1 to 1,024"),
         (lambda m: m.update(threads=2.0), "its threads is 2.0, not a whole number from 1 to"),
-        (lambda m: m["history"][0].update(train_loss=float("nan")), "its history is not a"),
-        (lambda m: m["history"][0].update(valid_accuracy=7.0), "its history is not a list"),
-        (lambda m: m["history"][0].update(seconds=-1.0), "its history is not a list of epochs"),
+        (
+            lambda m: m["history"][0].update(train_loss=float("nan")),
+            "its history's record 1 has train_loss nan, not a finite number >= 0",
+        ),
+        (
+            lambda m: m["history"][0].update(valid_accuracy=7.0),
+            "its history's record 1 has valid_accuracy 7.0, not in [0, 1]",
+        ),
+        (
+            lambda m: m["history"][0].update(seconds=-1.0),
+            "its history's record 1 has seconds -1.0, not a finite number >= 0",
+        ),
     ],
 )
 def test_malformed_state_is_one_data_error(
