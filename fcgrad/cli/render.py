@@ -13,7 +13,6 @@ from contextlib import contextmanager
 
 from rich.console import Console, Group
 from rich.live import Live
-from rich.markup import escape
 from rich.progress import (
     BarColumn,
     DownloadColumn,
@@ -139,21 +138,30 @@ def steps_bar(console: Console, enabled: bool = True) -> Iterator[StepsBar]:
 
 
 def download_table(report: DownloadReport) -> Group:
-    """File, bytes, checksum status, mirror used; then one line per mirror that failed,
-    with the files it failed for and why (in the table, that took a column that cut every
-    other one at 80 columns, and the reason was only in --json)."""
+    """File, bytes, checksum status; the mirror each came from below the table (a URL in
+    a column was folded mid-word at 80 columns), numbered in a column when there were
+    several; then one line per mirror that failed, with the files it failed for and why."""
+    used = list(dict.fromkeys(r.mirror.removesuffix(r.name) for r in report.rows if r.mirror))
     table = Table(title="MNIST files")
     table.add_column("file", no_wrap=True)
     table.add_column("bytes", justify="right", no_wrap=True)
     table.add_column("checksum", no_wrap=True)
     table.add_column("status", no_wrap=True)
-    table.add_column("mirror", overflow="fold")
+    if len(used) > 1:
+        table.add_column("mirror", justify="right", no_wrap=True)
     for row in report.rows:
-        mirror = (
-            escape(row.mirror.removesuffix(row.name)) if row.mirror else "[dim](already here)[/]"
-        )
-        table.add_row(row.name, f"{row.size_bytes:,}", "[green]sha256 ok[/]", row.status, mirror)
-    return Group(table, *_failed_mirrors(report))
+        cells = [row.name, f"{row.size_bytes:,}", "[green]sha256 ok[/]", row.status]
+        if len(used) > 1:
+            mine = row.mirror.removesuffix(row.name) if row.mirror else None
+            cells.append(str(used.index(mine) + 1) if mine is not None else "")
+        table.add_row(*cells)
+    if len(used) > 1:
+        sources = [Text(f"mirror {i}: {url}") for i, url in enumerate(used, 1)]
+    elif used:
+        sources = [Text(f"downloaded from {used[0]}")]
+    else:
+        sources = [Text("nothing downloaded: every file was already here", style="dim")]
+    return Group(table, *sources, *_failed_mirrors(report))
 
 
 def _failed_mirrors(report: DownloadReport) -> list[Text]:

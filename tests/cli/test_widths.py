@@ -3,6 +3,7 @@ nothing is cut to '…', and the status column and whole numbers are there."""
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import numpy as np
@@ -123,7 +124,7 @@ def test_the_download_and_normalize_tables_fit(width: int, synthetic: Any) -> No
     from fcgrad.data.normalize import normalize_pair
     from fcgrad.data.report import DownloadReport, FileResult
 
-    mirror = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # a long one: it folds
+    mirror = "https://ossci-datasets.s3.amazonaws.com/mnist/"  # a long one: it was folded
     dead = "http://127.0.0.1:9/"  # failed first for each file: a line below the table
     rows = [
         FileResult(
@@ -139,8 +140,18 @@ def test_the_download_and_normalize_tables_fit(width: int, synthetic: Any) -> No
     ]
     lines = _drawn(render.download_table(DownloadReport(rows)), width)
     assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
-    assert sum("downloaded" in line for line in lines) == 4
-    assert lines[-1] == f"{dead} failed for 4 files (connection refused)"
+    assert sum("│ downloaded │" in line for line in lines) == 4
+    assert lines[-2:] == [
+        f"downloaded from {mirror}",  # whole, on a line of its own
+        f"{dead} failed for 4 files (connection refused)",
+    ]
+    other = "http://127.0.0.1:8765/"  # two mirrors used: numbered in a column
+    rows[1] = dataclasses.replace(rows[1], mirror=other + rows[1].name)
+    rows[2] = dataclasses.replace(rows[2], status="cached", mirror=None)
+    lines = _drawn(render.download_table(DownloadReport(rows)), width)
+    assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
+    assert [line.split("│")[-2].strip() for line in lines if "ubyte" in line] == ["1", "2", "", "1"]
+    assert lines[-3:-1] == [f"mirror 1: {mirror}", f"mirror 2: {other}"]
     x, _, xv, _ = synthetic
     *_, report = normalize_pair(x, xv)
     lines = _drawn(render.normalize_table(report), width)
