@@ -7,9 +7,11 @@ Nothing here computes: each function takes a result from `fcgrad.data`,
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from urllib.parse import urlsplit
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -18,6 +20,7 @@ from rich.progress import (
     DownloadColumn,
     MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     TaskID,
     TextColumn,
     TimeElapsedColumn,
@@ -62,7 +65,8 @@ class DownloadBar:
         self._task: TaskID | None = None
 
     def start(self, name: str, total_bytes: int | None, source: str) -> None:
-        self._task = self._progress.add_task(name, total=total_bytes, source=source)
+        host = urlsplit(source).netloc or os.path.dirname(source)  # or a folder mirror
+        self._task = self._progress.add_task(name, total=total_bytes, source=host)
 
     def advance(self, n_bytes: int) -> None:
         if self._task is not None:
@@ -74,16 +78,35 @@ class DownloadBar:
         self._task = None
 
 
+DOWNLOAD_BAR_FIXED = 59  # file name, bytes, speed, time left and the gaps, at their widest
+
+
 @contextmanager
 def download_bar(console: Console) -> Iterator[DownloadBar]:
-    """A `DownloadBar` live on `console` for the duration of the block."""
+    """A `DownloadBar` live on `console` for the duration of the block: the file, a bar,
+    bytes, speed and time left, never cut; then the mirror's host, only in the room left
+    (the whole URL took the row at 80 columns and cut the bar away; the table after the
+    download names each mirror in full)."""
+    bar = min(28, max(4, console.width - DOWNLOAD_BAR_FIXED))
+    room = console.width - DOWNLOAD_BAR_FIXED - bar - 1
+    columns: list[str | ProgressColumn] = [
+        TextColumn("{task.description}", table_column=Column(no_wrap=True)),
+        BarColumn(bar_width=bar),
+        DownloadColumn(table_column=Column(no_wrap=True)),
+        TransferSpeedColumn(table_column=Column(no_wrap=True)),
+        TimeRemainingColumn(table_column=Column(no_wrap=True)),
+    ]
+    if room >= 16:
+        columns.append(
+            TextColumn(
+                "{task.fields[source]}",
+                style="dim",
+                markup=False,
+                table_column=Column(max_width=room, no_wrap=True, overflow="ellipsis"),
+            )
+        )
     progress = Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TransferSpeedColumn(),
-        TimeRemainingColumn(),
-        TextColumn("[dim]{task.fields[source]}"),
+        *columns,
         console=console,
         disable=not console.is_terminal,  # a log gets the summary table, not bar frames
     )

@@ -157,3 +157,24 @@ def test_the_download_and_normalize_tables_fit(width: int, synthetic: Any) -> No
     lines = _drawn(render.normalize_table(report), width)
     assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
     assert sum(line.rstrip("│ ").endswith("pass") for line in lines) == len(report.checks)
+
+
+@pytest.mark.parametrize("width", [80, 120])
+def test_the_download_bar_keeps_its_figures_at_80_columns(width: int) -> None:
+    """The whole URL in the row cut the bar and the bytes away at 80 columns; now the
+    host comes last and only where there is room, and is never read as markup."""
+    console = Console(width=width, force_terminal=True, color_system=None, record=True)
+    with render.download_bar(console) as bar:
+        bar.start("train-images-idx3-ubyte.gz", 9_719_438, "http://[::1]:8765/train-images")
+        bar.advance(4_719_438)
+        bar.start("t10k-labels-idx1-ubyte.gz", None, "/srv/mirror/t10k-labels-idx1-ubyte.gz")
+        bar.advance(1_000)
+        progress = bar._progress
+        progress.stop()
+        console.print(progress.make_tasks_table(progress.tasks))
+    lines = console.export_text().splitlines()[-2:]
+    assert max(map(len, lines)) <= width and not any("…" in line for line in lines)
+    assert lines[0].startswith("train-images-idx3-ubyte.gz ━") and "4.7/9.7 MB" in lines[0]
+    assert lines[1].startswith("t10k-labels-idx1-ubyte.gz  ━") and "1.0/? kB" in lines[1]
+    hosts = ("[::1]:8765" in lines[0], lines[1].endswith(" /srv/mirror"))
+    assert hosts == ((True, True) if width >= 120 else (False, False))
