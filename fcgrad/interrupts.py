@@ -48,6 +48,16 @@ def hold() -> None:
             _signal.signal(signum, _signal.SIG_IGN)
 
 
+def note(signum: int) -> None:
+    """Record a stop signal that another handler took (training's, which stops at the
+    next step boundary): once its handlers are gone, a later signal changes nothing, as
+    after the first of ours. Without it a Ctrl-C during training and a SIGTERM while its
+    one line was printed were two lines, and the exit code the second one's."""
+    global received
+    if received is None:
+        received = signum
+
+
 def _interrupt(signum: int, frame: object) -> None:
     """The first stop signal raises `Interrupted`; later ones change nothing (the first is
     already unwinding the command, and a second raised inside its one-line exit would be

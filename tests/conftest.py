@@ -14,6 +14,8 @@ Fixtures
 - dead_mirror_url (function): an http URL on a loopback port nobody listens on.
 - mnist_data_dir (session): a data dir whose mnist/ holds the verified files, downloaded
   once per session from mnist_server through download_mnist. Treat it as read-only.
+- (autouse) each test starts with no stop signal on record in `fcgrad.interrupts`: one
+  that a signal test's training took would name the next test's Ctrl-C.
 """
 
 from __future__ import annotations
@@ -33,7 +35,16 @@ import numpy as np
 import pytest
 from hypothesis import settings
 
+from fcgrad import interrupts
 from fcgrad.data import download_mnist, parse_mirror
+
+
+@pytest.fixture(autouse=True)
+def _no_stop_signal_on_record() -> Iterator[None]:
+    interrupts.received = None
+    yield
+    interrupts.received = None
+
 
 # Property tests draw the same examples in every run (a fixed derivation, no database): a
 # failure reproduces, and CI never turns red on a draw no one can repeat.

@@ -9,6 +9,7 @@ from __future__ import annotations
 import signal
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -83,6 +84,42 @@ def test_a_second_signal_while_the_first_unwinds_changes_nothing() -> None:
     one after the other) would be a second exception inside the first one's exit."""
     done = _run(_loading_sends(signal.SIGINT, signal.SIGTERM))
     assert (done.returncode, done.stderr) == (130, "interrupted\n"), done.stderr
+
+
+def test_a_signal_once_trainings_handlers_are_gone_changes_nothing(tmp_path: Path) -> None:
+    """A Ctrl-C that training took (it stops at the next step and saves), then a SIGTERM
+    once the command's own handlers are back (as the entry puts the signals on hold): that
+    was a second line, `interrupted (SIGTERM)`, and exit 143, or a traceback (a helper's
+    report on #13, signals 12-25 ms apart)."""
+    target = tmp_path / "w.npz"
+    probe = (
+        "import signal, sys, threading\n"
+        "import numpy as np\n"
+        "import fcgrad.entry\n"
+        "from fcgrad import interrupts\n"
+        "from fcgrad.cli.commands import train\n"
+        "rng = np.random.default_rng(0)\n"
+        "x = rng.standard_normal((256, 784)).astype(np.float32)\n"
+        "y = rng.integers(0, 10, 256)\n"
+        "train._data_for = lambda *args: ((x, y, x[:64], y[:64]), (0.0, 1.0))\n"
+        "def send(s):\n"
+        "    signal.pthread_kill(threading.get_ident(), s)\n"
+        "real_train, real_hold = train.train, interrupts.hold\n"
+        "def training(*args, **kw):\n"
+        "    send(signal.SIGINT)\n"
+        "    return real_train(*args, **kw)\n"
+        "def hold():\n"
+        "    send(signal.SIGTERM)\n"
+        "    real_hold()\n"
+        "train.train, interrupts.hold = training, hold\n"
+        f"sys.argv = ['fcgrad', 'train', '--epochs', '1', '--save', {str(target)!r}]\n"
+        "fcgrad.entry.main()\n"
+    )
+    done = _run(probe)
+    lines = done.stderr.splitlines()
+    assert done.returncode == 130 and len(lines) == 1, done.stderr
+    assert lines[0].startswith(f"interrupted at epoch 1, step 1; saved to {target}; "), lines
+    assert target.is_file()
 
 
 def test_a_signal_ignored_at_the_start_stays_ignored() -> None:

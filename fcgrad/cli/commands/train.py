@@ -18,6 +18,7 @@ from rich.markup import escape
 from typer._click.core import ParameterSource  # typer's own click
 from typer._click.exceptions import UsageError
 
+from fcgrad import interrupts
 from fcgrad.cli import options as opt
 from fcgrad.cli import plots
 from fcgrad.cli.app import emit, err, out, say, say_drawn, user_errors
@@ -256,6 +257,7 @@ def _stop_on_signals() -> Iterator[_StopAsked]:
 
     def handler(signum: int, frame: Any) -> None:
         asked.signum = asked.signum or signum
+        interrupts.note(signum)  # so that the command's own handlers, once back, are quiet
 
     previous = {
         s: signal.signal(s, handler)
