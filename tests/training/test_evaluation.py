@@ -72,8 +72,15 @@ def test_a_users_image_from_npy(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "array",
-    [np.zeros((28, 27)), np.full((28, 28), np.nan), np.full(784, -1.0), np.array(["a"] * 784)],
-    ids=["misshapen", "nan", "negative", "text"],
+    [
+        np.zeros((28, 27)),
+        np.full((28, 28), np.nan),
+        np.full(784, -1.0),
+        np.array(["a"] * 784),
+        np.ones((28, 28), complex),  # was a ComplexWarning, and its real part predicted
+        np.ones(784, "m8[s]"),  # numpy counts timedelta64 among its numbers
+    ],
+    ids=["misshapen", "nan", "negative", "text", "complex", "timedelta"],
 )
 def test_a_bad_image_file_is_a_data_error(tmp_path: Path, array: np.ndarray) -> None:
     np.save(tmp_path / "bad.npy", array)
