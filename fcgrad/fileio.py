@@ -67,7 +67,8 @@ def _writable_target(path: str | os.PathLike[str]) -> Path:
         final = final.resolve(strict=False)
     shown, folder = short_path(path), final.parent
     if final.exists() and not final.is_file():
-        raise FcgradError(f"{shown} is not a regular file; refusing to replace it")
+        kind = file_kind(final.stat().st_mode)
+        raise FcgradError(f"{shown} is {kind}, not a regular file; refusing to replace it")
     if not folder.is_dir():
         with contextlib.suppress(FileNotFoundError, NotADirectoryError):
             folder.stat()  # OSError for a folder that cannot be followed (a symlink loop)
@@ -241,13 +242,27 @@ def open_regular(path: str | os.PathLike[str], what: object = None) -> BinaryIO:
     as `open` raises it (a path that is not there)."""
     fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise DataError(f"{what or short_path(path)} is not a regular file")
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise DataError(f"{what or short_path(path)} is {file_kind(mode)}, not a regular file")
         os.set_blocking(fd, True)
     except BaseException:
         os.close(fd)
         raise
     return os.fdopen(fd, "rb")
+
+
+def file_kind(mode: int) -> str:
+    """What a file that is not a regular one is, from its `st_mode`: "a directory", "a
+    FIFO (a named pipe)", "a device", "a socket"."""
+    kinds = [
+        (stat.S_ISDIR, "a directory"),
+        (stat.S_ISFIFO, "a FIFO (a named pipe)"),
+        (stat.S_ISCHR, "a device"),
+        (stat.S_ISBLK, "a device"),
+        (stat.S_ISSOCK, "a socket"),
+    ]
+    return next((name for test, name in kinds if test(mode)), "a special file")
 
 
 def load_error_reason(error: BaseException) -> str:

@@ -72,6 +72,49 @@ def test_user_error_is_one_line_and_exit_1(tmp_path: Path, args: list[str], mess
     one_error_line(result, message)
 
 
+# Every file option, given a file of the wrong kind. A directory was the parser's usage
+# error (exit 2) and a FIFO the core's (exit 1); README says a file of the wrong kind is 1.
+FILE_OPTIONS = [
+    ["evaluate"],
+    ["predict"],
+    ["train", "--resume"],
+    ["train", "--save"],
+    ["normalize", "--output"],
+    ["gradcheck", "--function", "numpy:sum", "--inputs"],
+]
+KINDS = {"directory": "a directory", "fifo": "a FIFO (a named pipe)", "device": "a device"}
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("args", FILE_OPTIONS, ids=[" ".join(a) for a in FILE_OPTIONS])
+def test_a_file_of_the_wrong_kind_is_one_line_naming_it_and_exit_1(
+    tmp_path: Path, args: list[str], kind: str
+) -> None:
+    path = tmp_path / "w.npz"
+    if kind == "directory":
+        path.mkdir()
+    elif kind == "fifo":
+        os.mkfifo(path)
+    else:
+        path = Path(os.devnull)
+    result = run(*args, path, "--data-dir", tmp_path / "empty", "--no-download")
+    assert result.exit_code == 1, result.output
+    one_error_line(result, f"{path} is {KINDS[kind]}, not a regular file")
+
+
+INPUT_OPTIONS = [a for a in FILE_OPTIONS if a[-1] not in ("--save", "--output")]
+
+
+@pytest.mark.parametrize("args", INPUT_OPTIONS, ids=[" ".join(a) for a in INPUT_OPTIONS])
+def test_an_input_file_that_is_not_there_is_the_parsers_usage_error(
+    tmp_path: Path, args: list[str]
+) -> None:
+    """Each the same: `--inputs` alone was the core's error, exit 1."""
+    result = run(*args, tmp_path / "missing.npz", "--data-dir", tmp_path / "empty")
+    assert result.exit_code == 2, result.output
+    one_error_line(result, "missing.npz' does not exist.")
+
+
 def test_one_rule_for_a_negative_seed_and_zero_epochs() -> None:
     """The issue's example: the parser refuses --seed -1, the core --epochs 0; both exit 2."""
     by_parser, by_core = run("train", "--seed", "-1"), run("train", "--epochs", "0")

@@ -177,12 +177,13 @@ def test_a_fifo_given_as_a_file_is_refused_not_waited_on(tmp_path: Path, synthet
 
     from fcgrad.cli.userfn import make_inputs
 
+    fifo = r"is a FIFO \(a named pipe\), not a regular file$"
     for name in ("fifo.npz", "fifo.npy", "fifo.png"):
         os.mkfifo(tmp_path / name)
-    with pytest.raises(DataError, match=r"fifo\.npz is not a regular file$"):
+    with pytest.raises(DataError, match=rf"fifo\.npz {fifo}"):
         Checkpoint.load(tmp_path / "fifo.npz")
     for name in ("fifo.npy", "fifo.png"):
-        with pytest.raises(DataError, match=rf"{name} is not a regular file$"):
+        with pytest.raises(DataError, match=rf"{name} {fifo}"):
             load_image(tmp_path / name)
-    with pytest.raises(DataError, match=r"^--inputs .*fifo\.npz is not a regular file$"):
+    with pytest.raises(DataError, match=rf"^--inputs .*fifo\.npz {fifo}"):
         make_inputs(tmp_path / "fifo.npz", [], 0)

@@ -108,7 +108,6 @@ def normalize(
         typer.Option(
             "--output",
             help="Save the normalized arrays and the statistics to this .npz file.",
-            dir_okay=False,
         ),
     ] = None,
     json_: Json = False,

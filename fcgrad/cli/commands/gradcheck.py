@@ -69,7 +69,7 @@ def gradcheck_cmd(
             "--inputs",
             help="Its arguments: the arrays of an .npz file, in order.",
             rich_help_panel=YOURS,
-            dir_okay=False,
+            exists=True,
             show_default=False,
         ),
     ] = None,

@@ -21,7 +21,6 @@ CheckpointArg = Annotated[
     Path,
     typer.Argument(
         help="A checkpoint written by `fcgrad train --save`.",
-        dir_okay=False,
         exists=True,
         metavar="CHECKPOINT",
     ),
@@ -71,7 +70,6 @@ def predict_cmd(
             metavar="FILE",
             help="Your own 28x28 grayscale digit as .png (needs the plot extra) or .npy "
             "(white on black, pixels in [0, 1] or [0, 255]) (repeatable).",
-            dir_okay=False,
             exists=True,
         ),
     ] = None,

@@ -89,7 +89,6 @@ def train_cmd(
             "--save",
             help="Write a checkpoint (weights, optimizer state, epoch, RNG state, "
             "statistics, configuration) to this .npz file; also on Ctrl-C.",
-            dir_okay=False,
         ),
     ] = None,
     resume: Annotated[
@@ -98,7 +97,6 @@ def train_cmd(
             "--resume",
             help="Continue the run saved in this checkpoint, with its configuration (--epochs "
             "may extend it), saving back to it unless --save says elsewhere.",
-            dir_okay=False,
             exists=True,
             show_default=False,
         ),
