@@ -311,8 +311,20 @@ def say_drawn(drawn: list[str], json_: bool) -> None:
         say(out, f"drew {', '.join(escape(d) for d in drawn)}")
 
 
-if not out.is_terminal and "COLUMNS" not in os.environ:
-    out.width = 140  # logs and pipes: room for the gradcheck table instead of rich's 80
+def _beside_a_terminal() -> bool:
+    """Whether a terminal is on a standard stream: output piped into `less` or `tee` is
+    still read on it, at its width (which rich takes from stdin or stderr)."""
+    for fd in (0, 1, 2):
+        try:
+            os.get_terminal_size(fd)
+        except (OSError, ValueError):
+            continue
+        return True
+    return False
+
+
+if not out.is_terminal and "COLUMNS" not in os.environ and not _beside_a_terminal():
+    out.width = 140  # logs: room for the gradcheck table instead of rich's 80
 
 F = TypeVar("F", bound=Callable[..., Any])
 

@@ -78,3 +78,28 @@ def on_terminal(*args: str, columns: int, rows: int = 50, timeout: float = 300) 
     while lines and not lines[-1]:
         lines.pop()
     return Shown(lines, code, bytes(raw))
+
+
+def piped_beside_a_terminal(*args: str, columns: int | None, timeout: float = 300) -> str:
+    """`python -m fcgrad ARGS | ...`: its stdout (returned) a pipe, its stdin and stderr
+    a pty `columns` wide, as for `fcgrad gradcheck | less` (no terminal at all, as for a
+    log, when `columns` is None); exit code 0 asserted."""
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    master = slave = None
+    if columns is not None:
+        master, slave = pty.openpty()
+        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    done = subprocess.run(
+        [sys.executable, "-m", "fcgrad", *args],
+        stdin=slave if slave is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=slave if slave is not None else subprocess.PIPE,
+        env=env,
+        timeout=timeout,
+        check=False,
+    )
+    for fd in (master, slave):
+        if fd is not None:
+            os.close(fd)
+    assert done.returncode == 0, done.stderr
+    return done.stdout.decode()

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.cli.terminal import Shown, on_terminal
+from tests.cli.terminal import Shown, on_terminal, piped_beside_a_terminal
 
 WIDTHS = [80, 120]
 
@@ -39,6 +39,21 @@ def test_a_function_check_on_a_terminal(tmp_path: Path, columns: int) -> None:
     )  # fmt: skip
     fits(shown, columns)
     assert "gradient check passed" in shown.text() and "args[1]" in shown.text()
+
+
+def test_piped_output_read_on_a_terminal_fits_it_and_a_log_gets_the_wide_table(
+    tmp_path: Path,
+) -> None:
+    """`fcgrad gradcheck | less` on an 80-column terminal: the tables were drawn 140 wide
+    for any pipe, and folded on the screen (a helper's report on #13). A log, with no
+    terminal on any stream, still gets room for the wide table."""
+    user = tmp_path / "mine.py"
+    user.write_text("from fcgrad import ops\n\ndef loss(w):\n    return ops.sum(ops.tanh(w))\n")
+    args = ("gradcheck", "--function", f"{user}:loss", "--shape", "4,3")
+    seen = piped_beside_a_terminal(*args, columns=80).splitlines()
+    assert max(map(len, seen)) <= 80 and "gradient check passed" in seen[-1], seen
+    logged = piped_beside_a_terminal(*args, columns=None).splitlines()
+    assert max(map(len, logged)) > 80 and "gradient check passed" in logged[-1], logged
 
 
 @pytest.mark.parametrize("columns", WIDTHS)
