@@ -322,7 +322,7 @@ def train_summary(result: TrainResult) -> Text:
         f"valid accuracy [bold]{last.valid_accuracy:.2%}[/] after {_count(last.epoch, 'epoch')} "
         f"(valid loss {last.valid_loss:.4f}, {sum(e.seconds for e in result.epochs):.1f} s), "
         f"loss {sparkline([e.train_loss for e in result.epochs])}\n"
-        f"ran on {result.threads.describe()} (--threads N to change)"
+        f"ran on {result.threads.describe()} (see --threads)"
     )
 
 

@@ -62,8 +62,9 @@ def predictions(result: Predictions) -> Group:
 
 
 def _percent(q: float) -> str:
-    """A probability as a percentage, small ones in scientific form (not a bare 0.0%)."""
-    return f"{q:.1%}" if q >= 1e-3 or q == 0 else f"{100 * q:.1e}%"
+    """A probability as a percentage: 12.3%; below 0.1% to two digits, 0.087% or 3.1e-07%
+    (not a bare 0.0%, nor 8.7e-02%)."""
+    return f"{q:.1%}" if q >= 1e-3 or q == 0 else f"{100 * q:.2g}%"
 
 
 def _verdict(p: Prediction) -> Text:

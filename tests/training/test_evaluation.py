@@ -187,3 +187,14 @@ def test_a_fifo_given_as_a_file_is_refused_not_waited_on(tmp_path: Path, synthet
             load_image(tmp_path / name)
     with pytest.raises(DataError, match=rf"^--inputs .*fifo\.npz {fifo}"):
         make_inputs(tmp_path / "fifo.npz", [], 0)
+
+
+@pytest.mark.parametrize(
+    ("q", "shown"),
+    [(0.5, "50.0%"), (0.001, "0.1%"), (0.0, "0.0%"), (8.7e-4, "0.087%"), (3.1e-9, "3.1e-07%")],
+)
+def test_a_probability_is_a_percentage_a_reader_takes_in(q: float, shown: str) -> None:
+    """predict printed 8.7e-02% for 0.087% (a helper's report on #13)."""
+    from fcgrad.cli.render_model import _percent
+
+    assert _percent(q) == shown
