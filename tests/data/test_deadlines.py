@@ -109,5 +109,8 @@ def test_a_fifo_in_a_local_mirror_is_refused_not_waited_on(
     rows = fetch(tmp_path / "data", [parse_mirror(str(folder)), http(good)])
     for name in NAMES:
         (attempt,) = rows[name].attempts
-        assert attempt == (str(folder / name), f"{folder / name} is not a regular file")
+        assert attempt == (
+            str(folder / name),
+            f"{folder / name} is a FIFO (a named pipe), not a regular file",
+        )
         assert rows[name].mirror.startswith(good.url)
