@@ -39,6 +39,7 @@ from fcgrad.data.transfer import (
     HTTP_CHUNK_BYTES,
     MAX_BACKOFF_SECONDS,
     TRANSIENT_HTTP_STATUS,
+    UNANSWERED,
     Job,
     try_mirror,
 )
@@ -82,15 +83,31 @@ def _fetch(spec: MnistFile, mirrors: Sequence[Mirror], job: Job) -> FileResult:
         raise exc.data_error(job.folder, spec.name) from None
     finally:
         part.close(keep)
-    tried = "; ".join(f"{short_path(url)} ({reason})" for url, reason in attempts) or (
-        "every mirror timed out on an earlier file"
-    )
-    hint = (
-        "give a mirror folder that holds the four MNIST .gz files"
-        if all(m.is_local for m in mirrors)
-        else "offline? give a mirror: a folder or a reachable URL holding the four files"
-    )
-    raise DownloadError(f"could not download {spec.name}: {tried}; {hint}")
+    tried = tried_text(attempts) or "every mirror timed out on an earlier file"
+    raise DownloadError(f"could not download {spec.name}: {tried}; {_hint(mirrors, attempts)}")
+
+
+def tried_text(attempts: Sequence[tuple[str, str]]) -> str:
+    """Each URL tried once, with its reasons in order, a repeated one counted: `URL (timed
+    out x2)`, `URL (body cut short ...; timed out)`; URLs joined by '; '."""
+    reasons: dict[str, list[str]] = {}
+    for url, reason in attempts:
+        reasons.setdefault(url, []).append(reason)
+    return "; ".join(f"{short_path(url)} ({_counted(said)})" for url, said in reasons.items())
+
+
+def _counted(reasons: list[str]) -> str:
+    distinct = dict.fromkeys(reasons)
+    return "; ".join(r if reasons.count(r) == 1 else f"{r} x{reasons.count(r)}" for r in distinct)
+
+
+def _hint(mirrors: Sequence[Mirror], attempts: Sequence[tuple[str, str]]) -> str:
+    """What to do next: "offline?" only when no server answered at all."""
+    if all(m.is_local for m in mirrors):
+        return "give a mirror folder that holds the four MNIST .gz files"
+    if all(reason in UNANSWERED for _, reason in attempts):
+        return "offline? give a mirror: a folder or a reachable URL holding the four files"
+    return "give another mirror: a folder or a URL holding the four MNIST .gz files"
 
 
 def _ensure(spec: MnistFile, mirrors: Sequence[Mirror], job: Job, force: bool) -> FileResult:

@@ -93,6 +93,8 @@ _CONNECTION_REASONS = [  # (text in the exception, reason, transient)
     ("RemoteDisconnected", "connection closed without a response", True),
     ("aborted", "connection aborted", True),
 ]
+# The reasons of an attempt that no server answered: an "offline?" is worth asking then.
+UNANSWERED = frozenset({"connection refused", "host not found", "timed out", "connection failed"})
 _INCOMPLETE = re.compile(r"IncompleteRead\((\d+) bytes read, (\d+) more expected\)")
 
 

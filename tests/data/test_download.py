@@ -27,6 +27,7 @@ from fcgrad.data import (
     parse_mirror,
     verify_file,
 )
+from fcgrad.data.download import tried_text
 from fcgrad.errors import ConfigError, DataError, DownloadError
 from tests.data.faulty_server import Recorder
 
@@ -282,6 +283,40 @@ def test_all_mirrors_failing_lists_every_url(
     assert positions == sorted(positions)
     folder = tmp_path / "mnist"
     assert list(folder.iterdir()) == []  # no .part file, no half-written file
+
+
+def test_offline_is_asked_only_when_no_server_answered(
+    tmp_path: Path, serve_folder: Serve, bad_folders: dict[str, Path], dead_mirror_url: str
+) -> None:
+    """A mirror that answered with an HTML page was followed by "offline?" (a helper's
+    report on #13)."""
+    with pytest.raises(DownloadError) as dead:
+        download_mnist(tmp_path / "a", [http(dead_mirror_url)], retries=0)
+    assert str(dead.value).endswith(
+        "(connection refused); offline? give a mirror: a folder or a reachable URL holding "
+        "the four files"
+    )
+    html = serve_folder(bad_folders["html"])
+    with pytest.raises(DownloadError) as answered:
+        download_mnist(tmp_path / "b", [http(dead_mirror_url), http(html.url)], retries=0)
+    message = str(answered.value)
+    assert "offline?" not in message and message.endswith(
+        "; give another mirror: a folder or a URL holding the four MNIST .gz files"
+    )
+
+
+def test_each_url_tried_is_named_once_with_its_reasons_counted() -> None:
+    """A retried mirror repeated its URL for each attempt."""
+    attempts = [
+        ("http://a/x.gz", "timed out"),
+        ("http://a/x.gz", "timed out"),
+        ("http://b/x.gz", "HTTP 404"),
+        ("http://a/x.gz", "body cut short"),
+    ]
+    assert tried_text(attempts) == (
+        "http://a/x.gz (timed out x2; body cut short); http://b/x.gz (HTTP 404)"
+    )
+    assert tried_text([]) == ""
 
 
 def test_interrupt_keeps_only_a_part_file(tmp_path: Path, shared_mnist: Path, serve_folder: Serve):
