@@ -325,7 +325,7 @@ class EpochRunner:
             if not math.isfinite(g.loss):
                 raise TrainingDiverged(
                     f"the training loss became {g.loss} at epoch {epoch}, step {step + 1} "
-                    f"with learning rate {cfg.lr} ({cfg.optimizer.value}); try a smaller "
+                    f"with learning rate {cfg.lr:g} ({cfg.optimizer.value}); try a smaller "
                     "learning rate"
                 )
             self._update(g.params)

@@ -76,7 +76,7 @@ def test_diverging_training_is_a_one_line_error(mnist_data_dir: Path) -> None:
     )
     assert result.exit_code == 1
     lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1 and "epoch 1, step" in lines[0] and "learning rate 1000000.0" in lines[0]
+    assert len(lines) == 1 and "epoch 1, step" in lines[0] and "learning rate 1e+06" in lines[0]
     assert "Traceback" not in result.output and "RuntimeWarning" not in result.output
 
 

@@ -63,7 +63,7 @@ def test_non_finite_loss_names_epoch_step_and_rate(
     x, y, xv, yv = mnist_normalized
     with pytest.raises(
         TrainingDiverged,
-        match=r"epoch 1, step \d+ with learning rate 1000000.0 \(sgd\); try a smaller learning",
+        match=r"epoch 1, step \d+ with learning rate 1e\+06 \(sgd\); try a smaller learning",
     ):
         train(x[:2000], y[:2000], xv[:100], yv[:100], TrainConfig(loss=Loss.mse, lr=1e6, epochs=1))
 
