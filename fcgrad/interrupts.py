@@ -48,6 +48,13 @@ def hold() -> None:
             _signal.signal(signum, _signal.SIG_IGN)
 
 
+def is_ours(handler: object) -> bool:
+    """Whether `handler` is the one `install` set: once a command's work is done it is to
+    be SIG_IGN, as `hold` makes it (a signal then would end a finished command with
+    `interrupted`)."""
+    return handler is _interrupt
+
+
 def note(signum: int) -> None:
     """Record a stop signal that another handler took (training's, which stops at the
     next step boundary): once its handlers are gone, a later signal changes nothing, as

@@ -86,13 +86,12 @@ def test_a_second_signal_while_the_first_unwinds_changes_nothing() -> None:
     assert (done.returncode, done.stderr) == (130, "interrupted\n"), done.stderr
 
 
-def test_a_signal_once_trainings_handlers_are_gone_changes_nothing(tmp_path: Path) -> None:
-    """A Ctrl-C that training took (it stops at the next step and saves), then a SIGTERM
-    once the command's own handlers are back (as the entry puts the signals on hold): that
-    was a second line, `interrupted (SIGTERM)`, and exit 143, or a traceback (a helper's
-    report on #13, signals 12-25 ms apart)."""
-    target = tmp_path / "w.npz"
-    probe = (
+def _training_sends(target: Path, during: str, at_hold: str) -> str:
+    """A probe running `fcgrad train --save target` on 256 seeded random rows: as training
+    starts it sends its main thread the signals `during` names, and the signals `at_hold`
+    names as the entry puts the stop signals on hold (the command done, its handlers
+    back): Python code, e.g. "signal.SIGINT,", or "" for none."""
+    return (
         "import signal, sys, threading\n"
         "import numpy as np\n"
         "import fcgrad.entry\n"
@@ -102,24 +101,42 @@ def test_a_signal_once_trainings_handlers_are_gone_changes_nothing(tmp_path: Pat
         "x = rng.standard_normal((256, 784)).astype(np.float32)\n"
         "y = rng.integers(0, 10, 256)\n"
         "train._data_for = lambda *args: ((x, y, x[:64], y[:64]), (0.0, 1.0))\n"
-        "def send(s):\n"
-        "    signal.pthread_kill(threading.get_ident(), s)\n"
+        "def send(*signums):\n"
+        "    for s in signums:\n"
+        "        signal.pthread_kill(threading.get_ident(), s)\n"
         "real_train, real_hold = train.train, interrupts.hold\n"
         "def training(*args, **kw):\n"
-        "    send(signal.SIGINT)\n"
+        f"    send({during})\n"
         "    return real_train(*args, **kw)\n"
         "def hold():\n"
-        "    send(signal.SIGTERM)\n"
+        f"    send({at_hold})\n"
         "    real_hold()\n"
         "train.train, interrupts.hold = training, hold\n"
         f"sys.argv = ['fcgrad', 'train', '--epochs', '1', '--save', {str(target)!r}]\n"
         "fcgrad.entry.main()\n"
     )
-    done = _run(probe)
+
+
+def test_a_signal_once_trainings_handlers_are_gone_changes_nothing(tmp_path: Path) -> None:
+    """A Ctrl-C that training took (it stops at the next step and saves), then a SIGTERM
+    once the command's own handlers are back: that was a second line, `interrupted
+    (SIGTERM)`, and exit 143, or a traceback (a helper's report on #13, signals 12-25 ms
+    apart)."""
+    target = tmp_path / "w.npz"
+    done = _run(_training_sends(target, during="signal.SIGINT", at_hold="signal.SIGTERM"))
     lines = done.stderr.splitlines()
     assert done.returncode == 130 and len(lines) == 1, done.stderr
     assert lines[0].startswith(f"interrupted at epoch 1, step 1; saved to {target}; "), lines
     assert target.is_file()
+
+
+def test_a_signal_once_a_run_is_done_and_saved_ends_nothing(tmp_path: Path) -> None:
+    """The run finished and said where it saved, then a SIGINT as the command returned:
+    `interrupted` and exit 130, as if the run were lost (a helper's re-check of #13)."""
+    target = tmp_path / "w.npz"
+    done = _run(_training_sends(target, during="", at_hold="signal.SIGINT, signal.SIGTERM"))
+    assert (done.returncode, done.stderr) == (0, ""), done.stderr
+    assert f"saved the checkpoint to {target}" in done.stdout and target.is_file()
 
 
 def test_a_signal_ignored_at_the_start_stays_ignored() -> None:

@@ -262,11 +262,13 @@ def _stop_on_signals() -> Iterator[_StopAsked]:
         for s in STOP_SIGNALS
         if signal.getsignal(s) is not signal.SIG_IGN
     }
+    done = False
     try:
         yield asked
+        done = True  # the command's work (training, the save, the summary) is done
     finally:
         for s, h in previous.items():
-            signal.signal(s, h)
+            signal.signal(s, signal.SIG_IGN if done and interrupts.is_ours(h) else h)
 
 
 def _data_dir_flag() -> str:
