@@ -25,6 +25,7 @@ DownloadReport, DownloadProgress).
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -97,8 +98,8 @@ def tried_text(attempts: Sequence[tuple[str, str]]) -> str:
 
 
 def _counted(reasons: list[str]) -> str:
-    distinct = dict.fromkeys(reasons)
-    return "; ".join(r if reasons.count(r) == 1 else f"{r} x{reasons.count(r)}" for r in distinct)
+    counts = Counter(reasons)  # (in the order first seen)
+    return "; ".join(r if n == 1 else f"{r} x{n}" for r, n in counts.items())
 
 
 def _hint(mirrors: Sequence[Mirror], attempts: Sequence[tuple[str, str]]) -> str:
