@@ -44,7 +44,7 @@ def hold() -> None:
     its way out would be a traceback from Python's shutdown (or, once Python has put the
     default back, an exit by the signal instead of the command's own code)."""
     for signum in NAMES:
-        if _signal.getsignal(signum) is _interrupt:
+        if is_ours(_signal.getsignal(signum)):
             _signal.signal(signum, _signal.SIG_IGN)
 
 
