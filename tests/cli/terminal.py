@@ -44,11 +44,22 @@ class Shown:
         return [frame for frame in re.split(r"[\r\n]", text) if frame]
 
 
-def on_terminal(*args: str, columns: int, rows: int = 50, timeout: float = 300) -> Shown:
-    """Run `python -m fcgrad ARGS` on a pty `columns` wide and `rows` high; its screen."""
+def _sized_pty(columns: int, rows: int = 50) -> tuple[int, int]:
+    """A pty (master, slave) whose window is `columns` x `rows`, set with TIOCSWINSZ."""
     master, slave = pty.openpty()
     fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", rows, columns, 0, 0))
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES", "NO_COLOR")}
+    return master, slave
+
+
+def _env_without(*names: str) -> dict[str, str]:
+    """This process's environment but `names` (a size in $COLUMNS would win over the pty's)."""
+    return {k: v for k, v in os.environ.items() if k not in names}
+
+
+def on_terminal(*args: str, columns: int, rows: int = 50, timeout: float = 300) -> Shown:
+    """Run `python -m fcgrad ARGS` on a pty `columns` wide and `rows` high; its screen."""
+    master, slave = _sized_pty(columns, rows)
+    env = _env_without("COLUMNS", "LINES", "NO_COLOR")
     env["TERM"] = "xterm-256color"
     proc = subprocess.Popen(
         [sys.executable, "-m", "fcgrad", *args],
@@ -84,11 +95,8 @@ def piped_beside_a_terminal(*args: str, columns: int | None, timeout: float = 30
     """`python -m fcgrad ARGS | ...`: its stdout (returned) a pipe, its stdin and stderr
     a pty `columns` wide, as for `fcgrad gradcheck | less` (no terminal at all, as for a
     log, when `columns` is None); exit code 0 asserted."""
-    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
-    master = slave = None
-    if columns is not None:
-        master, slave = pty.openpty()
-        fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", 50, columns, 0, 0))
+    env = _env_without("COLUMNS", "LINES")
+    master, slave = _sized_pty(columns) if columns is not None else (None, None)
     done = subprocess.run(
         [sys.executable, "-m", "fcgrad", *args],
         stdin=slave if slave is not None else subprocess.DEVNULL,
